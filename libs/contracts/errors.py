@@ -1,0 +1,56 @@
+"""Typed errors shared by services; each maps to an HTTP status and travels in command replies."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class StudiosError(Exception):
+    """Base of every error a command may answer with. ``code`` is stable; ``status`` is the HTTP mapping."""
+
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "status": self.status, "title": self.title, "detail": self.detail, **self.extra}
+
+
+class InvalidInput(StudiosError):
+    code, status, title = "invalid", 400, "Invalid input"
+
+
+class Unauthenticated(StudiosError):
+    code, status, title = "unauthenticated", 401, "Authentication required"
+
+
+class Forbidden(StudiosError):
+    code, status, title = "forbidden", 403, "Forbidden"
+
+
+class NotFound(StudiosError):
+    code, status, title = "not_found", 404, "Not found"
+
+
+class Conflict(StudiosError):
+    code, status, title = "conflict", 409, "Conflict"
+
+
+class Unavailable(StudiosError):
+    code, status, title = "unavailable", 503, "Service unavailable"
+
+
+_BY_CODE: dict[str, type[StudiosError]] = {
+    c.code: c for c in (StudiosError, InvalidInput, Unauthenticated, Forbidden, NotFound, Conflict, Unavailable)
+}
+
+
+def error_from_dict(d: dict[str, Any]) -> StudiosError:
+    cls = _BY_CODE.get(str(d.get("code")), StudiosError)
+    extra = {k: v for k, v in d.items() if k not in {"code", "status", "title", "detail"}}
+    return cls(str(d.get("detail", "")), **extra)

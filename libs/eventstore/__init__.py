@@ -1,0 +1,41 @@
+"""The event store: PostgreSQL schema ``es``, append, horizon reads, subscriptions, checkpoints."""
+
+from libs.eventstore.errors import CheckpointMoved, IdempotencyConflict, WrongExpectedVersion
+from libs.eventstore.execute import Executed, execute, fold, load, to_new_events
+from libs.eventstore.migrate import MigrationSource, migrate
+from libs.eventstore.store import EventStore, create_pool
+from libs.eventstore.subscription import Subscription
+from libs.eventstore.types import (
+    START,
+    AppendRequest,
+    AppendResult,
+    Expected,
+    ExpectedVersion,
+    NewEvent,
+    Position,
+    RecordedEvent,
+)
+
+__all__ = [
+    "START",
+    "AppendRequest",
+    "AppendResult",
+    "CheckpointMoved",
+    "EventStore",
+    "Executed",
+    "Expected",
+    "ExpectedVersion",
+    "IdempotencyConflict",
+    "MigrationSource",
+    "NewEvent",
+    "Position",
+    "RecordedEvent",
+    "Subscription",
+    "WrongExpectedVersion",
+    "create_pool",
+    "execute",
+    "fold",
+    "load",
+    "migrate",
+    "to_new_events",
+]

@@ -1,0 +1,64 @@
+"""Consumer checkpoints: where each projection, relay and consumer stands; compare-and-set only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from libs.eventstore.errors import CheckpointMoved
+from libs.eventstore.types import START, Position
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    name: str
+    position: Position
+    paused: bool
+    error: str | None
+    updated_at: datetime
+
+
+async def load(conn: asyncpg.Connection, name: str) -> CheckpointInfo:
+    """The checkpoint row, created at the start when missing."""
+    await conn.execute("INSERT INTO es.checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING", name)
+    r = await conn.fetchrow(
+        "SELECT name, tx_id, global_position, paused, error, updated_at FROM es.checkpoints WHERE name = $1", name)
+    assert r is not None
+    return CheckpointInfo(r["name"], Position(r["tx_id"], r["global_position"]), r["paused"], r["error"],
+                          r["updated_at"])
+
+
+async def advance(conn: asyncpg.Connection, name: str, expected: Position, new: Position) -> None:
+    """Move the checkpoint from ``expected`` to ``new``; raise CheckpointMoved if someone else moved it."""
+    status = await conn.execute(
+        """UPDATE es.checkpoints SET tx_id = $4::xid8, global_position = $5, updated_at = now(), error = NULL
+            WHERE name = $1 AND tx_id = $2::xid8 AND global_position = $3""",
+        name, expected.tx_id, expected.global_position, new.tx_id, new.global_position)
+    if status != "UPDATE 1":
+        raise CheckpointMoved(f"checkpoint {name} is no longer at {expected}")
+
+
+async def record_error(conn: asyncpg.Connection, name: str, error: str | None) -> None:
+    await conn.execute("UPDATE es.checkpoints SET error = $2, updated_at = now() WHERE name = $1", name, error)
+
+
+async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[CheckpointInfo]:
+    rows = await conn.fetch(
+        "SELECT name, tx_id, global_position, paused, error, updated_at FROM es.checkpoints ORDER BY name")
+    return [CheckpointInfo(r["name"], Position(r["tx_id"], r["global_position"]), r["paused"], r["error"],
+                           r["updated_at"]) for r in rows]
+
+
+async def reset(conn: asyncpg.Connection | asyncpg.Pool, name: str, to: Position = START) -> bool:
+    status = await conn.execute(
+        """UPDATE es.checkpoints SET tx_id = $2::xid8, global_position = $3, error = NULL, updated_at = now()
+            WHERE name = $1""", name, to.tx_id, to.global_position)
+    return bool(status == "UPDATE 1")
+
+
+async def set_paused(conn: asyncpg.Connection | asyncpg.Pool, name: str, paused: bool) -> bool:
+    status = await conn.execute(
+        "UPDATE es.checkpoints SET paused = $2, updated_at = now() WHERE name = $1", name, paused)
+    return bool(status == "UPDATE 1")

@@ -1,0 +1,109 @@
+-- The event store (DESIGN §2): events, per-stream version rows, consumer checkpoints, parked poison events.
+CREATE SCHEMA IF NOT EXISTS es;
+
+CREATE TABLE es.streams (
+  stream_name  text PRIMARY KEY,                       -- '<category>-<id>'
+  category     text NOT NULL GENERATED ALWAYS AS (split_part(stream_name, '-', 1)) STORED,
+  version      bigint NOT NULL,                        -- last stream_position, -1 = no events yet
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  updated_at   timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE es.events (
+  global_position bigint GENERATED ALWAYS AS IDENTITY,
+  tx_id           xid8   NOT NULL DEFAULT pg_current_xact_id(),
+  stream_name     text   NOT NULL REFERENCES es.streams,
+  category        text   NOT NULL GENERATED ALWAYS AS (split_part(stream_name, '-', 1)) STORED,
+  stream_position bigint NOT NULL,
+  event_id        uuid   NOT NULL,
+  event_type      text   NOT NULL,
+  schema_version  smallint NOT NULL DEFAULT 1,
+  data            jsonb  NOT NULL,
+  metadata        jsonb  NOT NULL DEFAULT '{}',
+  recorded_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (global_position),
+  UNIQUE (stream_name, stream_position),
+  UNIQUE (event_id),
+  CHECK (octet_length(data::text) <= 262144)
+);
+CREATE INDEX events_horizon  ON es.events (tx_id, global_position);
+CREATE INDEX events_category ON es.events (category, tx_id, global_position);
+
+CREATE TABLE es.checkpoints (
+  name            text PRIMARY KEY,
+  tx_id           xid8   NOT NULL DEFAULT '0',
+  global_position bigint NOT NULL DEFAULT 0,
+  updated_at      timestamptz NOT NULL DEFAULT now(),
+  paused          boolean NOT NULL DEFAULT false,
+  error           text
+);
+
+CREATE TABLE es.parked (
+  consumer        text   NOT NULL,
+  global_position bigint NOT NULL,
+  event_id        uuid   NOT NULL,
+  stream_name     text   NOT NULL,
+  event_type      text   NOT NULL,
+  attempts        int    NOT NULL,
+  error           text   NOT NULL,
+  parked_at       timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (consumer, event_id)
+);
+
+-- expected: NULL = ANY, -1 = NO_STREAM, -2 = STREAM_EXISTS, n >= 0 = exact last stream_position
+CREATE OR REPLACE FUNCTION es.append(
+  p_stream text, p_expected bigint,
+  p_ids uuid[], p_types text[], p_versions smallint[], p_datas jsonb[], p_metas jsonb[])
+RETURNS TABLE (global_position bigint, stream_position bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  n        int := coalesce(array_length(p_ids, 1), 0);
+  v        bigint;
+  existing int;
+  ok_dup   boolean;
+BEGIN
+  IF n = 0 THEN RAISE EXCEPTION 'no events' USING ERRCODE = '22023'; END IF;
+  IF position('-' IN p_stream) < 2 THEN
+    RAISE EXCEPTION 'stream name must be <category>-<id>: %', p_stream USING ERRCODE = '22023';
+  END IF;
+
+  -- 1. idempotent retry: all ids already stored, same stream, consecutive and in order
+  SELECT count(*),
+         bool_and(e.stream_name = p_stream)
+           AND max(e.stream_position) - min(e.stream_position) = n - 1
+    INTO existing, ok_dup
+    FROM es.events e WHERE e.event_id = ANY (p_ids);
+  IF existing = n AND ok_dup THEN
+    RETURN QUERY SELECT e.global_position, e.stream_position FROM es.events e
+                  WHERE e.event_id = ANY (p_ids) ORDER BY e.stream_position;
+    RETURN;
+  ELSIF existing > 0 THEN
+    RAISE EXCEPTION 'idempotency conflict on stream %: % of % event ids already stored', p_stream, existing, n
+      USING ERRCODE = 'ES002';
+  END IF;
+
+  -- 2. per-stream lock (no category / table / global lock)
+  INSERT INTO es.streams (stream_name, version) VALUES (p_stream, -1) ON CONFLICT DO NOTHING;
+  SELECT s.version INTO v FROM es.streams s WHERE s.stream_name = p_stream FOR UPDATE;
+
+  -- 3. expected version
+  IF p_expected IS NULL THEN
+    NULL;
+  ELSIF p_expected = -1 AND v <> -1 THEN
+    RAISE EXCEPTION 'wrong expected version: expected no stream, % is at %', p_stream, v USING ERRCODE = 'ES001';
+  ELSIF p_expected = -2 AND v = -1 THEN
+    RAISE EXCEPTION 'wrong expected version: expected existing stream %', p_stream USING ERRCODE = 'ES001';
+  ELSIF p_expected >= 0 AND p_expected <> v THEN
+    RAISE EXCEPTION 'wrong expected version: expected %, % is at %', p_expected, p_stream, v USING ERRCODE = 'ES001';
+  END IF;
+
+  -- 4. insert + bump version
+  RETURN QUERY
+  INSERT INTO es.events AS e (stream_name, stream_position, event_id, event_type, schema_version, data, metadata)
+  SELECT p_stream, v + u.ord, u.id, u.typ, u.ver, u.dat, coalesce(u.meta, '{}'::jsonb)
+    FROM unnest(p_ids, p_types, p_versions, p_datas, p_metas) WITH ORDINALITY AS u(id, typ, ver, dat, meta, ord)
+   ORDER BY u.ord
+  RETURNING e.global_position, e.stream_position;
+
+  UPDATE es.streams s SET version = v + n, updated_at = now() WHERE s.stream_name = p_stream;
+END $$;

@@ -1,0 +1,169 @@
+"""The event store on asyncpg: append (idempotent, optimistic, several streams atomically) and reads.
+
+Every reader of the global order uses the commit horizon (DESIGN §2): identity order is not commit order, so a
+reader only takes events whose transaction id is below the oldest transaction still running, and orders by
+``(tx_id, global_position)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from libs.eventstore.errors import IdempotencyConflict, WrongExpectedVersion
+from libs.eventstore.migrate import MigrationSource, migrate
+from libs.eventstore.types import (
+    START,
+    AppendRequest,
+    AppendResult,
+    Expected,
+    ExpectedVersion,
+    NewEvent,
+    Position,
+    RecordedEvent,
+    expected_to_sql,
+)
+
+_APPEND = "SELECT global_position, stream_position FROM es.append($1, $2, $3, $4, $5, $6, $7)"
+_COLUMNS = ("global_position, tx_id, stream_name, stream_position, event_id, event_type, schema_version, "
+            "data, metadata, recorded_at")
+_READ_ALL = f"""SELECT {_COLUMNS} FROM es.events
+ WHERE (tx_id, global_position) > ($1::xid8, $2::bigint)
+   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY tx_id, global_position LIMIT $3"""
+_READ_ALL_CATEGORIES = f"""SELECT {_COLUMNS} FROM es.events
+ WHERE (tx_id, global_position) > ($1::xid8, $2::bigint)
+   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+   AND category = ANY($4::text[])
+ ORDER BY tx_id, global_position LIMIT $3"""
+_READ_STREAM = f"""SELECT {_COLUMNS} FROM es.events
+ WHERE stream_name = $1 AND stream_position >= $2 ORDER BY stream_position LIMIT $3"""
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Codecs are client-side, so they survive the pool's RESET ALL (session settings would not)."""
+    for typ in ("jsonb", "json"):
+        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("xid8", encoder=str, decoder=int, schema="pg_catalog", format="text")
+
+
+def _row_to_event(r: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(*r)
+
+
+class EventStore:
+    """The one way services write and read events. Holds an asyncpg pool; never connects at import."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def connect(cls, dsn: str, *, min_size: int = 2, max_size: int = 10,
+                      sources: Sequence[MigrationSource] = ()) -> EventStore:
+        pool = await create_pool(dsn, min_size=min_size, max_size=max_size)
+        async with pool.acquire() as conn:
+            await migrate(conn, *sources)
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    # -- writes -------------------------------------------------------------------------------------------
+
+    async def append(self, stream: str, events: Sequence[NewEvent],
+                     expected: ExpectedVersion = Expected.ANY,
+                     conn: asyncpg.Connection | None = None) -> AppendResult:
+        if conn is not None:
+            return await append_on(conn, AppendRequest(stream, list(events), expected))
+        async with self.pool.acquire() as c:
+            return await append_on(c, AppendRequest(stream, list(events), expected))
+
+    async def append_many(self, requests: Sequence[AppendRequest],
+                          conn: asyncpg.Connection | None = None) -> list[AppendResult]:
+        """Append to several streams in one transaction: all or nothing."""
+        if conn is not None:
+            return await _append_many_on(conn, requests)
+        async with self.pool.acquire() as c:
+            return await _append_many_on(c, requests)
+
+    # -- reads --------------------------------------------------------------------------------------------
+
+    async def read_stream(self, stream: str, from_position: int = 0, limit: int = 1_000_000,
+                          conn: asyncpg.Connection | None = None) -> list[RecordedEvent]:
+        c = conn or self.pool
+        rows = await c.fetch(_READ_STREAM, stream, from_position, limit)
+        return [_row_to_event(r) for r in rows]
+
+    async def read_all(self, after: Position = START, *, categories: Sequence[str] | None = None,
+                       limit: int = 1000, conn: asyncpg.Connection | None = None) -> list[RecordedEvent]:
+        """Events committed after ``after``, in commit order, never one a later read could slip in before."""
+        c = conn or self.pool
+        if categories:
+            rows = await c.fetch(_READ_ALL_CATEGORIES, after.tx_id, after.global_position, limit,
+                                 list(categories))
+        else:
+            rows = await c.fetch(_READ_ALL, after.tx_id, after.global_position, limit)
+        return [_row_to_event(r) for r in rows]
+
+    async def stream_version(self, stream: str) -> int:
+        """Last stream position, -1 when the stream has no events."""
+        v = await self.pool.fetchval("SELECT version FROM es.streams WHERE stream_name = $1", stream)
+        return -1 if v is None else int(v)
+
+    async def head(self) -> Position:
+        """The newest position a horizon reader can see now."""
+        row = await self.pool.fetchrow(
+            """SELECT tx_id, global_position FROM es.events
+                WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+                ORDER BY tx_id DESC, global_position DESC LIMIT 1""")
+        return Position(row["tx_id"], row["global_position"]) if row else START
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=init_connection)
+    assert pool is not None
+    return pool
+
+
+def _params(req: AppendRequest) -> tuple[Any, ...]:
+    evs = req.events
+    return (req.stream, expected_to_sql(req.expected), [e.event_id for e in evs], [e.event_type for e in evs],
+            [e.schema_version for e in evs], [e.data for e in evs], [e.metadata for e in evs])
+
+
+async def append_on(conn: asyncpg.Connection, req: AppendRequest) -> AppendResult:
+    if not req.events:
+        raise ValueError("append needs at least one event")
+    params = _params(req)
+    for attempt in range(2):
+        try:
+            rows = await conn.fetch(_APPEND, *params)
+            last = rows[-1]
+            return AppendResult(req.stream, last["stream_position"], last["global_position"])
+        except asyncpg.UniqueViolationError:
+            # Two writers raced with the same event ids; the loser retries once and takes the idempotent path.
+            if attempt == 1 or conn.is_in_transaction():
+                raise IdempotencyConflict(f"event ids already stored for {req.stream}") from None
+        except asyncpg.PostgresError as e:
+            raise _translate(e) from e
+    raise AssertionError("unreachable")
+
+
+async def _append_many_on(conn: asyncpg.Connection, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+    async with conn.transaction():
+        return [await append_on(conn, r) for r in requests]
+
+
+def _translate(e: asyncpg.PostgresError) -> Exception:
+    state = getattr(e, "sqlstate", None)
+    msg = getattr(e, "message", str(e))
+    if state == "ES001":
+        return WrongExpectedVersion(msg)
+    if state == "ES002":
+        return IdempotencyConflict(msg)
+    if state == "22023":
+        return ValueError(msg)
+    return e

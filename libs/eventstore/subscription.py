@@ -1,0 +1,102 @@
+"""Catch-up-then-follow subscriptions for projections: the read-model change and the checkpoint commit together.
+
+A batch is read by commit horizon, applied inside one transaction (a savepoint per event, so one poison event is
+parked after ``max_attempts`` without losing the batch) and the checkpoint advanced by compare-and-set in that same
+transaction: the effect is exactly once. Handlers get the transaction's connection and must do database work only:
+no network call inside a transaction (DESIGN §2). Reactions with side effects belong on JetStream consumers.
+
+Wake-up is by polling with back-off. LISTEN/NOTIFY is left out on purpose: a NOTIFY in every append would take the
+global notify-queue lock at each commit and serialize all writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from libs.eventstore import checkpoints
+from libs.eventstore.store import EventStore
+from libs.eventstore.types import Position, RecordedEvent
+
+log = logging.getLogger("studios.subscription")
+
+Handler = Callable[[asyncpg.Connection, RecordedEvent], Awaitable[None]]
+
+
+@dataclass
+class Subscription:
+    store: EventStore
+    name: str
+    handler: Handler
+    categories: Sequence[str] | None = None
+    batch_size: int = 500
+    max_attempts: int = 3
+    poll_min: float = 0.02
+    poll_max: float = 0.5
+
+    async def run_once(self) -> int:
+        """Apply one batch; returns how many events the checkpoint moved past (0 when caught up or paused)."""
+        async with self.store.pool.acquire() as conn:
+            cp = await checkpoints.load(conn, self.name)
+            if cp.paused:
+                return 0
+            events = await self.store.read_all(cp.position, categories=self.categories, limit=self.batch_size,
+                                               conn=conn)
+            if not events:
+                return 0
+            async with conn.transaction():
+                for event in events:
+                    await self._apply(conn, event)
+                await checkpoints.advance(conn, self.name, cp.position, events[-1].position)
+            return len(events)
+
+    async def _apply(self, conn: asyncpg.Connection, event: RecordedEvent) -> None:
+        error = ""
+        for _ in range(self.max_attempts):
+            try:
+                async with conn.transaction():  # a savepoint: a failed handler leaves nothing behind
+                    await self.handler(conn, event)
+                return
+            except (asyncpg.InterfaceError, ConnectionError, OSError):
+                raise
+            except Exception as e:  # noqa: BLE001 - any handler failure counts as an attempt
+                error = f"{type(e).__name__}: {e}"
+        log.error("parking event %s (%s) for %s: %s", event.event_id, event.event_type, self.name, error)
+        await conn.execute(
+            """INSERT INTO es.parked (consumer, global_position, event_id, stream_name, event_type, attempts, error)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
+            self.name, event.global_position, event.event_id, event.stream_name, event.event_type,
+            self.max_attempts, error)
+
+    async def catch_up(self) -> int:
+        """Apply batches until nothing is left below the horizon."""
+        total = 0
+        while n := await self.run_once():
+            total += n
+        return total
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Catch up, then follow until ``stop`` is set. Errors are logged and retried with back-off."""
+        stop = stop or asyncio.Event()
+        delay = self.poll_min
+        while not stop.is_set():
+            try:
+                n = await self.run_once()
+                delay = self.poll_min if n else min(delay * 2, self.poll_max)
+                if n == self.batch_size:
+                    continue
+            except Exception:
+                log.exception("subscription %s failed; retrying", self.name)
+                delay = self.poll_max
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def position(self) -> Position:
+        async with self.store.pool.acquire() as conn:
+            return (await checkpoints.load(conn, self.name)).position

@@ -1,0 +1,28 @@
+"""The settings every process shares. Services subclass ``PlatformSettings``; nothing else reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PlatformSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    nats_url: str | None = Field(None, alias="NATS_URL")
+    data_dir: Path = Field(Path(".studios"), alias="STUDIOS_DATA_DIR")
+    admin_token: SecretStr | None = Field(None, alias="STUDIOS_ADMIN_TOKEN")
+    port: int = Field(8080, alias="STUDIOS_PORT", ge=0, le=65535)
+    host: str = Field("127.0.0.1", alias="STUDIOS_HOST")
+    log_level: str = Field("INFO", alias="STUDIOS_LOG_LEVEL")
+    log_json: bool = Field(False, alias="STUDIOS_LOG_JSON")
+    #: JetStream flushes to disk every 2 minutes by default; operators may want it tighter.
+    nats_sync_interval: str | None = Field(None, alias="STUDIOS_NATS_SYNC_INTERVAL")
+
+    def require_urls(self) -> tuple[str, str]:
+        if not self.database_url or not self.nats_url:
+            raise RuntimeError("DATABASE_URL and NATS_URL must be set (studios up sets them for its services)")
+        return self.database_url, self.nats_url

@@ -1,0 +1,1 @@
+"""Shared test helpers: given/when/then for aggregates and infrastructure fixtures."""
