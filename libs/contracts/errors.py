@@ -50,7 +50,28 @@ _BY_CODE: dict[str, type[StudiosError]] = {
 }
 
 
+_BY_STATUS: dict[int, type[StudiosError]] = {c.status: c for c in _BY_CODE.values() if c is not StudiosError}
+
+
+class RemoteError(StudiosError):
+    """An error that crossed the bus: keeps the sender's code, status and title, whatever its class was there."""
+
+    def __init__(self, detail: str, *, code: str, status: int, title: str, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.code, self.status, self.title = code, status, title  # type: ignore[misc]
+
+
 def error_from_dict(d: dict[str, Any]) -> StudiosError:
-    cls = _BY_CODE.get(str(d.get("code")), StudiosError)
+    """Rebuild a typed error from a reply. A code this side does not know (a subclass such as ``name_taken``)
+    keeps its own code and status rather than falling back to a 500."""
     extra = {k: v for k, v in d.items() if k not in {"code", "status", "title", "detail"}}
-    return cls(str(d.get("detail", "")), **extra)
+    code = str(d.get("code"))
+    if code in _BY_CODE:
+        return _BY_CODE[code](str(d.get("detail", "")), **extra)
+    status = int(d.get("status") or 500)
+    base = _BY_STATUS.get(status)
+    if base is not None:
+        err = base(str(d.get("detail", "")), **extra)
+        err.code = code  # type: ignore[misc]
+        return err
+    return RemoteError(str(d.get("detail", "")), code=code, status=status, title=str(d.get("title", "")), **extra)

@@ -68,11 +68,10 @@ async def execute(store: EventStore, stream: str, command: C, decide: Callable[[
         extra = list(also(state, events)) if also else []
         try:
             results = await store.append_many([request, *extra])
-        except WrongExpectedVersion:
-            if attempt == retries:
-                raise
-            # Only a conflict on our own stream is worth a retry; a reservation conflict is final.
-            if extra and await _reservation_taken(store, extra):
+        except WrongExpectedVersion as e:
+            # Only a conflict on our own stream is worth a retry (someone appended first, decide again);
+            # a conflict on another stream (a reservation) is final.
+            if attempt == retries or e.extra.get("stream") not in (None, stream):
                 raise
             continue
         for ev in events:
@@ -81,9 +80,3 @@ async def execute(store: EventStore, stream: str, command: C, decide: Callable[[
         return Executed(state, events, own.version, max(r.position for r in results))
     raise AssertionError("unreachable")
 
-
-async def _reservation_taken(store: EventStore, extra: Sequence[AppendRequest]) -> bool:
-    for req in extra:
-        if req.expected is Expected.NO_STREAM and await store.stream_version(req.stream) >= 0:
-            return True
-    return False

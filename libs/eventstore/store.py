@@ -161,7 +161,8 @@ def _translate(e: asyncpg.PostgresError) -> Exception:
     state = getattr(e, "sqlstate", None)
     msg = getattr(e, "message", str(e))
     if state == "ES001":
-        return WrongExpectedVersion(msg)
+        # The function puts the conflicting stream in DETAIL, so a multi-stream append can tell which one lost.
+        return WrongExpectedVersion(msg, stream=getattr(e, "detail", None))
     if state == "ES002":
         return IdempotencyConflict(msg)
     if state == "22023":

@@ -61,9 +61,11 @@ class Subscription:
                 async with conn.transaction():  # a savepoint: a failed handler leaves nothing behind
                     await self.handler(conn, event)
                 return
-            except (asyncpg.InterfaceError, ConnectionError, OSError):
+            except (asyncpg.InterfaceError, ConnectionError, OSError, asyncpg.TransactionRollbackError):
+                # Not the event's fault: a lost connection, or a deadlock / serialization failure against another
+                # transaction (e.g. a second instance of this subscription). Retry the batch, never park for it.
                 raise
-            except Exception as e:  # noqa: BLE001 - any handler failure counts as an attempt
+            except Exception as e:  # any handler failure counts as an attempt
                 error = f"{type(e).__name__}: {e}"
         log.error("parking event %s (%s) for %s: %s", event.event_id, event.event_type, self.name, error)
         await conn.execute(

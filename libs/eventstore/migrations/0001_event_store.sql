@@ -90,11 +90,11 @@ BEGIN
   IF p_expected IS NULL THEN
     NULL;
   ELSIF p_expected = -1 AND v <> -1 THEN
-    RAISE EXCEPTION 'wrong expected version: expected no stream, % is at %', p_stream, v USING ERRCODE = 'ES001';
+    RAISE EXCEPTION 'wrong expected version: expected no stream, % is at %', p_stream, v USING ERRCODE = 'ES001', DETAIL = p_stream;
   ELSIF p_expected = -2 AND v = -1 THEN
-    RAISE EXCEPTION 'wrong expected version: expected existing stream %', p_stream USING ERRCODE = 'ES001';
+    RAISE EXCEPTION 'wrong expected version: expected existing stream %', p_stream USING ERRCODE = 'ES001', DETAIL = p_stream;
   ELSIF p_expected >= 0 AND p_expected <> v THEN
-    RAISE EXCEPTION 'wrong expected version: expected %, % is at %', p_expected, p_stream, v USING ERRCODE = 'ES001';
+    RAISE EXCEPTION 'wrong expected version: expected %, % is at %', p_expected, p_stream, v USING ERRCODE = 'ES001', DETAIL = p_stream;
   END IF;
 
   -- 4. insert + bump version

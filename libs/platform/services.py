@@ -1,0 +1,76 @@
+"""The services `studios up` runs, each as ``python -m <module>`` in its own process."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("studios.services")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """How to run one service. ``argv`` overrides ``python -m module`` (tests use it for dummy services)."""
+
+    name: str
+    module: str | None = None
+    argv: tuple[str, ...] | None = None
+    #: how long the service may take to drain after SIGTERM before it is killed
+    grace_seconds: float = 10.0
+
+    def command(self) -> list[str]:
+        if self.argv:
+            return list(self.argv)
+        if not self.module:
+            raise ValueError(f"service {self.name} has neither a module nor argv")
+        return [sys.executable, "-m", self.module]
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("gateway", "services.gateway"),
+    # Lifecycle stops the tools it launched (in their own sessions, so they outlive a crash) on SIGTERM; the
+    # tools get 30 s between SIGTERM and SIGKILL (DESIGN §5), so lifecycle gets more than that.
+    ServiceSpec("lifecycle", "services.lifecycle", grace_seconds=40.0),
+    ServiceSpec("checkpoints", "services.checkpoints", grace_seconds=20.0),
+    ServiceSpec("builder", "services.builder"),
+    ServiceSpec("logs", "services.logs"),
+)
+
+
+def has_entry_point(module: str) -> bool:
+    """True when ``module`` is a package with a ``__main__.py``, found without importing the package itself."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    return any((Path(loc) / "__main__.py").is_file() for loc in spec.submodule_search_locations)
+
+
+def runnable(specs: Iterable[ServiceSpec] = SERVICES) -> tuple[list[ServiceSpec], list[ServiceSpec]]:
+    """Split ``specs`` into those that can start now and those whose package has no ``__main__`` yet."""
+    ready: list[ServiceSpec] = []
+    skipped: list[ServiceSpec] = []
+    for spec in specs:
+        ok = spec.argv is not None or (spec.module is not None and has_entry_point(spec.module))
+        (ready if ok else skipped).append(spec)
+        if not ok:
+            log.warning("skipping service %s: %s has no __main__.py yet", spec.name, spec.module)
+    return ready, skipped
+
+
+def select(names: Sequence[str] | None, specs: Iterable[ServiceSpec] = SERVICES) -> list[ServiceSpec]:
+    """The specs named in ``names`` (all when empty); an unknown name is an error."""
+    specs = list(specs)
+    if not names:
+        return specs
+    known = {s.name: s for s in specs}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown service(s): {', '.join(unknown)} (known: {', '.join(known)})")
+    return [known[n] for n in names]

@@ -1,0 +1,131 @@
+"""Run each service as a child process, restart it when it dies, stop them all without leaving a process behind.
+
+Every child runs in its own session (so its own process group): a Ctrl-C at the terminal reaches only the
+supervisor, which then sends SIGTERM to each child's group, waits the service's grace period, and sends SIGKILL
+to whatever of the group is left. Processes a service moved into sessions of their own (the lifecycle service's
+tools, so they survive a lifecycle crash) are that service's business: it stops them on SIGTERM, which is why
+lifecycle's grace period is long.
+
+A child that exits while the supervisor is not stopping is restarted after a delay that doubles from
+``Backoff.initial`` up to ``Backoff.cap``; a run that lasted ``Backoff.reset_after`` seconds resets the delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from libs.platform.services import ServiceSpec
+
+log = logging.getLogger("studios.supervisor")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    initial: float = 0.5
+    factor: float = 2.0
+    cap: float = 30.0
+    #: a run at least this long counts as healthy: the next restart waits ``initial`` again
+    reset_after: float = 60.0
+
+    def after(self, delay: float) -> float:
+        return min(delay * self.factor, self.cap)
+
+
+@dataclass
+class ServiceState:
+    spec: ServiceSpec
+    proc: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    last_exit: int | None = None
+    #: monotonic start time of every run, for status and tests
+    starts: list[float] = field(default_factory=list)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal the process group led by ``pid`` (children are session leaders, so pgid == pid)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+class Supervisor:
+    def __init__(self, specs: Iterable[ServiceSpec], env: Mapping[str, str] | None = None, *,
+                 backoff: Backoff = Backoff(), stdout: IO[Any] | int | None = None,
+                 stderr: IO[Any] | int | None = None) -> None:
+        self.states = {s.name: ServiceState(s) for s in specs}
+        self.env = dict(os.environ if env is None else env)
+        self.backoff = backoff
+        self._stdout, self._stderr = stdout, stderr
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start every service, keep them up until ``stop`` is set, then stop them all (SIGKILL if cancelled)."""
+        tasks = [asyncio.create_task(self._supervise(st, stop), name=f"supervise-{st.spec.name}")
+                 for st in self.states.values()]
+        forced = False
+        try:
+            await stop.wait()
+        except asyncio.CancelledError:
+            forced = True
+            raise
+        finally:
+            stop.set()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*(self._stop(st, forced) for st in self.states.values()))
+
+    def pids(self) -> dict[str, int]:
+        return {n: st.proc.pid for n, st in self.states.items() if st.proc and st.proc.returncode is None}
+
+    async def _spawn(self, st: ServiceState) -> asyncio.subprocess.Process:
+        env = {**self.env, "STUDIOS_SERVICE": st.spec.name}
+        proc = await asyncio.create_subprocess_exec(
+            *st.spec.command(), env=env, stdin=asyncio.subprocess.DEVNULL, stdout=self._stdout,
+            stderr=self._stderr, start_new_session=True)
+        st.proc = proc
+        st.starts.append(time.monotonic())
+        log.info("started service %s pid=%s", st.spec.name, proc.pid)
+        return proc
+
+    async def _supervise(self, st: ServiceState, stop: asyncio.Event) -> None:
+        delay = self.backoff.initial
+        while not stop.is_set():
+            proc = await self._spawn(st)
+            code = await proc.wait()
+            _signal_group(proc.pid, signal.SIGKILL)  # whatever it left in its group dies with it
+            st.last_exit = code
+            if stop.is_set():
+                return
+            uptime = time.monotonic() - st.starts[-1]
+            if uptime >= self.backoff.reset_after:
+                delay = self.backoff.initial
+            st.restarts += 1
+            log.warning("service %s exited with code %s after %.1fs; restart #%d in %.1fs",
+                        st.spec.name, code, uptime, st.restarts, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = self.backoff.after(delay)
+
+    async def _stop(self, st: ServiceState, forced: bool) -> None:
+        proc = st.proc
+        if proc is None:
+            return
+        if proc.returncode is None:
+            grace = st.spec.grace_seconds
+            _signal_group(proc.pid, signal.SIGKILL if forced else signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), None if forced else grace)
+            except TimeoutError:
+                log.warning("service %s did not stop within %.0fs: killing it", st.spec.name, grace)
+                _signal_group(proc.pid, signal.SIGKILL)
+                await proc.wait()
+            log.info("stopped service %s (exit code %s)", st.spec.name, proc.returncode)
+        _signal_group(proc.pid, signal.SIGKILL)
+        st.last_exit = proc.returncode

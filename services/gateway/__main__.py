@@ -1,0 +1,24 @@
+"""``python -m services.gateway``: serve the gateway with uvicorn until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from libs.platform.logging import configure_logging
+from services.gateway.main import create_app
+from services.gateway.settings import GatewaySettings
+
+
+def main() -> int:
+    settings = GatewaySettings()
+    configure_logging(settings.log_level, settings.log_json, service="gateway")
+    # uvicorn handles SIGTERM/SIGINT itself: it stops accepting, drains, then runs the lifespan's shutdown.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                proxy_headers=True, ws="websockets", timeout_graceful_shutdown=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

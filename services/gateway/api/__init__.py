@@ -1,0 +1,1 @@
+"""The gateway's REST dialects, one package per product (``seqera``, ...)."""

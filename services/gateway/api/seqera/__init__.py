@@ -1,0 +1,19 @@
+"""Seqera Platform's REST dialect. ``router`` holds the Studios routes; ``install`` wires their context.
+
+The identity/resource routers (``identity``, ``orgs``, ``resources``) live beside them and are included by the
+composition root.
+"""
+
+from fastapi import APIRouter
+
+from services.gateway.api.seqera import studio_edit, studio_events, studio_settings, studios
+from services.gateway.api.seqera.studio_context import StudiosContext, install
+
+router = APIRouter()
+# Order matters: /studios/validate, /templates and /data-links before /studios/{sessionId}.
+router.include_router(studios.router)
+router.include_router(studio_edit.router)
+router.include_router(studio_events.router)
+router.include_router(studio_settings.router)
+
+__all__ = ["StudiosContext", "install", "router"]

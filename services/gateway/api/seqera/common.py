@@ -1,0 +1,58 @@
+"""What every Seqera-dialect router shares: error bodies in Seqera's ``ErrorResponse`` shape
+(``{"message": ...}``), read-your-writes, the clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from libs.contracts.errors import StudiosError, Unavailable
+from services.gateway.consistency import wait_for
+from services.gateway.projections.identity import NAME as IDENTITY
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def settle(pool: asyncpg.Pool, position: int | None, projection: str = IDENTITY) -> None:
+    """Wait until the read model shows a write; 503 if the projection is stuck (the write itself is kept)."""
+    if not await wait_for(pool, projection, position):
+        raise Unavailable("The change was saved but the read model is behind; retry the read shortly")
+
+
+def _message(e: RequestValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return "Bad request: " + "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Typed errors keep their status; bad input is a 400 (Seqera's, not FastAPI's 422); never a 500 for it."""
+
+    async def studios_error(_: Request, e: Exception) -> JSONResponse:
+        assert isinstance(e, StudiosError)
+        return JSONResponse({"message": e.detail}, status_code=e.status)
+
+    async def invalid(_: Request, e: Exception) -> JSONResponse:
+        assert isinstance(e, RequestValidationError)
+        return JSONResponse({"message": _message(e)}, status_code=400)
+
+    async def http_error(_: Request, e: Exception) -> JSONResponse:
+        assert isinstance(e, HTTPException)
+        return JSONResponse({"message": str(e.detail)}, status_code=e.status_code, headers=e.headers)
+
+    async def data_error(_: Request, e: Exception) -> JSONResponse:
+        return JSONResponse({"message": f"Bad request: {e}"}, status_code=400)
+
+    app.add_exception_handler(StudiosError, studios_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(asyncpg.DataError, data_error)

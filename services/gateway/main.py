@@ -1,0 +1,110 @@
+"""The gateway's composition root: ``create_app(settings)`` builds the FastAPI app; nothing connects at import.
+
+Start-up (in the lifespan): open the store (applying the gateway's migrations), connect to NATS and make sure the
+JetStream streams exist, run the relay (every service may; one leads), bootstrap the defaults, start the read-model
+projections, and wait until the bootstrap is visible before serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+from fastapi import FastAPI, Response
+
+from libs.bus.broker import make_broker
+from libs.bus.commands import CommandClient
+from libs.bus.relay import Relay
+from libs.bus.streams import DEFAULT, Topology, ensure_streams
+from libs.eventstore import EventStore
+from services.gateway.api.seqera import StudiosContext, install
+from services.gateway.api.seqera import identity as identity_api
+from services.gateway.api.seqera import router as studios_router
+from services.gateway.api.seqera.common import install_error_handlers
+from services.gateway.bootstrap import ensure_defaults
+from services.gateway.commands import BusCommandSender
+from services.gateway.consistency import wait_for
+from services.gateway.migrations import GATEWAY
+from services.gateway.projections import base as projections
+from services.gateway.projections.identity import NAME as IDENTITY
+from services.gateway.projections.identity import identity_subscription
+from services.gateway.projections.studios import STUDIOS
+from services.gateway.proxy_wiring import build_proxy_router
+from services.gateway.settings import GatewaySettings
+
+log = logging.getLogger("studios.gateway")
+
+
+@dataclass
+class Runtime:
+    """What the lifespan opened, for the routes that need more than the store."""
+
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastAPI:
+    database_url, nats_url = settings.require_urls()
+    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
+    runtime = Runtime()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = await EventStore.connect(database_url, sources=[GATEWAY], max_size=20)
+        broker = make_broker(nats_url, name="gateway", quiet=True)
+        await broker.connect()
+        await ensure_streams(broker.js, topology)
+        sender = BusCommandSender(CommandClient(broker.nc))
+        install(app, StudiosContext(store, sender, public_url=settings.public_url))
+        app.state.sender, app.state.http = sender, http
+        position = await ensure_defaults(store, settings.admin_token_value(),
+                                         work_dir=str(settings.data_dir.resolve() / "work"),
+                                         allow_custom_commands=settings.allow_custom_commands)
+        relay = Relay(store, broker.js, dsn=database_url, topology=topology)
+        runtime.tasks = [
+            asyncio.create_task(relay.run(runtime.stop)),
+            asyncio.create_task(identity_subscription(store).run(runtime.stop)),
+            asyncio.create_task(projections.run(store, STUDIOS, runtime.stop)),
+        ]
+        if not await wait_for(store.pool, IDENTITY, position, timeout=30.0):
+            log.warning("identity read model is behind the bootstrap; serving anyway")
+        log.info("gateway ready on http://%s:%s", settings.host, settings.port)
+        try:
+            yield
+        finally:
+            runtime.stop.set()
+            for t in runtime.tasks:
+                t.cancel()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            await http.aclose()
+            await broker.stop()
+            await store.close()
+
+    app = FastAPI(title="Studios", version="0.1.0", lifespan=lifespan,
+                  description="Studios control plane: Seqera Platform Studios API and friends")
+    install_error_handlers(app)
+    app.include_router(identity_api.router)
+    app.include_router(studios_router)
+    app.include_router(build_proxy_router())
+    _add_health(app)
+    return app
+
+
+def _add_health(app: FastAPI) -> None:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/service-info")
+    async def service_info() -> dict[str, object]:
+        return {"serviceInfo": {"version": "0.1.0", "apiVersion": "1.187.0", "authTypes": ["bearer"]}}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

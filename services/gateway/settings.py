@@ -1,0 +1,23 @@
+"""Settings of the gateway."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from libs.platform.settings import PlatformSettings
+
+
+class GatewaySettings(PlatformSettings):
+    #: The gateway's base URL as browsers see it (behind a reverse proxy); default: each request's own.
+    public_url: str | None = Field(None, alias="STUDIOS_PUBLIC_URL")
+    #: Allow ``custom`` tools (any command) on the bootstrap ``local`` compute environment.
+    allow_custom_commands: bool = Field(True, alias="STUDIOS_ALLOW_CUSTOM_COMMANDS")
+
+    def admin_token_value(self) -> str:
+        """``STUDIOS_ADMIN_TOKEN``, else the token ``studios up`` wrote under the data dir."""
+        if self.admin_token is not None:
+            return self.admin_token.get_secret_value()
+        path = self.data_dir / "admin-token"
+        if path.exists():
+            return path.read_text().strip()
+        raise RuntimeError("no admin token: set STUDIOS_ADMIN_TOKEN or run `studios up`, which writes one")

@@ -1,0 +1,122 @@
+"""The compute port: what the lifecycle service needs from anything that runs a session's tool.
+
+Shaped like jupyterhub's ``Spawner``: a handful of methods chosen by name, and a ``Handle`` small enough to be
+stored in an event so a restarted lifecycle service can adopt the sessions it launched before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from libs.contracts.errors import Unavailable
+
+# Session ids become file names and process markers, so they must not be able to escape a directory.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class LaunchError(Unavailable):
+    """The backend could not start the session's tool (bad command, tool not installed, no capacity)."""
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything a backend needs to start one session; the backend decides how to honour it."""
+
+    session_id: str
+    studio_id: str
+    tool: str
+    workspace_dir: Path
+    base_path: str  # URL prefix the gateway proxies under, e.g. "/connect/<session_id>/"
+    secret: str  # per-session secret; only the gateway proxy knows it
+    command: list[str] | None = None  # only for tool == "custom"
+    environment: dict[str, str] = field(default_factory=dict)
+    cpu: int | None = None
+    memory_mib: int | None = None
+    gpu: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _SAFE_ID.match(self.session_id):
+            raise ValueError(f"session_id {self.session_id!r} must match {_SAFE_ID.pattern}")
+        if not (self.base_path.startswith("/") and self.base_path.endswith("/")):
+            raise ValueError(f"base_path {self.base_path!r} must start and end with '/'")
+
+
+@dataclass(frozen=True)
+class Handle:
+    """Where a launched session lives. Plain values only, so it round-trips through an event payload."""
+
+    session_id: str
+    backend: str
+    ident: str  # backend-specific: the process-group leader's pid for "local"
+    host: str
+    port: int
+    started_at: float  # epoch seconds; for "local" the OS create time, which also guards against pid reuse
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Handle:
+        return cls(
+            session_id=str(data["session_id"]),
+            backend=str(data["backend"]),
+            ident=str(data["ident"]),
+            host=str(data["host"]),
+            port=int(data["port"]),
+            started_at=float(data["started_at"]),
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class SessionState(StrEnum):
+    RUNNING = "running"
+    EXITED = "exited"  # it ran and is gone; exit_code is None when the backend could not learn it
+    MISSING = "missing"  # the backend knows nothing about this handle
+
+
+@dataclass(frozen=True)
+class Status:
+    state: SessionState
+    exit_code: int | None = None  # negative N means "killed by signal N", as in subprocess
+    message: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.state is SessionState.RUNNING
+
+
+class ComputeBackend(Protocol):
+    """Runs session tools. All methods are idempotent where that makes sense; none raise for a gone session."""
+
+    name: str
+
+    async def launch(self, spec: LaunchSpec) -> Handle:
+        """Start the tool and return as soon as it is spawned (not ready). Raises LaunchError."""
+        ...
+
+    async def ready(self, handle: Handle, timeout: float) -> bool:  # noqa: ASYNC109 (the port's contract)
+        """Poll the tool over HTTP until it answers below 500; False on timeout or if it dies first."""
+        ...
+
+    async def inspect(self, handle: Handle) -> Status: ...
+
+    async def stop(self, handle: Handle, grace: float | None = None) -> int | None:
+        """SIGTERM, then SIGKILL after ``grace`` (the backend's default when None). Returns the exit code if known."""
+        ...
+
+    async def list_sessions(self) -> list[Handle]:
+        """Every live session this backend launched, found from the OS: for reconciliation after a restart."""
+        ...
+
+    def output(self, handle: Handle) -> AsyncIterator[bytes]:
+        """The tool's captured stdout+stderr from the beginning, following it until the session ends."""
+        ...

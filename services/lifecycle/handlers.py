@@ -1,0 +1,82 @@
+"""Command handlers: glue between a command (from NATS or the session runner) and the studio aggregate.
+
+Every command is re-stamped with this service's clock (the domain has no clock, and the sender's may be off),
+executed with the expected version, and answered with the appended global position so the gateway can offer
+read-your-writes. Name reservations are appended in the same transaction as the studio's events.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from libs.contracts.commands import Reply
+from libs.contracts.events import Event
+from libs.contracts.studio import StudioDeleted, StudioUpdated, stream_name
+from libs.eventstore import AppendRequest, EventStore, execute, load
+from services.lifecycle import reservations
+from services.lifecycle.studio import INITIAL, CreateStudio, State, StudioCommand, UpdateStudio, decide, evolve
+
+log = logging.getLogger("studios.lifecycle.handlers")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class StudioHandlers:
+    def __init__(self, store: EventStore, clock: Clock = utcnow, source: str = "lifecycle") -> None:
+        self.store = store
+        self.clock = clock
+        self.source = source
+
+    async def state(self, session_id: str) -> State:
+        state, _ = await load(self.store, stream_name(session_id), evolve, INITIAL)
+        return state
+
+    async def handle(self, command: StudioCommand, *, correlation_id: str | None = None,
+                     command_id: uuid.UUID | None = None) -> Reply:
+        command = command.model_copy(update={"now": self.clock()})
+        also = await self._reservations(command)
+        metadata: dict[str, Any] = {"actor": command.actor, "source": self.source, "command": command.name}
+        if correlation_id:
+            metadata["correlation_id"] = correlation_id
+        if command_id:
+            metadata["causation_id"] = str(command_id)
+        done = await execute(self.store, stream_name(command.session_id), command, decide, evolve, INITIAL,
+                             metadata=metadata, command_id=command_id, also=also)
+        state = done.state
+        return Reply(position=done.position, result={
+            "sessionId": state.session_id, "status": state.status.value if state.status else None,
+            "run": state.run, "events": [e.event_type for e in done.events]})
+
+    async def _reservations(self, command: StudioCommand) -> Callable[[State, Sequence[Event]], list[AppendRequest]]:
+        """The name appends that go with this command, decided before the studio's own (they need a read)."""
+        if isinstance(command, CreateStudio):
+            req = await reservations.reserve(self.store, command.workspace_id, command.studio_name,
+                                             command.session_id)
+            return lambda state, events: [req] if events else []
+        if isinstance(command, UpdateStudio) and command.studio_name:
+            state = await self.state(command.session_id)
+            if state.exists and state.name.lower() != command.studio_name.lower():
+                req = await reservations.reserve(self.store, state.workspace_id, command.studio_name,
+                                                 command.session_id)
+                return lambda s, events: _renamed(s, events, req)
+        return _released_on_delete
+
+
+def _renamed(state: State, events: Sequence[Event], reservation: AppendRequest) -> list[AppendRequest]:
+    if not any(isinstance(e, StudioUpdated) and e.name for e in events):
+        return []
+    return [reservation, reservations.release(state.workspace_id, state.name, state.session_id)]
+
+
+def _released_on_delete(state: State, events: Sequence[Event]) -> list[AppendRequest]:
+    if any(isinstance(e, StudioDeleted) for e in events):
+        return [reservations.release(state.workspace_id, state.name, state.session_id)]
+    return []

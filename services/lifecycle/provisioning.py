@@ -1,0 +1,121 @@
+"""Preparing a session before its tool starts: the workspace folder, the git repository, the data links.
+
+What lifecycle knows of compute environments and data links it learns from their events (streams owned by the
+gateway), read from the store; it never reads the gateway's tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import hashlib
+import hmac
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from libs.contracts import identity
+from libs.contracts.studio_state import State
+from libs.eventstore import EventStore
+from services.lifecycle.backends.base import LaunchSpec
+
+log = logging.getLogger("studios.lifecycle.provisioning")
+
+
+class ProvisioningError(Exception):
+    pass
+
+
+class Provisioner:
+    def __init__(self, store: EventStore, workspaces: Path, session_key: bytes) -> None:
+        self.store = store
+        self.workspaces = workspaces
+        self.session_key = session_key
+
+    def secret(self, state: State) -> str:
+        """The run's secret, derived rather than stored, so a restarted lifecycle that adopts a live process
+        still knows it. Only the gateway proxy is told it (through the running session's handle)."""
+        return hmac.new(self.session_key, state.run_key.encode(), hashlib.sha256).hexdigest()
+
+    def workspace(self, state: State) -> Path:
+        return self.workspaces / state.session_id
+
+    async def _stream_data(self, stream: str, event_type: str) -> dict[str, object] | None:
+        for record in await self.store.read_stream(stream):
+            if record.event_type == event_type:
+                return record.data
+        return None
+
+    async def provision(self, state: State) -> None:
+        ws = self.workspace(state)
+        ws.mkdir(parents=True, exist_ok=True)
+        if state.template and state.template.tool == "custom":
+            await self._check_custom_allowed(state)
+        if state.remote_config:
+            await self._clone(state, ws)
+
+    async def _check_custom_allowed(self, state: State) -> None:
+        env = await self._stream_data(identity.stream(identity.COMPUTE_ENV, state.compute_env_id),
+                                      "ComputeEnvCreated")
+        if env is not None and not env.get("allow_custom_commands", False):
+            raise ProvisioningError(f"compute environment {state.compute_env_id} does not allow custom commands")
+        if not state.configuration.command:
+            raise ProvisioningError("the custom tool needs configuration.command")
+
+    async def _clone(self, state: State, ws: Path) -> None:
+        rc = state.remote_config
+        assert rc is not None
+        target = ws / (Path(urlsplit(rc.repository).path).stem or "repository")
+        if not target.exists():
+            await _run("git", "clone", "--quiet", rc.repository, str(target))
+        ref = rc.commit_id or rc.revision
+        if ref:
+            await _run("git", "-C", str(target), "checkout", "--quiet", ref)
+
+    async def mount(self, state: State) -> None:
+        """Each data link appears under ``<workspace>/data/<name>``; local paths only on the local backend."""
+        if not state.configuration.mount_data:
+            return
+        data = self.workspace(state) / "data"
+        data.mkdir(exist_ok=True)
+        for link_id in state.configuration.mount_data:
+            link = await self._stream_data(identity.stream(identity.DATA_LINK, link_id), "DataLinkCreated")
+            if link is None:
+                raise ProvisioningError(f"data link {link_id} not found")
+            ref = str(link["resource_ref"])
+            parts = urlsplit(ref)
+            if parts.scheme != "file":
+                raise ProvisioningError(f"data link {link['name']} ({ref}) cannot be mounted on this compute "
+                                        "environment: only file:// links are mountable locally")
+            target = data / str(link["name"])
+            if target.is_symlink() or target.exists():
+                target.unlink()
+            # A symlink, not a bind mount (that needs privileges); the tool sees it read-only only as far as
+            # the folder's permissions go, so the data link's owner should keep it unwritable for this user.
+            os.symlink(unquote(parts.path), target, target_is_directory=True)
+
+    async def launch_spec(self, state: State) -> LaunchSpec:
+        assert state.template is not None
+        cfg = state.configuration
+        return LaunchSpec(
+            session_id=state.run_key,
+            studio_id=state.session_id,
+            tool=state.template.tool,
+            command=list(cfg.command) if cfg.command else None,
+            environment=dict(cfg.environment),
+            workspace_dir=self.workspace(state),
+            cpu=cfg.cpu or None,
+            memory_mib=None,  # an address-space rlimit breaks JupyterLab at sane sizes; see backends/local.py
+            gpu=cfg.gpu,
+            labels={"studio": state.session_id, "workspace": state.workspace_id, "user": state.user_id},
+            base_path=f"/connect/{state.session_id}/",
+            secret=self.secret(state),
+        )
+
+
+async def _run(*args: str) -> None:
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise ProvisioningError(f"{' '.join(args[:2])} failed: {out.decode(errors='replace').strip()[-500:]}")

@@ -1,0 +1,25 @@
+"""Settings of the lifecycle service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from libs.platform.settings import PlatformSettings
+
+
+class LifecycleSettings(PlatformSettings):
+    #: Seconds between SIGTERM and SIGKILL when a session stops (DESIGN §5).
+    stop_grace_seconds: float = Field(30.0, alias="STUDIOS_STOP_GRACE_SECONDS", ge=0)
+    #: How long a tool may take to answer its readiness probe before the start fails.
+    ready_timeout_seconds: float = Field(180.0, alias="STUDIOS_READY_TIMEOUT_SECONDS", gt=0)
+    reconcile_interval_seconds: float = Field(15.0, alias="STUDIOS_RECONCILE_INTERVAL_SECONDS", gt=0)
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.data_dir.resolve() / "workspaces"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir.resolve() / "lifecycle"

@@ -1,0 +1,94 @@
+"""The studio's policies: input limits, lifespan arithmetic, progress steps and the stop gates' durations."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from libs.contracts.errors import InvalidInput
+from libs.contracts.studio import StudioConfiguration, StudioStatus, StudioTemplate
+
+#: A start that has not reached ``running`` in this long is stuck, and the user may stop it.
+STARTING_STUCK_AFTER = timedelta(minutes=30)
+#: A stop that has not finished in this long may be forced: the studio is marked stopped at once.
+FORCE_STOP_AFTER = timedelta(minutes=10)
+#: A build is part of starting: the same gates apply.
+STARTING_LIKE = frozenset({StudioStatus.STARTING, StudioStatus.BUILDING})
+#: No session exists: the studio may be edited, started or deleted.
+AT_REST = frozenset({StudioStatus.STOPPED, StudioStatus.ERRORED, StudioStatus.BUILD_FAILED})
+CONDA_ENVIRONMENT_MAX = 2048  # DataStudioConfiguration.condaEnvironment
+
+TOOL_DISPLAY_NAMES = {
+    "jupyter": "JupyterLab",
+    "jupyterlab": "JupyterLab",
+    "vscode": "VS Code",
+    "rstudio": "RStudio",
+    "xpra": "Xpra",
+    "http-echo": "http-echo",
+    "custom": "custom",
+}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def tool_display_name(tool: str) -> str:
+    return TOOL_DISPLAY_NAMES.get(tool.lower(), tool)
+
+
+def progress_steps(tool: str) -> tuple[str, ...]:
+    """The steps every start shows (Seqera's progress list), all pending until the runner reports them."""
+    shown = tool_display_name(tool)
+    return (
+        "Provisioning compute resources",
+        "Mounting data links",
+        f"Starting {shown}",
+        f"Waiting for {shown} to respond",
+    )
+
+
+def effective_lifespan_hours(configuration: StudioConfiguration, workspace_default: int | None) -> int:
+    """The studio's own lifespan wins over the workspace default; 0 (or nothing set anywhere) is unlimited."""
+    hours = configuration.lifespan_hours if configuration.lifespan_hours is not None else workspace_default
+    return hours or 0
+
+
+def expiry(running_at: datetime, hours: int) -> datetime | None:
+    return running_at + timedelta(hours=hours) if hours > 0 else None
+
+
+def validate_configuration(c: StudioConfiguration) -> StudioConfiguration:
+    for field in ("cpu", "gpu", "memory"):
+        if getattr(c, field) < 0:
+            raise InvalidInput(f"configuration.{field} must not be negative", field=f"configuration.{field}")
+    if c.lifespan_hours is not None and c.lifespan_hours < 0:
+        raise InvalidInput("configuration.lifespanHours must not be negative", field="configuration.lifespanHours")
+    if c.conda_environment is not None and len(c.conda_environment) > CONDA_ENVIRONMENT_MAX:
+        raise InvalidInput(
+            f"configuration.condaEnvironment must be at most {CONDA_ENVIRONMENT_MAX} characters long",
+            field="configuration.condaEnvironment",
+        )
+    bad_names = [k for k in c.environment if not _ENV_NAME.fullmatch(k)]
+    if bad_names:
+        raise InvalidInput(f"invalid environment variable names: {bad_names}", field="configuration.environment")
+    if any(not link.strip() for link in c.mount_data):
+        raise InvalidInput("data-link ids must not be blank", field="configuration.mountData")
+    if c.command is not None and not (c.command and c.command[0].strip()):
+        raise InvalidInput("configuration.command must name a program", field="configuration.command")
+    return c
+
+
+def validate_template(t: StudioTemplate) -> StudioTemplate:
+    if not t.repository.strip() or not t.tool.strip():
+        raise InvalidInput("the template needs a repository and a tool", field="template")
+    return t
+
+
+def validate_hours(hours: int | None, field: str) -> int | None:
+    if hours is not None and hours < 0:
+        raise InvalidInput(f"{field} must not be negative", field=field)
+    return hours
+
+
+def validate_id(value: str, field: str) -> str:
+    if not value.strip():
+        raise InvalidInput(f"{field} must not be blank", field=field)
+    return value

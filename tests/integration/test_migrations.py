@@ -1,0 +1,63 @@
+"""Migrations: several processes starting at once on an empty database all come up; each migration runs once."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import asyncpg
+
+from libs.eventstore import migrate
+from libs.eventstore.migrate import _LOCK_KEY, EVENT_STORE
+
+ROOT = Path(__file__).resolve().parents[2]
+CONNECT = """
+import asyncio, sys
+from libs.eventstore import EventStore
+
+async def main():
+    store = await EventStore.connect(sys.argv[1], min_size=1, max_size=1)
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+async def start_service(url: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, "-c", CONNECT, url, cwd=ROOT,
+                                                stderr=asyncio.subprocess.PIPE)
+
+
+async def waiting_for_the_lock(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval(
+        """SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+            WHERE d.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted"""))
+
+
+async def test_processes_starting_at_once_migrate_once(database_url: str) -> None:
+    gate = await asyncpg.connect(database_url)
+    procs = []
+    try:
+        async with gate.transaction():  # hold the migration lock until both wait on it: a sure race
+            await gate.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+            procs = [await start_service(database_url) for _ in range(2)]
+            async with asyncio.timeout(60):
+                while await waiting_for_the_lock(gate) < 2:
+                    await asyncio.sleep(0.05)
+        results = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), 60)
+    finally:
+        for p in procs:
+            if p.returncode is None:
+                p.kill()
+                await p.wait()
+        await gate.close()
+    assert [p.returncode for p in procs] == [0, 0], [err.decode() for _, err in results]
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT namespace, version, count(*) FROM public.schema_migrations GROUP BY 1, 2")
+        assert sorted((r[0], r[1], r[2]) for r in rows) == [("eventstore", v, 1) for v, _ in EVENT_STORE.files()]
+        assert await migrate(conn) == []
+        assert await conn.fetchval("SELECT count(*) FROM public.schema_migrations") == len(EVENT_STORE.files())
+    finally:
+        await conn.close()

@@ -1,0 +1,161 @@
+"""The relay against real PostgreSQL and NATS: contract, exactly once across SIGKILLs, leadership."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nats.aio.client import Client as NATS
+
+from libs.bus import Relay, Topology, relay_status
+from libs.bus import headers as h
+from libs.eventstore import EventStore, NewEvent
+from tests.integration.bus_helpers import append_events, collect, nc_fixture, topology_fixture  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_relay_publishes_the_contract(store: EventStore, nc: NATS,
+                                            topology: Topology) -> None:
+    meta = {"correlation_id": "corr-1", "causation_id": "cause-1", "traceparent": "00-abc-def-01"}
+    await store.append("studio-42", [NewEvent("StudioCreated", {"name": "x"}, meta),
+                                     NewEvent("Studio.Renamed", {"name": "y"})])
+    relay = Relay(store, nc.jetstream(), topology=topology)
+    try:
+        assert await relay.run_once() == 2
+        assert await relay.run_once() == 0
+    finally:
+        await relay.step_down()
+    first, second = await collect(nc.jetstream(), topology.events_stream, f"{topology.events_prefix}.>")
+    [e1, e2] = await store.read_all()
+    assert first.subject == f"{topology.events_prefix}.studio.StudioCreated"
+    assert second.subject == f"{topology.events_prefix}.studio.Studio_Renamed"
+    assert json.loads(first.data) == {"name": "x"}
+    hd = first.headers or {}
+    assert hd[h.MSG_ID] == str(e1.event_id) and hd[h.CORRELATION_ID] == "corr-1"
+    assert hd[h.CAUSATION_ID] == "cause-1" and hd[h.TRACEPARENT] == "00-abc-def-01"
+    env = h.Envelope.from_headers(hd)
+    assert (env.event_id, env.global_position, env.tx_id) == (e1.event_id, e1.global_position, e1.tx_id)
+    assert (env.stream, env.stream_position, env.event_type, env.schema_version) == ("studio-42", 0,
+                                                                                     "StudioCreated", 1)
+    assert env.recorded_at == e1.recorded_at
+    assert h.CORRELATION_ID not in (second.headers or {})
+    assert h.Envelope.from_headers(second.headers or {}).global_position == e2.global_position
+    status = await relay_status(store, topology=topology)
+    assert status["position"] == status["head"] == e2.global_position and status["lag"] == 0
+    assert status["leader"] is None
+
+
+def _spawn(database_url: str, nats_url: str, topology: Topology, log: Path, *, pace: float = 0.03,
+           batch: int = 100, window: int = 300) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-u", "-m", "tests.integration.workers.relay_worker",
+            "--database-url", database_url, "--nats-url", nats_url, "--events-stream", topology.events_stream,
+            "--events-prefix", topology.events_prefix, "--pace", str(pace), "--batch", str(batch),
+            "--window", str(window)]
+    return subprocess.Popen(args, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+async def _wait_for(check: Any, within: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        status = await check()
+        if status is not None:
+            return status  # type: ignore[no-any-return]
+        await asyncio.sleep(0.01)
+    raise TimeoutError("condition not reached")
+
+
+def _status_when(store: EventStore, topology: Topology, pred: Any) -> Any:
+    async def check() -> dict[str, Any] | None:
+        status = await relay_status(store, topology=topology)
+        return status if pred(status) else None
+    return check
+
+
+def _kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    proc.send_signal(sig)
+    proc.wait(10)
+
+
+async def _assert_exactly_once(nc: NATS, topology: Topology,
+                               ids: list[str]) -> None:
+    msgs = await collect(nc.jetstream(), topology.events_stream, f"{topology.events_prefix}.>")
+    seen = collections.Counter((m.headers or {})[h.MSG_ID] for m in msgs)
+    assert len(msgs) == len(ids) and set(seen) == set(ids) and max(seen.values()) == 1
+    positions = [int((m.headers or {})[h.GLOBAL_POSITION]) for m in msgs]
+    assert positions == sorted(positions)  # one writer, so commit order = position order here
+
+
+@pytest.mark.slow
+async def test_relay_killed_mid_batch_publishes_each_event_once(
+        store: EventStore, database_url: str, nats_url: str, nc: NATS,
+        topology: Topology, tmp_path: Path) -> None:
+    ids = await append_events(store, 5000)
+    head = (await store.head()).global_position
+    killed_at = []
+    for n, threshold in enumerate((1000, 2500)):
+        log = tmp_path / f"run{n}.log"
+        proc = _spawn(database_url, nats_url, topology, log)
+        try:
+            status = await _wait_for(_status_when(store, topology, lambda s, t=threshold: s["position"] >= t))
+        finally:
+            _kill(proc)
+        info = await nc.jetstream().stream_info(topology.events_stream)
+        killed_at.append((status["position"], info.state.messages))
+        assert status["position"] < head
+    assert killed_at[1][0] > killed_at[0][0] > 0
+    # published past the checkpoint when killed: the restart republishes those and JetStream drops the repeats
+    assert any(messages > position for position, messages in killed_at)
+    log = tmp_path / "final.log"
+    proc = _spawn(database_url, nats_url, topology, log, pace=0)
+    try:
+        await _wait_for(_status_when(store, topology, lambda s: s["position"] == head and s["lag"] == 0))
+    finally:
+        _kill(proc, signal.SIGTERM)
+    assert _resumed_from(tmp_path / "run0.log") == [0]
+    assert _resumed_from(tmp_path / "run1.log") == [killed_at[0][0]]  # not from zero: from its checkpoint
+    assert _resumed_from(log) == [killed_at[1][0]]
+    await _assert_exactly_once(nc, topology, ids)
+
+
+def _resumed_from(log: Path) -> list[int]:
+    return [int(n) for n in re.findall(r"leader \(pid \d+\), resuming after position (\d+)", log.read_text())]
+
+
+def _leader_pid(status: dict[str, Any]) -> int | None:
+    leader = status["leader"]
+    return int(leader["application_name"].rsplit(":", 1)[1]) if leader else None
+
+
+@pytest.mark.slow
+async def test_two_relays_one_publishes_and_the_other_takes_over(
+        store: EventStore, database_url: str, nats_url: str, nc: NATS,
+        topology: Topology, tmp_path: Path) -> None:
+    ids = await append_events(store, 5000)
+    head = (await store.head()).global_position
+    procs = {p.pid: (p, tmp_path / f"{i}.log") for i, p in enumerate(
+        _spawn(database_url, nats_url, topology, tmp_path / f"{i}.log") for i in range(2))}
+    try:
+        status = await _wait_for(_status_when(store, topology, lambda s: s["position"] >= 1000))
+        leader = _leader_pid(status)
+        assert leader in procs
+        [other] = [pid for pid in procs if pid != leader]
+        assert "leader" not in procs[other][1].read_text()
+        _kill(procs[leader][0])
+        status = await _wait_for(_status_when(store, topology, lambda s: s["position"] == head))
+        assert _leader_pid(status) == other
+        assert _resumed_from(procs[other][1])[0] >= 1000
+    finally:
+        for proc, _ in procs.values():
+            if proc.poll() is None:
+                _kill(proc, signal.SIGTERM)
+    await _assert_exactly_once(nc, topology, ids)

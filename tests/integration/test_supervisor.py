@@ -1,0 +1,180 @@
+"""The supervisor against dummy services: restart with backoff, stop without leaving a process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from libs.platform.lifecycle import FORCED_EXIT
+from libs.platform.services import ServiceSpec
+from libs.platform.supervisor import Backoff, Supervisor
+
+CRASHER = (sys.executable, "-c", "raise SystemExit(3)")
+
+#: Writes its own pid and a grandchild's (same process group) to <dir>, then waits; SIGTERM exits, leaving the
+#: grandchild for the supervisor to clean up.
+OBEDIENT = """
+import os, signal, subprocess, sys, time
+child = subprocess.Popen(["sleep", "300"])
+open(os.path.join(sys.argv[1], "pids"), "w").write(f"{os.getpid()} {child.pid}")
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+time.sleep(300)
+"""
+
+STUBBORN = """
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+open(os.path.join(sys.argv[1], "pids"), "w").write(str(os.getpid()))
+time.sleep(300)
+"""
+
+
+def script(tmp_path: Path, name: str, source: str) -> tuple[str, ...]:
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    workdir = tmp_path / name
+    workdir.mkdir()
+    return (sys.executable, str(path), str(workdir))
+
+
+def read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+async def wait_for_file(path: Path) -> str:
+    for _ in range(500):
+        if text := read(path):
+            return text
+        await asyncio.sleep(0.02)
+    raise TimeoutError(path)
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def run_for(supervisor: Supervisor, seconds: float) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervisor.run(stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.wait_for(task, 15)
+
+
+def test_the_delay_doubles_up_to_the_cap() -> None:
+    b = Backoff(initial=0.5, factor=2, cap=3)
+    assert [b.after(d) for d in (0.5, 1, 2, 3)] == [1, 2, 3, 3]
+
+
+async def test_a_crashing_service_is_restarted_with_growing_delays(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="studios.supervisor")
+    backoff = Backoff(initial=0.1, factor=2, cap=0.4, reset_after=60)
+    sup = Supervisor([ServiceSpec("crasher", argv=CRASHER)], backoff=backoff)
+    await run_for(sup, 2.0)
+    state = sup.states["crasher"]
+    assert state.restarts >= 3 and state.last_exit == 3
+    gaps = [b - a for a, b in zip(state.starts, state.starts[1:], strict=False)]
+    for gap, delay in zip(gaps, (0.1, 0.2, 0.4, 0.4), strict=False):
+        assert gap >= delay
+    assert "service crasher exited with code 3" in caplog.text
+    assert "restart #2 in 0.2s" in caplog.text
+
+
+async def test_a_run_longer_than_reset_after_restarts_at_the_initial_delay(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="studios.supervisor")
+    sup = Supervisor([ServiceSpec("crasher", argv=CRASHER)], backoff=Backoff(initial=0.1, cap=5, reset_after=0))
+    await run_for(sup, 1.0)
+    assert sup.states["crasher"].restarts >= 3
+    assert "in 0.2s" not in caplog.text
+
+
+async def test_stop_terminates_each_service_and_its_process_group(tmp_path: Path) -> None:
+    argv = script(tmp_path, "obedient", OBEDIENT)
+    sup = Supervisor([ServiceSpec("obedient", argv=argv, grace_seconds=10)])
+    stop = asyncio.Event()
+    task = asyncio.create_task(sup.run(stop))
+    service_pid, grandchild_pid = map(int, (await wait_for_file(tmp_path / "obedient" / "pids")).split())
+    assert not gone(grandchild_pid)
+    started = time.monotonic()
+    stop.set()
+    await asyncio.wait_for(task, 15)
+    assert time.monotonic() - started < 5, "an obedient service stops without waiting for the grace period"
+    assert sup.states["obedient"].last_exit == 0 and sup.states["obedient"].restarts == 0
+    await asyncio.sleep(0.1)
+    assert gone(service_pid) and gone(grandchild_pid)
+
+
+async def test_a_service_that_ignores_sigterm_is_killed_after_its_grace_period(tmp_path: Path) -> None:
+    argv = script(tmp_path, "stubborn", STUBBORN)
+    sup = Supervisor([ServiceSpec("stubborn", argv=argv, grace_seconds=0.5)])
+    stop = asyncio.Event()
+    task = asyncio.create_task(sup.run(stop))
+    pid = int(await wait_for_file(tmp_path / "stubborn" / "pids"))  # written after SIGTERM is ignored
+    stop.set()
+    await asyncio.wait_for(task, 15)
+    assert sup.states["stubborn"].last_exit == -9
+    assert gone(pid)
+
+
+async def test_cancelling_the_supervisor_kills_everything_at_once(tmp_path: Path) -> None:
+    argv = script(tmp_path, "stubborn", STUBBORN)
+    sup = Supervisor([ServiceSpec("stubborn", argv=argv, grace_seconds=60)])
+    task = asyncio.create_task(sup.run(asyncio.Event()))
+    pid = int(await wait_for_file(tmp_path / "stubborn" / "pids"))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert gone(pid)
+
+
+#: A service main that drains for a moment after the stop event, or hangs until forced when told to.
+SIGNALLED = """
+import asyncio, sys
+from libs.platform.lifecycle import run_until_signalled
+
+async def main(stop):
+    print("ready", flush=True)
+    await stop.wait()
+    if sys.argv[1] == "hang":
+        await asyncio.Event().wait()
+    print("drained", flush=True)
+
+sys.exit(run_until_signalled(main))
+"""
+
+
+async def start_signalled(mode: str) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", SIGNALLED, mode,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    assert await asyncio.wait_for(proc.stdout.readline(), 10) == b"ready\n"
+    return proc
+
+
+async def test_sigterm_sets_the_stop_event_and_the_service_drains() -> None:
+    proc = await start_signalled("drain")
+    proc.send_signal(signal.SIGTERM)
+    out, _ = await asyncio.wait_for(proc.communicate(), 10)
+    assert (proc.returncode, out) == (0, b"drained\n")
+
+
+async def test_a_second_signal_forces_the_exit() -> None:
+    proc = await start_signalled("hang")
+    proc.send_signal(signal.SIGINT)
+    await asyncio.sleep(0.3)
+    assert proc.returncode is None
+    proc.send_signal(signal.SIGINT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 10)
+    assert (proc.returncode, out) == (FORCED_EXIT, b"")

@@ -1,0 +1,1 @@
+"""Small programs the integration tests run as child processes (to kill them at awkward moments)."""

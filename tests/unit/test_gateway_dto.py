@@ -1,0 +1,83 @@
+from datetime import UTC, datetime, timedelta
+
+from libs.contracts.studio import (
+    ActiveConnection,
+    ProgressStatus,
+    ProgressStep,
+    StopReason,
+    StudioConfiguration,
+    StudioStatus,
+    StudioTemplate,
+)
+from libs.contracts.studio_state import State
+from services.gateway.api.seqera import studio_models as m
+from services.gateway.dto import Lookups, to_dto
+
+T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def state(**changes: object) -> State:
+    base = State(
+        exists=True, session_id="abcd1234", workspace_id="10", user_id="1", name="nb", compute_env_id="ce1",
+        template=StudioTemplate(repository="studios/jupyter:4", tool="jupyter", icon="jupyter"),
+        configuration=StudioConfiguration(cpu=4, memory=1024, mount_data=("dl1",), command=None),
+        status=StudioStatus.STOPPED, last_update=T0, created_at=T0, updated_at=T0, effective_lifespan_hours=8,
+        label_ids=("5", "6"),
+    )
+    return base.model_copy(update=changes)
+
+
+def test_plain_fields_and_camel_case() -> None:
+    dto = to_dto(state(), "http://gw/").model_dump(by_alias=True)
+    assert dto["sessionId"] == "abcd1234" and dto["workspaceId"] == 10 and dto["name"] == "nb"
+    assert dto["studioUrl"] == "http://gw/connect/abcd1234/"
+    assert dto["effectiveLifespanHours"] == 8 and dto["dateCreated"] == T0 and dto["lastUpdated"] == T0
+    assert dto["template"] == {"icon": "jupyter", "repository": "studios/jupyter:4", "status": "recommended",
+                               "tool": "jupyter"}
+    assert dto["configuration"]["cpu"] == 4 and dto["configuration"]["mountData"] == ["dl1"]
+    assert dto["user"]["id"] == 1 and dto["computeEnv"]["id"] == "ce1"
+    assert dto["labels"] is None  # not asked for
+    assert dto["mountedDataLinks"][0]["id"] == "dl1"
+
+
+def test_status_info_maps_our_stop_reasons() -> None:
+    info = to_dto(state(stop_reason=StopReason.LIFESPAN_EXPIRED), "x").status_info
+    assert (info.status, info.stop_reason, info.stop_reason_detail) == ("stopped", "LIFESPAN_EXPIRED",
+                                                                       "LIFESPAN_EXPIRED")
+    info = to_dto(state(stop_reason=StopReason.USER_REQUEST), "x").status_info
+    assert info.stop_reason is None and info.stop_reason_detail == "USER_REQUEST"
+    assert to_dto(state(stop_reason=StopReason.RECONCILED), "x").status_info.stop_reason == "NO_STATS_AVAIL"
+
+
+def test_progress_and_connections() -> None:
+    s = state(status=StudioStatus.RUNNING, last_started=T0,
+              progress=(ProgressStep(message="Provisioning", status=ProgressStatus.SUCCEEDED),
+                        ProgressStep(message="Starting", status=ProgressStatus.IN_PROGRESS, detail="pulling")),
+              active_connections=(ActiveConnection(user_id="2", user_name="bob", last_active=T0 + timedelta(1),
+                                                   connection_ids=("c1",)),))
+    dto = to_dto(s, "x", Lookups(users={"2": m.UserInfo(id=2, user_name="bob", email="b@x")}))
+    assert [(p.message, p.status, p.detail) for p in dto.progress] == [
+        ("Provisioning", "succeeded", None), ("Starting", "in-progress", "pulling")]
+    [conn] = dto.active_connections
+    assert (conn.id, conn.user_name, conn.email, conn.last_active) == (2, "bob", "b@x", T0 + timedelta(1))
+    assert dto.last_started == T0 and dto.status_info.status == "running"
+
+
+def test_lookups_fill_labels_compute_env_and_links() -> None:
+    lookups = Lookups(
+        compute_envs={"ce1": m.DataStudioComputeEnvDto(id="ce1", name="local", platform="local-platform")},
+        labels={"5": m.LabelDbDto(id=5, name="team", value="a", resource=True)},
+        data_links={"dl1": m.DataLinkDto(id="dl1", name="data", provider="aws")},
+    )
+    dto = to_dto(state(), "x", lookups)
+    assert dto.compute_env is not None and dto.compute_env.name == "local"
+    assert [label.id for label in dto.labels or []] == [5]
+    assert dto.mounted_data_links[0].name == "data"
+
+
+def test_custom_tool_command_and_private() -> None:
+    s = state(template=StudioTemplate(repository="studios/custom:1", tool="custom"), is_private=True,
+              configuration=StudioConfiguration(command=("python", "-m", "http.server")))
+    dto = to_dto(s, "x")
+    assert dto.custom_image and dto.is_private
+    assert dto.configuration is not None and dto.configuration.command == ["python", "-m", "http.server"]
