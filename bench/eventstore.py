@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -22,7 +23,7 @@ import asyncpg
 from bench.common import Stopwatch, infrastructure, parse_args, report, scratch_database
 from libs.eventstore import START, EventStore, Expected, ExpectedVersion, NewEvent
 
-CLIENTS, STREAMS_PER_CLIENT, PAGE = 8, 100, 2_000
+CLIENTS, STREAMS_PER_CLIENT, PAGE, ROUNDS = 8, 100, 2_000, 5
 PLAIN = """CREATE TABLE plain_events (
   global_position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(), stream_name text NOT NULL, stream_position bigint NOT NULL,
@@ -45,21 +46,34 @@ def event() -> NewEvent:
                     {"correlation_id": sid, "source": "lifecycle"})
 
 
-async def drive(name: str, total: int, per: int, clients: int, append: Append) -> float:
-    """``clients`` writers, each over its own streams (versions known), ``total`` events in all; events/s."""
+class Writer:
+    """One client's streams and their versions, so every append can state its exact expected version."""
 
-    async def client(number: int, appends: int) -> None:
-        versions = dict.fromkeys((f"{name}-{number}x{i}" for i in range(STREAMS_PER_CLIENT)), -1)
-        streams = list(versions)
-        for k in range(appends):
-            stream = streams[k % STREAMS_PER_CLIENT]
-            await append(number, stream, versions[stream], [event() for _ in range(per)])
-            versions[stream] += per
+    def __init__(self, name: str) -> None:
+        self.versions = dict.fromkeys((f"{name}x{i}" for i in range(STREAMS_PER_CLIENT)), -1)
+        self.streams, self.turn = list(self.versions), 0
 
-    appends = total // per // clients
-    with Stopwatch() as t:
-        await asyncio.gather(*(client(c, appends) for c in range(clients)))
-    return t.rate(appends * per * clients)
+    async def write(self, client: int, appends: int, per: int, append: Append) -> None:
+        for _ in range(appends):
+            stream = self.streams[self.turn % STREAMS_PER_CLIENT]
+            self.turn += 1
+            await append(client, stream, self.versions[stream], [event() for _ in range(per)])
+            self.versions[stream] += per
+
+
+async def drive(name: str, total: int, per: int, clients: int, ours: Append, plain: Append) -> tuple[float, float]:
+    """Events/s of ``ours`` and ``plain``, ``total`` events each, in alternating rounds: load on a shared machine
+    drifts, and alternation spreads the drift over both sides alike."""
+    appends = total // per // clients // ROUNDS
+    seconds = {"ours": 0.0, "plain": 0.0}
+    writers = {side: [Writer(f"{name}-{side}-{c}-") for c in range(clients)] for side in seconds}
+    for _ in range(ROUNDS):
+        for side, append in (("ours", ours), ("plain", plain)):
+            with Stopwatch() as t:
+                await asyncio.gather(*(w.write(c, appends, per, append) for c, w in enumerate(writers[side])))
+            seconds[side] += t.seconds
+    done = appends * per * clients * ROUNDS
+    return done / seconds["ours"], done / seconds["plain"]
 
 
 def ours(store: EventStore) -> Append:
@@ -107,12 +121,14 @@ async def measure(url: str, events: int) -> list[str]:
         await conns[0].execute(PLAIN)
         lines = []
         for name, per, clients in (("append_1x1", 1, 1), ("append_1x8", 1, CLIENTS), ("append_10x1", 10, 1)):
-            mine = await drive(name, events, per, clients, ours(store))
-            theirs = await drive(name, events, per, clients, plain(conns))
-            lines.append(report(name, mine, theirs))
+            lines.append(report(name, *await drive(name, events, per, clients, ours(store), plain(conns))))
         await conns[0].execute("VACUUM ANALYZE es.events")
         await read_plain(conns[0], events)  # warm the cache for both
-        lines.append(report("read_all", await read_ours(store, events), await read_plain(conns[0], events)))
+        mine, theirs = [], []
+        for _ in range(ROUNDS):
+            mine.append(await read_ours(store, events))
+            theirs.append(await read_plain(conns[0], events))
+        lines.append(report("read_all", statistics.median(mine), statistics.median(theirs)))
         return lines
     finally:
         for c in conns:

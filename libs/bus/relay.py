@@ -27,8 +27,9 @@ import asyncpg
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from libs.bus.acks import AckWindow, connection_of
 from libs.bus.headers import subject_token
-from libs.bus.publishing import AckWindow, connection_of, event_headers, load_checkpoint, pump
+from libs.bus.publishing import event_headers, load_checkpoint, pump
 from libs.bus.streams import DEFAULT, Topology
 from libs.eventstore import EventStore
 from libs.eventstore.errors import CheckpointMoved

@@ -21,8 +21,9 @@ import asyncpg
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from libs.bus.acks import AckWindow, connection_of
 from libs.bus.headers import REPLAY_ID, subject_token
-from libs.bus.publishing import AckWindow, Filters, connection_of, event_headers, load_checkpoint, pump
+from libs.bus.publishing import Filters, event_headers, load_checkpoint, pump
 from libs.contracts.subjects import REPLAY_PREFIX
 from libs.eventstore import EventStore
 

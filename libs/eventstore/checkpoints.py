@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from libs.eventstore.errors import CheckpointMoved
-from libs.eventstore.types import START, Position
+from libs.eventstore.types import START, Conn, Position
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class CheckpointInfo:
     updated_at: datetime
 
 
-async def load(conn: asyncpg.Connection, name: str) -> CheckpointInfo:
+async def load(conn: Conn, name: str) -> CheckpointInfo:
     """The checkpoint row, created at the start when missing."""
     await conn.execute("INSERT INTO es.checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING", name)
     r = await conn.fetchrow(
@@ -30,7 +30,7 @@ async def load(conn: asyncpg.Connection, name: str) -> CheckpointInfo:
                           r["updated_at"])
 
 
-async def advance(conn: asyncpg.Connection, name: str, expected: Position, new: Position) -> None:
+async def advance(conn: Conn, name: str, expected: Position, new: Position) -> None:
     """Move the checkpoint from ``expected`` to ``new``; raise CheckpointMoved if someone else moved it."""
     status = await conn.execute(
         """UPDATE es.checkpoints SET tx_id = $4::xid8, global_position = $5, updated_at = now(), error = NULL
@@ -40,25 +40,25 @@ async def advance(conn: asyncpg.Connection, name: str, expected: Position, new: 
         raise CheckpointMoved(f"checkpoint {name} is no longer at {expected}")
 
 
-async def record_error(conn: asyncpg.Connection, name: str, error: str | None) -> None:
+async def record_error(conn: Conn, name: str, error: str | None) -> None:
     await conn.execute("UPDATE es.checkpoints SET error = $2, updated_at = now() WHERE name = $1", name, error)
 
 
-async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[CheckpointInfo]:
+async def list_all(conn: Conn | asyncpg.Pool) -> list[CheckpointInfo]:
     rows = await conn.fetch(
         "SELECT name, tx_id, global_position, paused, error, updated_at FROM es.checkpoints ORDER BY name")
     return [CheckpointInfo(r["name"], Position(r["tx_id"], r["global_position"]), r["paused"], r["error"],
                            r["updated_at"]) for r in rows]
 
 
-async def reset(conn: asyncpg.Connection | asyncpg.Pool, name: str, to: Position = START) -> bool:
+async def reset(conn: Conn | asyncpg.Pool, name: str, to: Position = START) -> bool:
     status = await conn.execute(
         """UPDATE es.checkpoints SET tx_id = $2::xid8, global_position = $3, error = NULL, updated_at = now()
             WHERE name = $1""", name, to.tx_id, to.global_position)
     return bool(status == "UPDATE 1")
 
 
-async def set_paused(conn: asyncpg.Connection | asyncpg.Pool, name: str, paused: bool) -> bool:
+async def set_paused(conn: Conn | asyncpg.Pool, name: str, paused: bool) -> bool:
     status = await conn.execute(
         "UPDATE es.checkpoints SET paused = $2, updated_at = now() WHERE name = $1", name, paused)
     return bool(status == "UPDATE 1")

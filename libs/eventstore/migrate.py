@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
+from libs.eventstore.types import Conn
 
 _LOCK_KEY = 0x5354_5544_494F  # "STUDIO"
 _FILE = re.compile(r"^(\d{4})_[\w-]+\.sql$")
@@ -29,7 +29,7 @@ class MigrationSource:
 EVENT_STORE = MigrationSource("eventstore", Path(__file__).parent / "migrations")
 
 
-async def migrate(conn: asyncpg.Connection, *sources: MigrationSource) -> list[str]:
+async def migrate(conn: Conn, *sources: MigrationSource) -> list[str]:
     """Apply what is missing of the event store's and the given sources' migrations; returns what was applied."""
     applied: list[str] = []
     async with conn.transaction():

@@ -19,6 +19,7 @@ from libs.eventstore.types import (
     START,
     AppendRequest,
     AppendResult,
+    Conn,
     Expected,
     ExpectedVersion,
     NewEvent,
@@ -43,7 +44,7 @@ _READ_STREAM = f"""SELECT {_COLUMNS} FROM es.events
  WHERE stream_name = $1 AND stream_position >= $2 ORDER BY stream_position LIMIT $3"""
 
 
-async def init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: Conn) -> None:
     """Codecs are client-side, so they survive the pool's RESET ALL (session settings would not)."""
     for typ in ("jsonb", "json"):
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
@@ -75,14 +76,14 @@ class EventStore:
 
     async def append(self, stream: str, events: Sequence[NewEvent],
                      expected: ExpectedVersion = Expected.ANY,
-                     conn: asyncpg.Connection | None = None) -> AppendResult:
+                     conn: Conn | None = None) -> AppendResult:
         if conn is not None:
             return await append_on(conn, AppendRequest(stream, list(events), expected))
         async with self.pool.acquire() as c:
             return await append_on(c, AppendRequest(stream, list(events), expected))
 
     async def append_many(self, requests: Sequence[AppendRequest],
-                          conn: asyncpg.Connection | None = None) -> list[AppendResult]:
+                          conn: Conn | None = None) -> list[AppendResult]:
         """Append to several streams in one transaction: all or nothing."""
         if conn is not None:
             return await _append_many_on(conn, requests)
@@ -92,13 +93,13 @@ class EventStore:
     # -- reads --------------------------------------------------------------------------------------------
 
     async def read_stream(self, stream: str, from_position: int = 0, limit: int = 1_000_000,
-                          conn: asyncpg.Connection | None = None) -> list[RecordedEvent]:
+                          conn: Conn | None = None) -> list[RecordedEvent]:
         c = conn or self.pool
         rows = await c.fetch(_READ_STREAM, stream, from_position, limit)
         return [_row_to_event(r) for r in rows]
 
     async def read_all(self, after: Position = START, *, categories: Sequence[str] | None = None,
-                       limit: int = 1000, conn: asyncpg.Connection | None = None) -> list[RecordedEvent]:
+                       limit: int = 1000, conn: Conn | None = None) -> list[RecordedEvent]:
         """Events committed after ``after``, in commit order, never one a later read could slip in before."""
         c = conn or self.pool
         if categories:
@@ -134,7 +135,7 @@ def _params(req: AppendRequest) -> tuple[Any, ...]:
             [e.schema_version for e in evs], [e.data for e in evs], [e.metadata for e in evs])
 
 
-async def append_on(conn: asyncpg.Connection, req: AppendRequest) -> AppendResult:
+async def append_on(conn: Conn, req: AppendRequest) -> AppendResult:
     if not req.events:
         raise ValueError("append needs at least one event")
     params = _params(req)
@@ -152,7 +153,7 @@ async def append_on(conn: asyncpg.Connection, req: AppendRequest) -> AppendResul
     raise AssertionError("unreachable")
 
 
-async def _append_many_on(conn: asyncpg.Connection, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+async def _append_many_on(conn: Conn, requests: Sequence[AppendRequest]) -> list[AppendResult]:
     async with conn.transaction():
         return [await append_on(conn, r) for r in requests]
 

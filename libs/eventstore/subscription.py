@@ -15,12 +15,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import asyncpg
 
 from libs.eventstore import checkpoints
 from libs.eventstore.store import EventStore
-from libs.eventstore.types import Position, RecordedEvent
+from libs.eventstore.types import Conn, Position, RecordedEvent
 
 log = logging.getLogger("studios.subscription")
 
@@ -54,12 +55,12 @@ class Subscription:
                 await checkpoints.advance(conn, self.name, cp.position, events[-1].position)
             return len(events)
 
-    async def _apply(self, conn: asyncpg.Connection, event: RecordedEvent) -> None:
+    async def _apply(self, conn: Conn, event: RecordedEvent) -> None:
         error = ""
         for _ in range(self.max_attempts):
             try:
                 async with conn.transaction():  # a savepoint: a failed handler leaves nothing behind
-                    await self.handler(conn, event)
+                    await self.handler(cast(asyncpg.Connection, conn), event)
                 return
             except (asyncpg.InterfaceError, ConnectionError, OSError, asyncpg.TransactionRollbackError):
                 # Not the event's fault: a lost connection, or a deadlock / serialization failure against another

@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+#: A plain connection or one borrowed from a pool: the store works with both.
+Conn = asyncpg.Connection | PoolConnectionProxy
+
 
 class Expected(enum.Enum):
     """Expected-version cases besides an exact version number."""

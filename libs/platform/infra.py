@@ -87,10 +87,11 @@ class EmbeddedNats:
                     log.info("reusing nats-server pid=%s on %s", pid, self.url)
                     return self.url
         self.port = free_port()
-        args = [self._binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
-                "-sd", str(self.directory / "jetstream"), "-P", str(pid_file)]
-        if self.sync_interval:
-            args += ["--sync_interval", self.sync_interval]
+        # sync_interval is a config-file option only (no command-line flag), so the store lives in a config file.
+        config = self.directory / "nats.conf"
+        sync = f'\n  sync_interval: "{self.sync_interval}"' if self.sync_interval else ""
+        config.write_text(f'jetstream {{\n  store_dir: "{self.directory / "jetstream"}"{sync}\n}}\n')
+        args = [self._binary(), "-c", str(config), "-a", "127.0.0.1", "-p", str(self.port), "-P", str(pid_file)]
         log_file = (self.directory / "nats.log").open("ab")
         # Own session: a Ctrl-C aimed at `studios up` must not reach the server before the services drain.
         self._proc = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)

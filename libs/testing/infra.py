@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -63,6 +64,7 @@ def test_infrastructure() -> Iterator[tuple[str, str]]:
             ns.stop()
         if pg:
             pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def with_database(url: str, name: str) -> str:

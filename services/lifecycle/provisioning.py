@@ -7,10 +7,10 @@ gateway), read from the store; it never reads the gateway's tables.
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 import hashlib
 import hmac
+import logging
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 

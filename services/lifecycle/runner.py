@@ -14,6 +14,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from libs.contracts.commands import Reply
 from libs.contracts.studio import ProgressStatus, StudioStatus
 from libs.contracts.studio_commands import (
     RecordProgress,
@@ -154,6 +155,6 @@ class SessionRunner:
         if state.status is StudioStatus.STOPPING:
             await self._record(state, RecordSessionStopped, exit_code=code)
 
-    async def _record(self, state: State, command: type[StudioCommand], **fields: Any) -> Any:
-        cmd = command(session_id=state.session_id, now=utcnow(), actor=ACTOR, run=state.run, **fields)
-        return await self.handlers.handle(cmd)
+    async def _record(self, state: State, command: type[StudioCommand], **fields: Any) -> Reply:
+        fields |= {"session_id": state.session_id, "now": utcnow(), "actor": ACTOR, "run": state.run}
+        return await self.handlers.handle(command.model_validate(fields))

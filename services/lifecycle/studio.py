@@ -13,6 +13,7 @@ from typing import Any
 
 from libs.contracts.errors import Conflict, InvalidInput, NotFound
 from libs.contracts.events import Event
+from libs.contracts.naming import validate_description, validate_name
 from libs.contracts.studio import (
     StopReason,
     StudioConfiguration,
@@ -45,7 +46,6 @@ from libs.contracts.studio_commands import (
 from libs.contracts.studio_state import INITIAL, State, due_for_lifespan_stop, evolve
 from services.lifecycle import studio_reports
 from services.lifecycle import studio_rules as rules
-from libs.contracts.naming import validate_description, validate_name
 
 __all__ = [
     "INITIAL",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import nats
@@ -54,12 +56,11 @@ async def collect(js: JetStreamContext, stream: str, subject: str, *, expect: in
     sub = await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(
         ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30.0))
     msgs: list[Msg] = []
+    deadline = time.monotonic() + 30
     try:
-        while len(msgs) < total:
-            try:
-                msgs += await sub.fetch(min(1000, total - len(msgs)), timeout=2)
-            except nats.errors.TimeoutError:
-                break
+        while len(msgs) < total and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):  # nats-py raises asyncio's (= builtin) TimeoutError
+                msgs += await sub.fetch(min(1000, total - len(msgs)), timeout=5)
     finally:
         await sub.unsubscribe()
     return msgs

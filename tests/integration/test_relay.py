@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import json
 import re
 import signal
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NATS
 
-from libs.bus import Relay, Topology, relay_status
+from libs.bus import Relay, Topology, ensure_streams, make_broker, relay_status
 from libs.bus import headers as h
 from libs.eventstore import EventStore, NewEvent
 from tests.integration.bus_helpers import append_events, collect, nc_fixture, topology_fixture  # noqa: F401
@@ -159,3 +160,24 @@ async def test_two_relays_one_publishes_and_the_other_takes_over(
             if proc.poll() is None:
                 _kill(proc, signal.SIGTERM)
     await _assert_exactly_once(nc, topology, ids)
+
+
+async def test_streams_are_ensured_idempotently_and_the_broker_publishes_into_them(
+        nats_url: str, nc: NATS, topology: Topology) -> None:
+    js = nc.jetstream()
+    await ensure_streams(js, topology)  # again, unchanged
+    longer = dataclasses.replace(topology, events_max_age=60 * 86_400.0)
+    await ensure_streams(js, longer)  # updated in place
+    info = await js.stream_info(topology.events_stream)
+    assert info.config.max_age == 60 * 86_400.0 and info.config.duplicate_window == 15 * 60.0
+    assert info.config.subjects == [f"{topology.events_prefix}.>"]
+    assert (await js.stream_info(topology.replay_stream)).config.subjects == [f"{topology.replay_prefix}.>"]
+    broker = make_broker(nats_url, name="test-broker", quiet=True)
+    await broker.connect()
+    try:
+        assert broker.publish_timeout == 10.0
+        ack = await broker.publish({"x": 1}, f"{topology.logs_prefix}.session.s1", stream=topology.logs_stream)
+        assert ack.stream == topology.logs_stream and ack.seq == 1
+        assert (await broker.js.stream_info(topology.logs_stream)).state.messages == 1
+    finally:
+        await broker.stop()

@@ -8,6 +8,7 @@ import signal
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -64,12 +65,16 @@ def gone(pid: int) -> bool:
         return True
 
 
-async def run_for(supervisor: Supervisor, seconds: float) -> None:
+async def run_until(supervisor: Supervisor, done: Callable[[], bool]) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(supervisor.run(stop))
-    await asyncio.sleep(seconds)
+    for _ in range(600):
+        if done():
+            break
+        await asyncio.sleep(0.05)
     stop.set()
     await asyncio.wait_for(task, 15)
+    assert done()
 
 
 def test_the_delay_doubles_up_to_the_cap() -> None:
@@ -81,7 +86,7 @@ async def test_a_crashing_service_is_restarted_with_growing_delays(caplog: pytes
     caplog.set_level(logging.INFO, logger="studios.supervisor")
     backoff = Backoff(initial=0.1, factor=2, cap=0.4, reset_after=60)
     sup = Supervisor([ServiceSpec("crasher", argv=CRASHER)], backoff=backoff)
-    await run_for(sup, 2.0)
+    await run_until(sup, lambda: sup.states["crasher"].restarts >= 4)
     state = sup.states["crasher"]
     assert state.restarts >= 3 and state.last_exit == 3
     gaps = [b - a for a, b in zip(state.starts, state.starts[1:], strict=False)]
@@ -95,7 +100,7 @@ async def test_a_run_longer_than_reset_after_restarts_at_the_initial_delay(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="studios.supervisor")
     sup = Supervisor([ServiceSpec("crasher", argv=CRASHER)], backoff=Backoff(initial=0.1, cap=5, reset_after=0))
-    await run_for(sup, 1.0)
+    await run_until(sup, lambda: sup.states["crasher"].restarts >= 3)
     assert sup.states["crasher"].restarts >= 3
     assert "in 0.2s" not in caplog.text
 

@@ -1,0 +1,131 @@
+"""Helpers for the proxy tests: real tool processes, a real uvicorn server, and fakes for the gateway's look-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from libs.contracts.commands import Command, Reply
+from libs.contracts.errors import NotFound
+from libs.contracts.studio import StudioStatus
+from libs.contracts.studio_state import State
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "s3cret-of-the-session"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"tool exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"tool did not listen on {port}")
+
+
+@contextmanager
+def tool_process(module: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A tool as a child process; always terminated (then killed) and reaped."""
+    env = {**os.environ, "STUDIOS_SESSION_SECRET": SECRET, "STUDIOS_SESSION_ID": "s-run"}
+    proc = subprocess.Popen([sys.executable, "-m", module, "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for_port(port, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[str]:
+    """``app`` on a real uvicorn (HTTP and WebSockets) on a free port; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                           ws="websockets-sansio"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    user_name: str | None
+
+
+TOKENS = {"tok-alice": User("7", "alice"), "tok-bob": User("9", "bob"), "tok-viewer": User("11", "vera")}
+
+
+async def authenticate(token: str) -> User | None:
+    return TOKENS.get(token)
+
+
+async def can_connect(user: User, state: State) -> bool:
+    if state.is_private and user.user_id != state.user_id:
+        raise NotFound(f"Studio {state.session_id} not found")
+    return user.user_id != "11"  # vera may only view
+
+
+def studio(session_id: str, port: int, **changes: Any) -> State:
+    now = datetime.now(UTC)
+    fields: dict[str, Any] = dict(
+        exists=True, session_id=session_id, workspace_id="1", user_id="7", name=session_id, run=3, created_at=now,
+        status=StudioStatus.RUNNING, handle={"host": "127.0.0.1", "port": port, "secret": SECRET})
+    return State(**(fields | changes))
+
+
+class RecordingSender:
+    """A ``CommandSender`` that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Command] = []
+        self._changed = asyncio.Event()
+
+    async def send(self, cmd: Command) -> Reply:
+        self.sent.append(cmd)
+        self._changed.set()
+        return Reply()
+
+    async def wait_for(self, count: int) -> list[Any]:
+        """What was sent once there are ``count`` commands (or after 5 s)."""
+        with suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                while len(self.sent) < count:
+                    self._changed.clear()
+                    await self._changed.wait()
+        return list(self.sent)

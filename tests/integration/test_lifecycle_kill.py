@@ -1,0 +1,106 @@
+"""Kill the lifecycle service with SIGKILL while 20 sessions start: after a restart every studio ends running or
+errored with a reason, no session runs twice, and the studios read model equals a rebuild from the store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import nats
+import psutil
+import pytest
+
+from libs.bus.commands import CommandClient
+from libs.contracts.studio import StudioStatus, stream_name
+from libs.contracts.studio_state import INITIAL, evolve
+from libs.eventstore import EventStore, load
+from services.gateway.migrations import GATEWAY
+from services.gateway.projections import base as projections
+from services.gateway.projections.studios import STUDIOS
+from services.gateway.queries import studio as read_studio
+from tests.integration.lifecycle_harness import create
+
+pytestmark = pytest.mark.slow
+N = 20
+
+
+def _spawn(database_url: str, nats_url: str, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": database_url, "NATS_URL": nats_url, "STUDIOS_DATA_DIR": str(data_dir),
+           "STUDIOS_STOP_GRACE_SECONDS": "5", "STUDIOS_RECONCILE_INTERVAL_SECONDS": "1"}
+    log = (data_dir / "lifecycle.log").open("ab")
+    return subprocess.Popen([sys.executable, "-m", "services.lifecycle"], env=env, stdout=log, stderr=log)
+
+
+async def _until_serving(nc: nats.NATS, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        assert proc.poll() is None, "lifecycle exited"
+        with contextlib.suppress(Exception):
+            await nc.request("studios.cmd.lifecycle.delete_studio", b"{}", timeout=0.2)
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("lifecycle never answered")
+
+
+def _session_processes(ids: set[str]) -> Counter[str]:
+    seen: Counter[str] = Counter()
+    for p in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error):
+            sid = p.environ().get("STUDIOS_STUDIO_ID")
+            if sid in ids and os.getpgid(p.pid) == p.pid and p.status() != psutil.STATUS_ZOMBIE:
+                seen[sid] += 1  # a session is a process group: count its leader only
+    return seen
+
+
+async def test_sigkill_while_twenty_sessions_start(database_url: str, nats_url: str, tmp_path: Path) -> None:
+    store = await EventStore.connect(database_url, sources=[GATEWAY])
+    nc = await nats.connect(nats_url)
+    proc = _spawn(database_url, nats_url, tmp_path)
+    ids: set[str] = set()
+    try:
+        await _until_serving(nc, proc)
+        client = CommandClient(nc)
+        cmds = [create(f"kill-{i}") for i in range(N)]
+        ids = {c.session_id for c in cmds}
+        await asyncio.gather(*(client.send(c, timeout=20) for c in cmds))
+        await asyncio.sleep(0.4)  # some are starting, some may be running
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+        proc = _spawn(database_url, nats_url, tmp_path)
+        await _until_serving(nc, proc)
+        states = {}
+        for sid in ids:
+            for _ in range(600):
+                state = (await load(store, stream_name(sid), evolve, INITIAL))[0]
+                if state.status in (StudioStatus.RUNNING, StudioStatus.ERRORED):
+                    break
+                await asyncio.sleep(0.1)
+            states[sid] = state
+        assert all(s.status in (StudioStatus.RUNNING, StudioStatus.ERRORED) for s in states.values()), \
+            {k: (s.status, s.status_message) for k, s in states.items()}
+        assert all(s.status_message for s in states.values() if s.status is StudioStatus.ERRORED)
+        await asyncio.sleep(2)  # a reconciliation pass after everything settled
+        running = {k for k, s in states.items() if s.status is StudioStatus.RUNNING}
+        counts = _session_processes(ids)
+        assert set(counts) == running and all(n == 1 for n in counts.values()), counts
+
+        # the read model, projected live-style, equals the fold of every stream (a rebuild from the store)
+        await projections.subscription(store, STUDIOS, await projections.active_version(store.pool, STUDIOS.name)
+                                       ).catch_up()
+        for sid in ids:
+            projected = await read_studio(store.pool, sid)
+            folded = (await load(store, stream_name(sid), evolve, INITIAL))[0]
+            assert projected is not None and projected.model_dump() == folded.model_dump()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        await nc.close()
+        await store.close()
+    assert not _session_processes(ids), "sessions survived the lifecycle's graceful stop"
