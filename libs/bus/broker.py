@@ -59,5 +59,6 @@ def make_broker(nats_url: str | list[str], *, name: str, quiet: bool = False,
     if quiet:
         options.setdefault("logger", _quiet)
         options.setdefault("log_level", logging.DEBUG)
-    return StudiosBroker(nats_url, name=name, publish_timeout=publish_timeout,
-                         max_reconnect_attempts=-1, reconnect_time_wait=1, **options)
+    options.setdefault("max_reconnect_attempts", -1)  # keep trying: NATS restarts must not end a service
+    options.setdefault("reconnect_time_wait", 1)
+    return StudiosBroker(nats_url, name=name, publish_timeout=publish_timeout, **options)

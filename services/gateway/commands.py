@@ -1,7 +1,8 @@
 """How routes send commands: over NATS in production, in process in tests and the single-process mode.
 
 Routes depend on ``CommandSender`` only. A failed command raises its typed ``StudiosError`` (mapped to HTTP by
-``api.seqera.common.install_error_handlers``); ``checked`` turns an error reply into that exception for senders that return it.
+``api.seqera.common.install_error_handlers``); ``checked`` turns an error reply into that exception
+for senders that return it.
 """
 
 from __future__ import annotations

@@ -13,18 +13,22 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import asyncpg
 import httpx
-from fastapi import FastAPI, Response
+from fastapi import APIRouter, FastAPI, Response
 
 from libs.bus.broker import make_broker
 from libs.bus.commands import CommandClient
 from libs.bus.relay import Relay
 from libs.bus.streams import DEFAULT, Topology, ensure_streams
+from libs.contracts.commands import Command, Reply
+from libs.contracts.studio_state import State
 from libs.eventstore import EventStore
 from services.gateway.api.seqera import StudiosContext, install
 from services.gateway.api.seqera import identity as identity_api
 from services.gateway.api.seqera import router as studios_router
 from services.gateway.api.seqera.common import install_error_handlers
+from services.gateway.auth import Principal
 from services.gateway.bootstrap import ensure_defaults
 from services.gateway.commands import BusCommandSender
 from services.gateway.consistency import wait_for
@@ -33,7 +37,8 @@ from services.gateway.projections import base as projections
 from services.gateway.projections.identity import NAME as IDENTITY
 from services.gateway.projections.identity import identity_subscription
 from services.gateway.projections.studios import STUDIOS
-from services.gateway.proxy_wiring import build_proxy_router
+from services.gateway.proxy import proxy_router
+from services.gateway.proxy_wiring import connect_permission, lookup_studio, token_authenticator
 from services.gateway.settings import GatewaySettings
 
 log = logging.getLogger("studios.gateway")
@@ -49,7 +54,8 @@ class Runtime:
 
 def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastAPI:
     database_url, nats_url = settings.require_urls()
-    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
+    # trust_env=False: a proxy named in the environment must never sit between the gateway and 127.0.0.1 tools.
+    http = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(60.0, connect=5.0), follow_redirects=False)
     runtime = Runtime()
 
     @contextlib.asynccontextmanager
@@ -89,9 +95,31 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     install_error_handlers(app)
     app.include_router(identity_api.router)
     app.include_router(studios_router)
-    app.include_router(build_proxy_router())
+    app.include_router(_proxy(app, http))
     _add_health(app)
     return app
+
+
+def _proxy(app: FastAPI, http: httpx.AsyncClient) -> APIRouter:
+    """The proxy's look-ups, bound late: the pool and the sender exist only once the lifespan has run."""
+
+    def pool() -> asyncpg.Pool:
+        return app.state.store.pool  # type: ignore[no-any-return]
+
+    async def lookup(session_id: str) -> State | None:
+        return await lookup_studio(pool())(session_id)
+
+    async def authenticate(token: str) -> Principal | None:
+        return await token_authenticator(pool())(token)
+
+    async def can_connect(user: Principal, state: State) -> bool:
+        return await connect_permission(pool())(user, state)
+
+    class LateSender:
+        async def send(self, cmd: Command) -> Reply:
+            return await app.state.sender.send(cmd)  # type: ignore[no-any-return]
+
+    return proxy_router(lookup, authenticate, can_connect, LateSender(), http)
 
 
 def _add_health(app: FastAPI) -> None:

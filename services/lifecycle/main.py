@@ -52,7 +52,7 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     database_url, nats_url = settings.require_urls()
     store = await EventStore.connect(database_url)
     broker = make_broker(nats_url, name="lifecycle", quiet=True)
-    backend = LocalBackend(settings.state_dir / "sessions", grace=settings.stop_grace_seconds)
+    backend = LocalBackend(settings.state_dir, grace=settings.stop_grace_seconds)
     handlers = StudioHandlers(store)
     provisioner = Provisioner(store, settings.workspaces_dir, session_key(settings.state_dir))
     runner = SessionRunner(handlers, backend, provisioner,

@@ -96,3 +96,5 @@ class Reconciler:
                     log.exception("could not record the stop of %s", state.session_id)
             self.runner.stop(state.session_id, state.run)
         await self.runner.drain()
+        for handle in await self.backend.list_sessions():  # whatever no studio accounted for
+            await self.backend.stop(handle, grace=5.0)

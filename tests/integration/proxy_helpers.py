@@ -47,13 +47,15 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15
 
 
 @contextmanager
-def tool_process(module: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """A tool as a child process; always terminated (then killed) and reaped."""
+def tool_process(module: str, port: int, args: list[str] | None = None, timeout: float = 15.0
+                 ) -> Iterator[subprocess.Popen[bytes]]:
+    """A tool as a child process (``python -m module --port N`` unless ``args``); always terminated and reaped."""
     env = {**os.environ, "STUDIOS_SESSION_SECRET": SECRET, "STUDIOS_SESSION_ID": "s-run"}
-    proc = subprocess.Popen([sys.executable, "-m", module, "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, start_new_session=True)
+    argv = args if args is not None else ["--port", str(port)]
+    proc = subprocess.Popen([sys.executable, "-m", module, *argv], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait_for_port(port, proc)
+        _wait_for_port(port, proc, timeout)
         yield proc
     finally:
         proc.terminate()

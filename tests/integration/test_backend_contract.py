@@ -18,8 +18,22 @@ import psutil
 import pytest
 from websockets.asyncio.client import connect
 
-from services.lifecycle.backends import ComputeBackend, Handle, LaunchSpec, LocalBackend, SessionState
-from services.lifecycle.backends.fake import FakeBackend
+from services.lifecycle.backends import (
+    ComputeBackend,
+    Handle,
+    LaunchError,
+    LaunchSpec,
+    LocalBackend,
+    SessionState,
+    Status,
+)
+from services.lifecycle.backends.fake import (
+    CrashingBackend,
+    FailingBackend,
+    FakeBackend,
+    NeverReadyBackend,
+    SlowBackend,
+)
 
 SECRET = "s3cret-for-tests"
 
@@ -122,6 +136,24 @@ async def test_a_new_backend_on_the_same_state_dir_adopts_live_sessions(local: L
     assert (await restarted.inspect(stored)).state is SessionState.RUNNING
     await restarted.stop(stored, grace=5)
     assert not psutil.pid_exists(int(handle.ident)) or _is_zombie(int(handle.ident))
+
+
+async def test_a_session_outlives_the_process_that_launched_it(local: LocalBackend, tmp_path: Path) -> None:
+    launcher = (
+        "import asyncio, sys; from pathlib import Path;"
+        "from services.lifecycle.backends import LocalBackend, LaunchSpec;"
+        "spec = LaunchSpec(session_id='st1-1', studio_id='st1', tool='http-echo', workspace_dir=Path(sys.argv[2]),"
+        " base_path='/connect/st1-1/', secret='s');"
+        "asyncio.run(LocalBackend(Path(sys.argv[1])).launch(spec))"
+    )
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", launcher, str(local.state_dir),
+                                                   str(tmp_path / "ws"))
+    assert await process.wait() == 0
+
+    [adopted] = await local.list_sessions()
+    assert await local.ready(adopted, timeout=10)
+    assert await local.stop(adopted, grace=5) is None  # not our child: the exit code is unknowable
+    assert _group(int(adopted.ident)) == []
 
 
 async def test_a_reused_pid_is_neither_adopted_nor_killed(local: LocalBackend, tmp_path: Path) -> None:
@@ -252,3 +284,29 @@ async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+# -- the misbehaving fakes do what their names say -------------------------------------------------------------
+
+
+async def test_slow_backend_is_ready_only_after_its_delay(tmp_path: Path) -> None:
+    backend = SlowBackend(delay=0.2)
+    handle = await backend.launch(make_spec(tmp_path))
+    assert not await backend.ready(handle, timeout=0.05)
+    assert await backend.ready(handle, timeout=1)
+
+
+async def test_never_ready_crashing_and_failing_backends(tmp_path: Path) -> None:
+    never = NeverReadyBackend()
+    assert not await never.ready(await never.launch(make_spec(tmp_path)), timeout=0.01)
+    crashing = CrashingBackend(exit_code=7)
+    crashed = await crashing.launch(make_spec(tmp_path))
+    assert not await crashing.ready(crashed, timeout=1)
+    assert await crashing.inspect(crashed) == Status(SessionState.EXITED, 7)
+    with pytest.raises(LaunchError):
+        await FailingBackend().launch(make_spec(tmp_path))
+
+
+async def test_a_missing_executable_is_a_launch_error(local: LocalBackend, tmp_path: Path) -> None:
+    with pytest.raises(LaunchError, match="no-such-tool"):
+        await local.launch(make_spec(tmp_path, tool="custom", command=["/no-such-tool"]))

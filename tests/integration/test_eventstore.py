@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +19,8 @@ from libs.eventstore import (
     NewEvent,
     WrongExpectedVersion,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def events(n: int, kind: str = "ThingHappened") -> list[NewEvent]:
@@ -149,3 +155,19 @@ async def test_concurrent_retries_of_one_append_store_it_once(store: EventStore)
     results = await asyncio.gather(*(store.append("thing-1", batch) for _ in range(4)))
     assert len(set(results)) == 1
     assert (await stored(store))[0] == 3
+
+
+async def test_the_benchmark_prints_its_figures(server_database_url: str) -> None:
+    """Runs ``python -m bench.eventstore`` on a few events: the output shape only, never the figures."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.eventstore", "--events", "200", cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": server_database_url}, stdout=asyncio.subprocess.PIPE)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0
+    names = [m.group(1) for m in re.finditer(r"^(\w+): ours=\d+/s baseline=\d+/s ratio=[\d.]+$", out.decode(), re.M)]
+    assert names == ["append_1x1", "append_1x8", "append_10x1", "read_all"]

@@ -11,6 +11,7 @@ import asyncio
 import random
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -41,6 +42,14 @@ async def connect(url: str) -> asyncpg.Connection:
     return conn
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(3000):  # 30 s
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise TimeoutError("condition not met")
+
+
 async def writer(url: str, store: EventStore, quota: int, run: Run, rng: random.Random) -> None:
     conn = await connect(url)
     try:
@@ -58,15 +67,14 @@ async def slow_writer(url: str, store: EventStore, run: Run, rng: random.Random)
     conn = await connect(url)
     try:
         for k in range(SLOW_TXS):
-            while run.written < (k + 1) * TOTAL // (SLOW_TXS + 1):
-                await asyncio.sleep(0.01)
+            threshold = (k + 1) * TOTAL // (SLOW_TXS + 1)
+            await until(lambda: run.written >= threshold)  # noqa: B023 - awaited right here
             evs = some_events(rng.randint(1, 3))
             async with conn.transaction():
                 result = await store.append(f"slow-{k}", evs, conn=conn)
                 witness = some_events(1)
                 await store.append(f"witness-{k}", witness)  # commits at once, on another connection
-                while run.naive_last <= result.position:
-                    await asyncio.sleep(0.01)
+                await until(lambda: run.naive_last > result.position)  # noqa: B023 - awaited right here
                 await asyncio.sleep(rng.uniform(1.0, 1.5))
             run.slow_ids |= {e.event_id for e in evs}
             run.extra += len(evs) + len(witness)

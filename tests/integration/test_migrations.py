@@ -42,9 +42,12 @@ async def test_processes_starting_at_once_migrate_once(database_url: str) -> Non
         async with gate.transaction():  # hold the migration lock until both wait on it: a sure race
             await gate.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
             procs = [await start_service(database_url) for _ in range(2)]
-            async with asyncio.timeout(60):
-                while await waiting_for_the_lock(gate) < 2:
-                    await asyncio.sleep(0.05)
+            for _ in range(1200):
+                if await waiting_for_the_lock(gate) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise TimeoutError("the two processes never reached the migration lock")
         results = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), 60)
     finally:
         for p in procs:

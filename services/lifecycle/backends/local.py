@@ -89,7 +89,14 @@ class LocalBackend:
 
     async def list_sessions(self) -> list[Handle]:
         records = (self._read_record(p.stem) for p in sorted((self.state_dir / "sessions").glob("*.json")))
-        return [h for h in records if h is not None and _alive(h)]
+        found = {h.session_id: h for h in records if h is not None and _alive(h)}
+        # A launcher killed between spawning a tool and writing its record leaves a live session no record
+        # names; the environment marker finds it, so it is adopted (or stopped) instead of started twice.
+        for handle in await asyncio.to_thread(_marked_sessions, str(self.state_dir.resolve())):
+            if handle.session_id not in found:
+                found[handle.session_id] = handle
+                self._write_record(handle, None)
+        return list(found.values())
 
     async def output(self, handle: Handle) -> AsyncIterator[bytes]:
         path = self.log_path(handle.session_id)
@@ -107,29 +114,34 @@ class LocalBackend:
                     await asyncio.sleep(0.2)
 
     def _spawn(self, spec: LaunchSpec, command: list[str], port: int) -> Handle:
-        spec.workspace_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_path(spec.session_id)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log:
-            try:
-                child = subprocess.Popen(
-                    command, cwd=spec.workspace_dir, env=_environment(spec, port),
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True, preexec_fn=_memory_limit(spec.memory_mib),
-                )
-            except OSError as error:
-                raise LaunchError(f"cannot start {command[0]!r} for session {spec.session_id}: {error}") from error
+        try:
+            child = self._popen(spec, command, port)
+        except OSError as error:  # missing executable, unwritable workspace or state dir
+            raise LaunchError(f"cannot start {command[0]!r} for session {spec.session_id}: {error}") from error
         handle = Handle(spec.session_id, self.name, str(child.pid), "127.0.0.1", port, _create_time(child.pid))
         _CHILDREN[(child.pid, handle.started_at)] = child
         self._write_record(handle, spec)
         return handle
 
+    def _popen(self, spec: LaunchSpec, command: list[str], port: int) -> subprocess.Popen[bytes]:
+        spec.workspace_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_path(spec.session_id)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor; we keep no pipe
+            return subprocess.Popen(
+                command, cwd=spec.workspace_dir, env=_environment(spec, port, self.state_dir),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=_memory_limit(spec.memory_mib),
+            )
+
     def _record_path(self, session_id: str) -> Path:
         return self.state_dir / "sessions" / f"{session_id}.json"
 
-    def _write_record(self, handle: Handle, spec: LaunchSpec) -> None:
+    def _write_record(self, handle: Handle, spec: LaunchSpec | None) -> None:
         record = {**handle.to_dict(), "pid": int(handle.ident), "pgid": int(handle.ident),
-                  "create_time": handle.started_at, "studio_id": spec.studio_id, "tool": spec.tool}
+                  "create_time": handle.started_at}
+        if spec is not None:
+            record |= {"studio_id": spec.studio_id, "tool": spec.tool}
         path = self._record_path(handle.session_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -161,7 +173,7 @@ async def wait_until_answers(url: str, alive: Callable[[], bool], within: float)
     return False
 
 
-def _environment(spec: LaunchSpec, port: int) -> dict[str, str]:
+def _environment(spec: LaunchSpec, port: int, state_dir: Path) -> dict[str, str]:
     env = {key: os.environ[key] for key in _INHERITED_ENV if key in os.environ}
     env["PYTHONUNBUFFERED"] = "1"  # so the captured log is current, for the logs service
     env.update(spec.environment)
@@ -171,6 +183,7 @@ def _environment(spec: LaunchSpec, port: int) -> dict[str, str]:
         STUDIOS_STUDIO_ID=spec.studio_id,
         STUDIOS_SESSION_SECRET=spec.secret,
         STUDIOS_BASE_PATH=spec.base_path,
+        STUDIOS_BACKEND_DIR=str(state_dir.resolve()),  # which backend launched it (see _marked_sessions)
     )
     return env
 
@@ -184,6 +197,21 @@ def _memory_limit(memory_mib: int | None) -> Callable[[], None] | None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     return apply
+
+
+def _marked_sessions(state_dir: str) -> list[Handle]:
+    """Live session group leaders whose environment says this backend launched them."""
+    handles = []
+    for process in psutil.process_iter(["pid", "status"]):
+        with contextlib.suppress(psutil.Error, OSError, KeyError, ValueError):
+            if process.info["status"] == psutil.STATUS_ZOMBIE or os.getpgid(process.pid) != process.pid:
+                continue
+            env = process.environ()
+            if env.get("STUDIOS_BACKEND_DIR") != state_dir:
+                continue
+            handles.append(Handle(env["STUDIOS_SESSION_ID"], "local", str(process.pid), "127.0.0.1",
+                                  int(env["CONNECT_TOOL_PORT"]), process.create_time()))
+    return handles
 
 
 def _free_port() -> int:

@@ -1,6 +1,7 @@
 """Seqera request bodies (``DataStudioCreateRequest`` and friends), with the spec's limits.
 
-A body that breaks a limit is a ``RequestValidationError``, which ``api.seqera.common.install_error_handlers`` answers 400.
+A body that breaks a limit is a ``RequestValidationError``, which
+``api.seqera.common.install_error_handlers`` answers 400.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from libs.contracts.errors import Conflict, InvalidInput, NotFound
+from libs.contracts.naming import validate_name
 from libs.contracts.studio_commands import CreateStudio, DeleteStudio, ExtendLifespan, StopStudio
 from services.gateway import queries, queries_resources, templates
 from services.gateway.api.seqera import studio_access as access
@@ -16,7 +17,6 @@ from services.gateway.api.seqera import studio_writes as writes
 from services.gateway.api.seqera.studio_context import CallerDep, ContextDep, now
 from services.gateway.api.seqera.studio_reads import dto_of, page_of
 from services.gateway.search import parse_search
-from libs.contracts.naming import validate_name
 
 router = APIRouter(tags=["studios"])
 WorkspaceId = Annotated[int | None, Query(alias="workspaceId")]
