@@ -8,13 +8,14 @@ from pathlib import Path
 import asyncpg
 import typer
 
-from libs.platform import cli_bus, cli_checkpoints, cli_events
+from libs.platform import cli_bus, cli_checkpoints, cli_events, cli_projections
 from libs.platform.cli_common import fail, load_settings, overrides
 
 app = typer.Typer(help="Studios: interactive analysis environments on an event-sourced control plane.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(cli_events.app, name="events")
 app.add_typer(cli_checkpoints.app, name="checkpoints")
+app.add_typer(cli_projections.app, name="projections")
 app.add_typer(cli_bus.relay_app, name="relay")
 app.command("replay")(cli_bus.replay_command)
 app.command("asyncapi")(cli_bus.asyncapi_command)

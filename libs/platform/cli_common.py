@@ -65,6 +65,9 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+from libs.contracts.errors import StudiosError  # noqa: E402
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; expected failures become a one-line message and a non-zero exit."""
     import asyncpg
@@ -75,6 +78,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(130) from None
     except CliError as e:
         raise fail(str(e)) from None
+    except StudiosError as e:
+        raise fail(e.detail) from None
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
         raise fail(f"{type(e).__name__}: {e}") from None
 

@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from libs.contracts.commands import Reply
+from libs.contracts.errors import InvalidInput
 from libs.contracts.events import Event
 from libs.contracts.studio import StudioDeleted, StudioUpdated, stream_name
 from libs.eventstore import AppendRequest, EventStore, execute, load
 from services.lifecycle import reservations
+from services.lifecycle.provisioning import ProvisioningError, resolve_commit
 from services.lifecycle.studio import INITIAL, CreateStudio, State, StudioCommand, UpdateStudio, decide, evolve
 
 log = logging.getLogger("studios.lifecycle.handlers")
@@ -42,6 +44,8 @@ class StudioHandlers:
     async def handle(self, command: StudioCommand, *, correlation_id: str | None = None,
                      command_id: uuid.UUID | None = None) -> Reply:
         command = command.model_copy(update={"now": self.clock()})
+        if isinstance(command, CreateStudio):
+            command = await _pinned(command)
         also = await self._reservations(command)
         metadata: dict[str, Any] = {"actor": command.actor, "source": self.source, "command": command.name}
         if correlation_id:
@@ -68,6 +72,19 @@ class StudioHandlers:
                                                  command.session_id)
                 return lambda s, events: _renamed(s, events, req)
         return _released_on_delete
+
+
+async def _pinned(command: CreateStudio) -> CreateStudio:
+    """Resolve the repository's revision to a commit now, before anything is appended (a network call may not
+    sit inside a transaction), so every later start clones exactly what the creator saw."""
+    rc = command.remote_config
+    if rc is None or rc.commit_id:
+        return command
+    try:
+        commit = await resolve_commit(rc.repository, rc.revision)
+    except ProvisioningError as e:
+        raise InvalidInput(f"remoteConfig: {e}", field="remoteConfig") from None
+    return command.model_copy(update={"remote_config": rc.model_copy(update={"commit_id": commit})})
 
 
 def _renamed(state: State, events: Sequence[Event], reservation: AppendRequest) -> list[AppendRequest]:

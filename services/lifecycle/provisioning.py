@@ -113,9 +113,28 @@ class Provisioner:
         )
 
 
-async def _run(*args: str) -> None:
+async def resolve_commit(repository: str, revision: str | None) -> str:
+    """The commit a branch, tag or HEAD names now, so a studio is pinned to what its creator saw."""
+    out = await _run("git", "ls-remote", "--", repository, revision or "HEAD", timeout=30)
+    for line in out.splitlines():
+        sha, _, ref = line.partition("\t")
+        if sha and (revision is None or ref.endswith(revision) or ref == "HEAD"):
+            return sha
+    if revision and len(revision) >= 7 and all(c in "0123456789abcdef" for c in revision.lower()):
+        return revision  # already a commit id: ls-remote lists refs only
+    raise ProvisioningError(f"{repository} has no revision {revision or 'HEAD'}")
+
+
+async def _run(*args: str, timeout: float = 600) -> str:
     proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT)
-    out, _ = await proc.communicate()
+                                                stderr=asyncio.subprocess.STDOUT,
+                                                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        raise ProvisioningError(f"{' '.join(args[:2])} took longer than {timeout:.0f}s") from None
+    text = out.decode(errors="replace")
     if proc.returncode != 0:
-        raise ProvisioningError(f"{' '.join(args[:2])} failed: {out.decode(errors='replace').strip()[-500:]}")
+        raise ProvisioningError(f"{' '.join(args[:2])} failed: {text.strip()[-500:]}")
+    return text

@@ -18,7 +18,7 @@ from libs.contracts.studio_commands import RecordSessionStopped, StopStudio
 from libs.contracts.studio_state import State, due_for_lifespan_stop
 from libs.eventstore import EventStore
 from services.lifecycle.backends.base import ComputeBackend, Handle
-from services.lifecycle.handlers import StudioHandlers, utcnow
+from services.lifecycle.handlers import Clock, StudioHandlers, utcnow
 from services.lifecycle.runner import SessionRunner
 from services.lifecycle.studio_rules import FORCE_STOP_AFTER
 
@@ -29,9 +29,9 @@ ACTIVE = (StudioStatus.STARTING, StudioStatus.RUNNING, StudioStatus.STOPPING, St
 
 class Reconciler:
     def __init__(self, store: EventStore, handlers: StudioHandlers, runner: SessionRunner,
-                 backend: ComputeBackend, interval: float = 15.0) -> None:
+                 backend: ComputeBackend, interval: float = 15.0, clock: Clock = utcnow) -> None:
         self.store, self.handlers, self.runner, self.backend = store, handlers, runner, backend
-        self.interval = interval
+        self.interval, self.clock = interval, clock
 
     async def active_studios(self) -> list[State]:
         # Lifecycle's own streams; one fold per studio keeps this simple at the scale of one machine.
@@ -42,7 +42,7 @@ class Reconciler:
 
     async def run_once(self) -> None:
         live = {h.session_id: h for h in await self.backend.list_sessions()}
-        now = utcnow()
+        now = self.clock()
         wanted: set[str] = set()
         for state in await self.active_studios():
             wanted.add(state.run_key)

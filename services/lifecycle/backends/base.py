@@ -103,7 +103,7 @@ class ComputeBackend(Protocol):
         """Start the tool and return as soon as it is spawned (not ready). Raises LaunchError."""
         ...
 
-    async def ready(self, handle: Handle, timeout: float) -> bool:  # noqa: ASYNC109 (the port's contract)
+    async def ready(self, handle: Handle, timeout: float) -> bool:
         """Poll the tool over HTTP until it answers below 500; False on timeout or if it dies first."""
         ...
 

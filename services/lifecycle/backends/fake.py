@@ -39,7 +39,7 @@ class FakeBackend:
         self._exited.pop(spec.session_id, None)
         return handle
 
-    async def ready(self, handle: Handle, timeout: float) -> bool:  # noqa: ASYNC109 (the port's contract)
+    async def ready(self, handle: Handle, timeout: float) -> bool:
         return handle.session_id in self._running
 
     async def inspect(self, handle: Handle) -> Status:
@@ -81,7 +81,7 @@ class SlowBackend(FakeBackend):
         self._launched_at.setdefault(spec.session_id, time.monotonic())
         return handle
 
-    async def ready(self, handle: Handle, timeout: float) -> bool:  # noqa: ASYNC109 (the port's contract)
+    async def ready(self, handle: Handle, timeout: float) -> bool:
         remaining = self._launched_at.get(handle.session_id, 0.0) + self.delay - time.monotonic()
         await asyncio.sleep(max(0.0, min(remaining, timeout)))
         return remaining <= timeout and await super().ready(handle, timeout)
@@ -90,7 +90,7 @@ class SlowBackend(FakeBackend):
 class NeverReadyBackend(FakeBackend):
     """Launches fine, but the tool never answers: ready() always times out."""
 
-    async def ready(self, handle: Handle, timeout: float) -> bool:  # noqa: ASYNC109 (the port's contract)
+    async def ready(self, handle: Handle, timeout: float) -> bool:
         await asyncio.sleep(timeout)
         return False
 

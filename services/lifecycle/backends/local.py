@@ -63,7 +63,7 @@ class LocalBackend:
         command = build_command(spec, port)
         return await asyncio.to_thread(self._spawn, spec, command, port)
 
-    async def ready(self, handle: Handle, timeout: float) -> bool:  # noqa: ASYNC109 (the port's contract)
+    async def ready(self, handle: Handle, timeout: float) -> bool:
         return await wait_until_answers(handle.url + "/", lambda: _alive(handle), timeout)
 
     async def inspect(self, handle: Handle) -> Status:

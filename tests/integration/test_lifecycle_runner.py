@@ -1,0 +1,109 @@
+"""The session runner and reconciler against the real store: lifespan expiry, a vanished process, the git
+repository pinned at creation, and data links in the workspace."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from libs.contracts.errors import InvalidInput
+from libs.contracts.identity import DataLinkCreated
+from libs.contracts.identity import stream as identity_stream
+from libs.contracts.studio import RemoteConfig, StopReason, StudioConfiguration, StudioStatus
+from libs.eventstore import EventStore, Expected, to_new_events
+from services.lifecycle.backends.fake import FakeBackend
+from services.lifecycle.handlers import StudioHandlers
+from services.lifecycle.provisioning import Provisioner
+from services.lifecycle.reconcile import Reconciler
+from services.lifecycle.runner import SessionRunner
+from tests.integration.lifecycle_harness import create
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def parts(store: EventStore, tmp_path: Path) -> tuple[StudioHandlers, SessionRunner, Reconciler, FakeBackend, Clock]:
+    clock = Clock()
+    handlers = StudioHandlers(store, clock=clock)
+    backend = FakeBackend()
+    runner = SessionRunner(handlers, backend, Provisioner(store, tmp_path / "ws", b"k" * 32))
+    return handlers, runner, Reconciler(store, handlers, runner, backend, clock=clock), backend, clock
+
+
+async def _running(handlers: StudioHandlers, runner: SessionRunner, **fields: object) -> str:
+    cmd = create("r-" + datetime.now(UTC).strftime("%H%M%S%f"), **fields)
+    await handlers.handle(cmd)
+    runner.start(cmd.session_id, 1)
+    await runner.drain()
+    state = await handlers.state(cmd.session_id)
+    assert state.status is StudioStatus.RUNNING, state.status_message
+    return cmd.session_id
+
+
+async def test_lifespan_expiry_stops_the_session(parts: tuple) -> None:  # type: ignore[type-arg]
+    handlers, runner, reconciler, backend, clock = parts
+    sid = await _running(handlers, runner, configuration=StudioConfiguration(lifespan_hours=1))
+    await reconciler.run_once()
+    assert (await handlers.state(sid)).status is StudioStatus.RUNNING
+    clock.now += timedelta(hours=1, minutes=1)
+    await reconciler.run_once()
+    await runner.drain()
+    state = await handlers.state(sid)
+    assert state.status is StudioStatus.STOPPED and state.stop_reason is StopReason.LIFESPAN_EXPIRED
+    assert not await backend.list_sessions()
+
+
+async def test_a_vanished_process_is_recorded_stopped(parts: tuple) -> None:  # type: ignore[type-arg]
+    handlers, runner, reconciler, backend, _ = parts
+    sid = await _running(handlers, runner)
+    [handle] = await backend.list_sessions()
+    backend.crash(handle, 137)
+    await reconciler.run_once()
+    state = await handlers.state(sid)
+    assert state.status is StudioStatus.STOPPED and state.stop_reason is StopReason.RECONCILED
+    assert state.status_message
+
+
+def _git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+async def test_repository_is_pinned_at_creation(parts: tuple, tmp_path: Path) -> None:  # type: ignore[type-arg]
+    handlers, runner, _, _, _ = parts
+    repo = tmp_path / "analysis"
+    repo.mkdir()
+    _git("init", "-q", "-b", "main", cwd=repo)
+    (repo / "notebook.py").write_text("v1\n")
+    _git("add", ".", cwd=repo)
+    _git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "v1", cwd=repo)
+    first = _git("rev-parse", "HEAD", cwd=repo)
+    sid = await _running(handlers, runner, remote_config=RemoteConfig(repository=str(repo), revision="main"))
+    assert (await handlers.state(sid)).remote_config.commit_id == first  # type: ignore[union-attr]
+    (repo / "notebook.py").write_text("v2\n")
+    _git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qam", "v2", cwd=repo)
+    clone = tmp_path / "ws" / sid / "analysis"
+    assert (clone / "notebook.py").read_text() == "v1\n"
+    with pytest.raises(InvalidInput):
+        await handlers.handle(create("bad-repo", remote_config=RemoteConfig(repository=str(tmp_path / "none"))))
+
+
+async def test_data_links_appear_in_the_workspace(parts: tuple, store: EventStore,  # type: ignore[type-arg]
+                                                  tmp_path: Path) -> None:
+    handlers, runner, _, _, _ = parts
+    data = tmp_path / "reference"
+    data.mkdir()
+    (data / "genome.fa").write_text(">chr1\nACGT\n")
+    link = DataLinkCreated(data_link_id="dl-1", workspace_id=1, name="reference", resource_ref=f"file://{data}",
+                           provider="local", at=datetime.now(UTC), actor="1")
+    await store.append(identity_stream("datalink", "dl-1"), to_new_events([link]), Expected.NO_STREAM)
+    sid = await _running(handlers, runner, configuration=StudioConfiguration(mount_data=("dl-1",)))
+    assert (tmp_path / "ws" / sid / "data" / "reference" / "genome.fa").read_text().startswith(">chr1")
