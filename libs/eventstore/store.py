@@ -7,12 +7,11 @@ reader only takes events whose transaction id is below the oldest transaction st
 
 from __future__ import annotations
 
-import json
-import json.scanner
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 
 from libs.eventstore.errors import IdempotencyConflict, WrongExpectedVersion
 from libs.eventstore.migrate import MigrationSource, migrate
@@ -30,8 +29,9 @@ from libs.eventstore.types import (
 )
 
 _APPEND = "SELECT global_position, stream_position FROM es.append($1, $2, $3, $4, $5, $6, $7)"
+# data and metadata as text: RecordedEvent parses them on first access (see types.py).
 _COLUMNS = ("global_position, tx_id, stream_name, stream_position, event_id, event_type, schema_version, "
-            "data, metadata, recorded_at")
+            "data::text, metadata::text, recorded_at")
 _READ_ALL = f"""SELECT {_COLUMNS} FROM es.events
  WHERE (tx_id, global_position) > ($1::xid8, $2::bigint)
    AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -45,21 +45,15 @@ _READ_STREAM = f"""SELECT {_COLUMNS} FROM es.events
  WHERE stream_name = $1 AND stream_position >= $2 ORDER BY stream_position LIMIT $3"""
 
 
-_c_scanner = getattr(json.scanner, "c_make_scanner", None)
-_scan_json = _c_scanner(json.JSONDecoder()) if _c_scanner else None
-
-
-def _loads(text: str) -> Any:
-    """json.loads without its per-call Python overhead (~25% of read_all): PostgreSQL's json text needs no
-    whitespace stripping or validation, so the C scanner alone is enough."""
-    return _scan_json(text, 0)[0] if _scan_json else json.loads(text)
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 async def init_connection(conn: Conn) -> None:
     """Codecs are client-side, so they survive any reset (session settings would not). ``xid8`` needs none:
     asyncpg exchanges it as ``int`` in binary."""
     for typ in ("jsonb", "json"):
-        await conn.set_type_codec(typ, encoder=json.dumps, decoder=_loads, schema="pg_catalog")
+        await conn.set_type_codec(typ, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -155,26 +149,68 @@ def _params(req: AppendRequest) -> tuple[Any, ...]:
 
 
 async def append_on(conn: Conn, req: AppendRequest) -> AppendResult:
+    """One stream's append. A failure that a retry of an append already stored would cause (a duplicate event
+    id, a version that moved on) is checked against the stored ids: a true retry answers the original positions."""
     if not req.events:
         raise ValueError("append needs at least one event")
-    params = _params(req)
-    for attempt in range(2):
-        try:
-            rows = await conn.fetch(_APPEND, *params)
-            last = rows[-1]
-            return AppendResult(req.stream, last["stream_position"], last["global_position"])
-        except asyncpg.UniqueViolationError:
-            # Two writers raced with the same event ids; the loser retries once and takes the idempotent path.
-            if attempt == 1 or conn.is_in_transaction():
-                raise IdempotencyConflict(f"event ids already stored for {req.stream}") from None
-        except asyncpg.PostgresError as e:
-            raise _translate(e) from e
-    raise AssertionError("unreachable")
+    if conn.is_in_transaction():  # the caller's transaction: its failure is checked once it rolled back
+        return await _append_once(conn, req)
+    try:
+        return await _append_once(conn, req)
+    except (WrongExpectedVersion, IdempotencyConflict) as e:
+        return await _stored_or_raise(conn, req, e)
+
+
+async def _append_once(conn: Conn, req: AppendRequest) -> AppendResult:
+    try:
+        rows = await conn.fetch(_APPEND, *_params(req))
+    except asyncpg.UniqueViolationError:
+        raise IdempotencyConflict(f"some event ids are already stored (appending to {req.stream})") from None
+    except asyncpg.PostgresError as e:
+        raise _translate(e) from e
+    last = rows[-1]
+    return AppendResult(req.stream, last["stream_position"], last["global_position"])
+
+
+_STORED = "SELECT event_id, stream_name, stream_position, global_position FROM es.events WHERE event_id = ANY($1)"
+
+
+async def _stored(conn: Conn, req: AppendRequest) -> AppendResult | None:
+    """The original result if every event of ``req`` is stored, in order, on its stream; None if none is;
+    IdempotencyConflict if only some are, or elsewhere."""
+    ids = [e.event_id for e in req.events]
+    found = {r["event_id"]: r for r in await conn.fetch(_STORED, ids)}
+    if not found:
+        return None
+    rows = [found.get(i) for i in ids]
+    positions = [r["stream_position"] for r in rows if r is not None and r["stream_name"] == req.stream]
+    if len(positions) != len(ids) or positions != list(range(positions[0], positions[0] + len(ids))):
+        raise IdempotencyConflict(f"{len(found)} of {len(ids)} event ids are already stored, not as this append "
+                                  f"to {req.stream}")
+    last = rows[-1]
+    assert last is not None
+    return AppendResult(req.stream, last["stream_position"], last["global_position"])
+
+
+async def _stored_or_raise(conn: Conn, req: AppendRequest, error: Exception) -> AppendResult:
+    result = await _stored(conn, req)
+    if result is None:
+        raise error
+    return result
 
 
 async def _append_many_on(conn: Conn, requests: Sequence[AppendRequest]) -> list[AppendResult]:
-    async with conn.transaction():
-        return [await append_on(conn, r) for r in requests]
+    try:
+        async with conn.transaction():
+            return [await append_on(conn, r) for r in requests]
+    except (WrongExpectedVersion, IdempotencyConflict) as e:
+        if conn.is_in_transaction():
+            raise
+        # Rolled back: a retry of this very append_many finds every one of its events stored.
+        results = [await _stored(conn, r) for r in requests]
+        if any(r is None for r in results):
+            raise e from None
+        return [r for r in results if r is not None]
 
 
 def _translate(e: asyncpg.PostgresError) -> Exception:
@@ -183,8 +219,6 @@ def _translate(e: asyncpg.PostgresError) -> Exception:
     if state == "ES001":
         # The function puts the conflicting stream in DETAIL, so a multi-stream append can tell which one lost.
         return WrongExpectedVersion(msg, stream=getattr(e, "detail", None))
-    if state == "ES002":
-        return IdempotencyConflict(msg)
     if state == "22023":
         return ValueError(msg)
     return e

@@ -24,7 +24,8 @@ CREATE TABLE es.events (
   PRIMARY KEY (global_position),
   UNIQUE (stream_name, stream_position),
   UNIQUE (event_id),
-  CHECK (octet_length(data::text) <= 262144)
+  -- a guard against large data in events (DESIGN §2: blobs go elsewhere); pg_column_size needs no serialization
+  CHECK (pg_column_size(data) <= 262144)
 );
 CREATE INDEX events_horizon  ON es.events (tx_id, global_position);
 CREATE INDEX events_category ON es.events (category, tx_id, global_position);
@@ -51,59 +52,55 @@ CREATE TABLE es.parked (
 );
 
 -- expected: NULL = ANY, -1 = NO_STREAM, -2 = STREAM_EXISTS, n >= 0 = exact last stream_position
+-- The happy path is two statements: bump the stream's version row (its row lock is the only lock taken), insert.
+-- An idempotent retry is recognised by the client when this raises (a duplicate id or a version conflict), so
+-- the common case pays no lookup of its event ids.
 CREATE OR REPLACE FUNCTION es.append(
   p_stream text, p_expected bigint,
   p_ids uuid[], p_types text[], p_versions smallint[], p_datas jsonb[], p_metas jsonb[])
 RETURNS TABLE (global_position bigint, stream_position bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
-  n        int := coalesce(array_length(p_ids, 1), 0);
-  v        bigint;
-  existing int;
-  ok_dup   boolean;
+  n int := coalesce(array_length(p_ids, 1), 0);
+  v bigint;
 BEGIN
   IF n = 0 THEN RAISE EXCEPTION 'no events' USING ERRCODE = '22023'; END IF;
   IF position('-' IN p_stream) < 2 THEN
     RAISE EXCEPTION 'stream name must be <category>-<id>: %', p_stream USING ERRCODE = '22023';
   END IF;
 
-  -- 1. idempotent retry: all ids already stored, same stream, consecutive and in order
-  SELECT count(*),
-         bool_and(e.stream_name = p_stream)
-           AND max(e.stream_position) - min(e.stream_position) = n - 1
-    INTO existing, ok_dup
-    FROM es.events e WHERE e.event_id = ANY (p_ids);
-  IF existing = n AND ok_dup THEN
-    RETURN QUERY SELECT e.global_position, e.stream_position FROM es.events e
-                  WHERE e.event_id = ANY (p_ids) ORDER BY e.stream_position;
-    RETURN;
-  ELSIF existing > 0 THEN
-    RAISE EXCEPTION 'idempotency conflict on stream %: % of % event ids already stored', p_stream, existing, n
-      USING ERRCODE = 'ES002';
+  -- 1. take the stream's row lock and its version in one statement (a new stream: insert its row)
+  UPDATE es.streams s SET version = s.version + n, updated_at = now()
+   WHERE s.stream_name = p_stream RETURNING s.version - n INTO v;
+  IF NOT FOUND THEN
+    INSERT INTO es.streams (stream_name, version) VALUES (p_stream, n - 1) ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+      v := -1;
+    ELSE  -- created concurrently: now it exists, lock it
+      UPDATE es.streams s SET version = s.version + n, updated_at = now()
+       WHERE s.stream_name = p_stream RETURNING s.version - n INTO v;
+    END IF;
   END IF;
 
-  -- 2. per-stream lock (no category / table / global lock)
-  INSERT INTO es.streams (stream_name, version) VALUES (p_stream, -1) ON CONFLICT DO NOTHING;
-  SELECT s.version INTO v FROM es.streams s WHERE s.stream_name = p_stream FOR UPDATE;
-
-  -- 3. expected version
+  -- 2. expected version (raising undoes the bump)
   IF p_expected IS NULL THEN
     NULL;
   ELSIF p_expected = -1 AND v <> -1 THEN
-    RAISE EXCEPTION 'wrong expected version: expected no stream, % is at %', p_stream, v USING ERRCODE = 'ES001', DETAIL = p_stream;
+    RAISE EXCEPTION 'wrong expected version: expected no stream, % is at %', p_stream, v
+      USING ERRCODE = 'ES001', DETAIL = p_stream;
   ELSIF p_expected = -2 AND v = -1 THEN
-    RAISE EXCEPTION 'wrong expected version: expected existing stream %', p_stream USING ERRCODE = 'ES001', DETAIL = p_stream;
+    RAISE EXCEPTION 'wrong expected version: expected existing stream %', p_stream
+      USING ERRCODE = 'ES001', DETAIL = p_stream;
   ELSIF p_expected >= 0 AND p_expected <> v THEN
-    RAISE EXCEPTION 'wrong expected version: expected %, % is at %', p_expected, p_stream, v USING ERRCODE = 'ES001', DETAIL = p_stream;
+    RAISE EXCEPTION 'wrong expected version: expected %, % is at %', p_expected, p_stream, v
+      USING ERRCODE = 'ES001', DETAIL = p_stream;
   END IF;
 
-  -- 4. insert + bump version
+  -- 3. the events; a stored event id fails the unique index and the client checks for a retry
   RETURN QUERY
   INSERT INTO es.events AS e (stream_name, stream_position, event_id, event_type, schema_version, data, metadata)
   SELECT p_stream, v + u.ord, u.id, u.typ, u.ver, u.dat, coalesce(u.meta, '{}'::jsonb)
     FROM unnest(p_ids, p_types, p_versions, p_datas, p_metas) WITH ORDINALITY AS u(id, typ, ver, dat, meta, ord)
    ORDER BY u.ord
   RETURNING e.global_position, e.stream_position;
-
-  UPDATE es.streams s SET version = v + n, updated_at = now() WHERE s.stream_name = p_stream;
 END $$;
