@@ -31,7 +31,7 @@ class StudiosBroker(NatsBroker):
         self.publish_timeout = publish_timeout
 
     async def publish(  # type: ignore[override]
-            self, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:  # noqa: ASYNC109
+            self, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         return await super().publish(  # type: ignore[call-overload]
             *args, timeout=timeout or self.publish_timeout, **kwargs)
 

@@ -93,7 +93,7 @@ class CommandClient:
     def nc(self) -> nats.aio.client.Client:
         return self._conn.connection if isinstance(self._conn, NatsBroker) else self._conn
 
-    async def send(self, cmd: Command, *, timeout: float | None = None,  # noqa: ASYNC109
+    async def send(self, cmd: Command, *, timeout: float | None = None,
                    headers: dict[str, str] | None = None) -> Reply:
         subject = command_subject(cmd.service, cmd.name)
         try:

@@ -23,7 +23,7 @@ async def passed(pool: asyncpg.Pool | asyncpg.Connection, projection_name: str, 
 
 
 async def wait_for(pool: asyncpg.Pool, projection_name: str, position: int | None,
-                   timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - the brief names it so
+                   timeout: float = 5.0) -> bool:
     """True once the projection has passed ``position`` (at once for ``None``: nothing was written); False
     after ``timeout`` seconds. Polls with a short back-off, one indexed query per poll."""
     if position is None:
