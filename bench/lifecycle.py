@@ -16,8 +16,8 @@ and durable consumers are fresh.
 2. ``jupyter_start``: the same for ``studios/jupyter:4`` (``--jupyter-samples``; skipped without jupyterlab).
 3. ``http_echo_<n>_concurrent``: ``--concurrent`` creates at once (one ``httpx.AsyncClient``), wall time until all
    are running (the list endpoint polled every 100 ms, from the first POST on), how many ended running vs errored
-   (or whose POST failed); baseline: as many bare
-   processes spawned at once until all answer. Then stop-all (baseline: SIGTERM to all bare ones until exited).
+   (or whose POST failed); baseline: as many bare processes spawned at once until all answer. Then stop-all
+   (baseline: SIGTERM to all bare ones until exited).
 4. ``update_*``: ``--updates`` times ``PUT /studios/{id}`` with a new description on a stopped studio: the PUT's
    round trip, and PUT sent until a GET shows the description (read-your-writes: the first GET should); baseline:
    a plain ``GET /studios/{id}`` round trip, p50/p99 over as many.

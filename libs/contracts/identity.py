@@ -8,7 +8,7 @@ bootstrap). Token events carry only the SHA-256 hash of a token, never the token
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import AwareDatetime
 
@@ -29,6 +29,7 @@ def stream(category: str, ident: int | str) -> str:
 @registry.register
 class NameReserved(Event):
     event_type = "NameReserved"
+    category: ClassVar[str] = "*"  # one of RESERVATIONS: username, orgname, ...
     owner: str  # the stream that holds the name
     at: AwareDatetime
 
@@ -36,6 +37,7 @@ class NameReserved(Event):
 @registry.register
 class NameReleased(Event):
     event_type = "NameReleased"
+    category: ClassVar[str] = "*"  # one of RESERVATIONS: username, orgname, ...
     owner: str
     at: AwareDatetime
 
@@ -102,6 +104,7 @@ class OrganizationCreated(Event):
 @registry.register
 class OrgMemberAdded(Event):
     event_type = "OrgMemberAdded"
+    category: ClassVar[str] = ORG
     org_id: int
     member_id: int
     user_id: int
@@ -126,6 +129,7 @@ class WorkspaceCreated(Event):
 @registry.register
 class ParticipantAdded(Event):
     event_type = "ParticipantAdded"
+    category: ClassVar[str] = WORKSPACE  # appended to the workspace's stream
     workspace_id: int
     participant_id: int
     user_id: int
@@ -137,6 +141,7 @@ class ParticipantAdded(Event):
 @registry.register
 class ParticipantRoleChanged(Event):
     event_type = "ParticipantRoleChanged"
+    category: ClassVar[str] = WORKSPACE  # appended to the workspace's stream
     workspace_id: int
     participant_id: int
     user_id: int
@@ -148,6 +153,7 @@ class ParticipantRoleChanged(Event):
 @registry.register
 class ParticipantRemoved(Event):
     event_type = "ParticipantRemoved"
+    category: ClassVar[str] = WORKSPACE  # appended to the workspace's stream
     workspace_id: int
     participant_id: int
     user_id: int

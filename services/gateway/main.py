@@ -97,6 +97,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     app.include_router(studios_router)
     app.include_router(_proxy(app, http))
     _add_health(app)
+    _add_asyncapi(app)
     return app
 
 
@@ -136,3 +137,16 @@ def _add_health(app: FastAPI) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_asyncapi(app: FastAPI) -> None:
+    """The event catalogue for outside subscribers (the same document ``studios asyncapi`` writes)."""
+    from libs.platform.cli_asyncapi import asyncapi_document
+
+    document: dict[str, object] = {}
+
+    @app.get("/asyncapi.json", tags=["events"])
+    async def asyncapi() -> dict[str, object]:
+        if not document:
+            document.update(asyncapi_document())
+        return document

@@ -38,6 +38,7 @@ def test_roles_private_studios_and_tokens(system: System) -> None:
         r = admin.post("/studios", params={**WS, "autoStart": "false"}, json={**ECHO, "name": "shared-one"})
         shared_id = r.json()["studio"]["sessionId"]
 
+    before = _event_count(system)
     with system.client(viewer) as v:
         assert v.get(f"/studios/{shared_id}", params=WS).status_code == 200
         assert v.get(f"/studios/{private_id}", params=WS).status_code == 404
@@ -51,6 +52,23 @@ def test_roles_private_studios_and_tokens(system: System) -> None:
         assert anon.get("/studios", params=WS).status_code == 401
     with httpx.Client(base_url=system.url) as nobody:
         assert nobody.get("/studios", params=WS).status_code == 401
+        assert nobody.put(f"/studios/{shared_id}/start", params=WS).status_code == 401
+    assert _event_count(system) == before, "a refused request changed the store"
+
+
+def _event_count(system: System) -> int:
+    import asyncio
+
+    import asyncpg
+
+    async def count() -> int:
+        conn = await asyncpg.connect(system.database_url)
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM es.events"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
 
 
 def test_tool_answers_only_through_the_proxy(system: System) -> None:

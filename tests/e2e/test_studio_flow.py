@@ -69,3 +69,27 @@ def test_duplicate_name_and_bad_input(system: System) -> None:
             assert r.status_code == 400, r.text
             assert "message" in r.json()
         assert c.get("/studios", params=WS).json()["totalSize"] == total
+
+
+def test_two_creates_racing_for_one_name(system: System) -> None:
+    body = {"name": "raced-name", "computeEnvId": "local", "dataStudioToolUrl": "studios/http-echo:1"}
+
+    async def race() -> list[int]:
+        import httpx
+
+        async with httpx.AsyncClient(base_url=system.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {system.token}"}) as c:
+            replies = await asyncio.gather(*(c.post("/studios", params={**WS, "autoStart": "false"}, json=body)
+                                             for _ in range(4)))
+        return sorted(r.status_code for r in replies)
+
+    assert asyncio.run(race()) == [200, 409, 409, 409]
+
+
+def test_gateway_serves_the_event_catalogue_and_its_openapi(system: System) -> None:
+    with system.client() as c:
+        doc = c.get("/asyncapi.json").json()
+        assert "StudioSessionRunning" in json.dumps(doc) and "studios.events.studio.StudioCreated" in json.dumps(doc)
+        paths = c.get("/openapi.json").json()["paths"]
+        assert {"/studios", "/studios/{session_id}/start", "/user-info", "/compute-envs"} <= set(paths)
+        assert c.get("/metrics").status_code == 200
