@@ -51,8 +51,10 @@ def _invalid(e: pydantic.ValidationError | ValueError) -> Reply:
 class CommandServer:
     """Registers command handlers as subscribers on a FastStream broker (before ``broker.start()``)."""
 
-    def __init__(self, broker: NatsBroker, service: str) -> None:
-        self.broker, self.service = broker, service
+    def __init__(self, broker: NatsBroker, service: str, *, max_workers: int = 16) -> None:
+        # Commands are handled concurrently (FastStream's default is one at a time, which queued 50 concurrent
+        # creates behind each other); handlers are safe to overlap: execute() retries on a version conflict.
+        self.broker, self.service, self.max_workers = broker, service, max_workers
 
     def handle(self, command: type[C]) -> Callable[[Handler[C]], Handler[C]]:
         def register(handler: Handler[C]) -> Handler[C]:
@@ -62,7 +64,7 @@ class CommandServer:
                 reply = await self.dispatch(command, handler, msg.body)
                 return reply.model_dump(mode="json", exclude_none=True)
 
-            self.broker.subscriber(subject, queue=queue_group(self.service))(on_request)
+            self.broker.subscriber(subject, queue=queue_group(self.service), max_workers=self.max_workers)(on_request)
             return handler
 
         return register

@@ -58,7 +58,7 @@ def subscription(store: EventStore, projection: Projection, version: int) -> Sub
 
 
 async def run(store: EventStore, projection: Projection, stop: asyncio.Event,
-              poll_min: float = 0.02, poll_max: float = 0.3) -> None:
+              poll_min: float = 0.02, poll_max: float = 0.1) -> None:
     """Follow the serving version until ``stop``; after a rebuild swaps versions, follow the new one."""
     delay = poll_min
     while not stop.is_set():
