@@ -1,7 +1,7 @@
 """The event store: PostgreSQL schema ``es``, append, horizon reads, subscriptions, checkpoints."""
 
 from libs.eventstore.errors import CheckpointMoved, IdempotencyConflict, WrongExpectedVersion
-from libs.eventstore.execute import Executed, execute, fold, load, to_new_events
+from libs.eventstore.execute import Executed, StateCache, execute, fold, load, to_new_events
 from libs.eventstore.migrate import MigrationSource, migrate
 from libs.eventstore.store import EventStore, create_pool
 from libs.eventstore.subscription import Subscription
@@ -30,6 +30,7 @@ __all__ = [
     "NewEvent",
     "Position",
     "RecordedEvent",
+    "StateCache",
     "Subscription",
     "WrongExpectedVersion",
     "create_pool",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -10,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from libs.contracts.events import Event, EventRegistry, registry
 from libs.eventstore.errors import WrongExpectedVersion
 from libs.eventstore.store import EventStore
-from libs.eventstore.types import AppendRequest, Expected, NewEvent, RecordedEvent
+from libs.eventstore.types import AppendRequest, Expected, NewEvent, RecordedEvent, uuid7
 
 S = TypeVar("S")
 C = TypeVar("C")
@@ -43,23 +44,51 @@ def to_new_events(events: Sequence[Event], metadata: dict[str, Any] | None = Non
     out = []
     for i, ev in enumerate(events):
         etype, version, data = reg.dump(ev)
-        eid = uuid.uuid5(command_id, str(i)) if command_id else uuid.uuid4()
+        eid = uuid.uuid5(command_id, str(i)) if command_id else uuid7()
         out.append(NewEvent(etype, data, dict(metadata or {}), version, eid))
     return out
 
 
+class StateCache:
+    """Folded states by stream, with the version they were folded to. States are immutable, so a cached one is
+    safe to hand out; ``load`` reads only the events after it. Bounded, least recently used first out."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self.size = size
+        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+
+    def get(self, stream: str) -> tuple[Any, int] | None:
+        item = self._items.get(stream)
+        if item is not None:
+            self._items.move_to_end(stream)
+        return item
+
+    def put(self, stream: str, state: Any, version: int) -> None:
+        self._items[stream] = (state, version)
+        self._items.move_to_end(stream)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
 async def load(store: EventStore, stream: str, evolve: Callable[[S, Event], S], initial: S,
-               reg: EventRegistry = registry) -> tuple[S, int]:
-    records = await store.read_stream(stream)
-    return fold(records, evolve, initial, reg), (records[-1].stream_position if records else -1)
+               reg: EventRegistry = registry, cache: StateCache | None = None) -> tuple[S, int]:
+    """The stream's state and version; with a cache, only the events since the cached version are read."""
+    cached = cache.get(stream) if cache is not None else None
+    state, version = cached if cached is not None else (initial, -1)
+    records = await store.read_stream(stream, from_position=version + 1)
+    if records:
+        state, version = fold(records, evolve, state, reg), records[-1].stream_position
+        if cache is not None:
+            cache.put(stream, state, version)
+    return state, version
 
 
 async def execute(store: EventStore, stream: str, command: C, decide: Callable[[S, C], Sequence[Event]],
                   evolve: Callable[[S, Event], S], initial: S, *, metadata: dict[str, Any] | None = None,
                   command_id: uuid.UUID | None = None, also: Also[S] | None = None, retries: int = 5,
-                  reg: EventRegistry = registry) -> Executed[S]:
+                  reg: EventRegistry = registry, cache: StateCache | None = None) -> Executed[S]:
     for attempt in range(retries + 1):
-        state, version = await load(store, stream, evolve, initial, reg)
+        state, version = await load(store, stream, evolve, initial, reg, cache)
         events = list(decide(state, command))
         if not events:
             return Executed(state, [], version, None)
@@ -77,6 +106,8 @@ async def execute(store: EventStore, stream: str, command: C, decide: Callable[[
         for ev in events:
             state = evolve(state, ev)
         own = results[0]
+        if cache is not None:
+            cache.put(stream, state, own.version)
         return Executed(state, events, own.version, max(r.position for r in results))
     raise AssertionError("unreachable")
 

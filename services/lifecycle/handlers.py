@@ -17,7 +17,7 @@ from libs.contracts.commands import Reply
 from libs.contracts.errors import InvalidInput
 from libs.contracts.events import Event
 from libs.contracts.studio import StudioDeleted, StudioUpdated, stream_name
-from libs.eventstore import AppendRequest, EventStore, execute, load
+from libs.eventstore import AppendRequest, EventStore, StateCache, execute, load
 from services.lifecycle import reservations
 from services.lifecycle.provisioning import ProvisioningError, resolve_commit
 from services.lifecycle.studio import INITIAL, CreateStudio, State, StudioCommand, UpdateStudio, decide, evolve
@@ -36,9 +36,11 @@ class StudioHandlers:
         self.store = store
         self.clock = clock
         self.source = source
+        # Studio streams grow with every progress step and connection: fold each only from where it was.
+        self.cache = StateCache(size=5000)
 
     async def state(self, session_id: str) -> State:
-        state, _ = await load(self.store, stream_name(session_id), evolve, INITIAL)
+        state, _ = await load(self.store, stream_name(session_id), evolve, INITIAL, cache=self.cache)
         return state
 
     async def handle(self, command: StudioCommand, *, correlation_id: str | None = None,
@@ -53,7 +55,7 @@ class StudioHandlers:
         if command_id:
             metadata["causation_id"] = str(command_id)
         done = await execute(self.store, stream_name(command.session_id), command, decide, evolve, INITIAL,
-                             metadata=metadata, command_id=command_id, also=also)
+                             metadata=metadata, command_id=command_id, also=also, cache=self.cache)
         state = done.state
         return Reply(position=done.position, result={
             "sessionId": state.session_id, "status": state.status.value if state.status else None,
