@@ -23,7 +23,9 @@ def register(broker: NatsBroker, runner: SessionRunner, topology: Topology = DEF
         f"{topology.events_prefix}.studio.>",
         stream=JStream(name=topology.events_stream, declare=False),
         durable=DURABLE,
-        pull_sub=PullSub(batch_size=50, timeout=0.2),
+        # A long poll returns as soon as a message arrives; a short one races nats-py 2.16's own deadline check,
+        # which raises a TimeoutError FastStream 0.7 does not suppress (logged and retried).
+        pull_sub=PullSub(batch_size=50, timeout=2.0),
         config=ConsumerConfig(max_deliver=20, ack_wait=60),
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
