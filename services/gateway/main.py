@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import httpx
 from fastapi import APIRouter, FastAPI, Response
+from faststream.nats import NatsBroker
 
 from libs.bus.broker import make_broker
 from libs.bus.commands import CommandClient
@@ -62,8 +63,10 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await EventStore.connect(database_url, sources=[GATEWAY], max_size=20)
         broker = make_broker(nats_url, name="gateway", quiet=True)
+        _wake_projections_on_events(broker, topology)
         await broker.connect()
         await ensure_streams(broker.js, topology)
+        await broker.start()
         sender = BusCommandSender(CommandClient(broker.nc))
         install(app, StudiosContext(store, sender, public_url=settings.public_url))
         app.state.sender, app.state.http = sender, http
@@ -99,6 +102,15 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     _add_health(app)
     _add_asyncapi(app)
     return app
+
+
+def _wake_projections_on_events(broker: NatsBroker, topology: Topology) -> None:
+    """A relayed event means the store has something new: wake the read models at once instead of at their next
+    poll. Core NATS without a queue group, so every gateway process hears it; losing one only costs a poll."""
+
+    @broker.subscriber(f"{topology.events_prefix}.>")
+    async def on_event() -> None:
+        projections.wake(STUDIOS)
 
 
 def _proxy(app: FastAPI, http: httpx.AsyncClient) -> APIRouter:

@@ -57,9 +57,33 @@ def subscription(store: EventStore, projection: Projection, version: int) -> Sub
                         categories=projection.categories)
 
 
+_WAKE: dict[str, asyncio.Event] = {}
+
+
+def _wake_event(name: str) -> asyncio.Event:
+    return _WAKE.setdefault(name, asyncio.Event())
+
+
+def wake(projection: Projection) -> None:
+    """Tell this process's runner of ``projection`` that something was just written: no need to wait for the
+    next poll. Read-your-writes waits call it, so a client's own write shows up in a few milliseconds."""
+    _wake_event(projection.name).set()
+
+
+async def _sleep(stop: asyncio.Event, woken: asyncio.Event, delay: float) -> None:
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(woken.wait())]
+    try:
+        await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+    woken.clear()
+
+
 async def run(store: EventStore, projection: Projection, stop: asyncio.Event,
               poll_min: float = 0.02, poll_max: float = 0.1) -> None:
     """Follow the serving version until ``stop``; after a rebuild swaps versions, follow the new one."""
+    woken = _wake_event(projection.name)
     delay = poll_min
     while not stop.is_set():
         try:
@@ -71,10 +95,7 @@ async def run(store: EventStore, projection: Projection, stop: asyncio.Event,
         except Exception:
             log.exception("projection %s failed; retrying", projection.name)
             delay = poll_max
-        try:
-            await asyncio.wait_for(stop.wait(), delay)
-        except TimeoutError:
-            pass
+        await _sleep(stop, woken, delay)
 
 
 _PENDING = """SELECT EXISTS (
@@ -99,10 +120,11 @@ async def has_passed(pool: asyncpg.Pool, projection: Projection, position: int) 
 
 
 async def wait_for_position(pool: asyncpg.Pool, projection: Projection, position: int | None,
-                            within: float = 5.0, interval: float = 0.02) -> bool:
+                            within: float = 5.0, interval: float = 0.005) -> bool:
     """Wait (bounded) until the projection has passed ``position``; False when it timed out."""
     if position is None:
         return True
+    wake(projection)
     deadline = time.monotonic() + within
     while not await has_passed(pool, projection, position):
         if time.monotonic() >= deadline:
