@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from libs.bus.broker import make_broker
@@ -57,7 +58,8 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     provisioner = Provisioner(store, settings.workspaces_dir, session_key(settings.state_dir))
     runner = SessionRunner(handlers, backend, provisioner,
                            RunnerConfig(settings.ready_timeout_seconds, settings.stop_grace_seconds))
-    reconciler = Reconciler(store, handlers, runner, backend, settings.reconcile_interval_seconds)
+    idle = timedelta(minutes=settings.idle_timeout_minutes) if settings.idle_timeout_minutes else None
+    reconciler = Reconciler(store, handlers, runner, backend, settings.reconcile_interval_seconds, idle_timeout=idle)
 
     server = CommandServer(broker, "lifecycle")
     for command in PUBLIC_COMMANDS:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from libs.contracts.studio import StopReason, StudioStatus
 from libs.contracts.studio_commands import RecordSessionStopped, StopStudio
@@ -29,9 +29,10 @@ ACTIVE = (StudioStatus.STARTING, StudioStatus.RUNNING, StudioStatus.STOPPING, St
 
 class Reconciler:
     def __init__(self, store: EventStore, handlers: StudioHandlers, runner: SessionRunner,
-                 backend: ComputeBackend, interval: float = 15.0, clock: Clock = utcnow) -> None:
+                 backend: ComputeBackend, interval: float = 15.0, clock: Clock = utcnow,
+                 idle_timeout: timedelta | None = None) -> None:
         self.store, self.handlers, self.runner, self.backend = store, handlers, runner, backend
-        self.interval, self.clock = interval, clock
+        self.interval, self.clock, self.idle_timeout = interval, clock, idle_timeout
 
     async def active_studios(self) -> list[State]:
         # Lifecycle's own streams; one fold per studio keeps this simple at the scale of one machine.
@@ -67,11 +68,22 @@ class Reconciler:
             await self.handlers.handle(StopStudio(session_id=sid, now=now, actor=ACTOR, run=run,
                                                   stop_reason=StopReason.LIFESPAN_EXPIRED))
             self.runner.stop(sid, run)
+        elif state.status is StudioStatus.RUNNING and self._idle(state, now):
+            await self.handlers.handle(StopStudio(session_id=sid, now=now, actor=ACTOR, run=run,
+                                                  stop_reason=StopReason.IDLE_TIMEOUT,
+                                                  reason=f"no connection for {self.idle_timeout}"))
+            self.runner.stop(sid, run)
         elif state.status is StudioStatus.STOPPING:
             if state.last_update and now - state.last_update >= FORCE_STOP_AFTER:
                 await self.handlers.handle(StopStudio(session_id=sid, now=now, actor=ACTOR,
                                                       stop_reason=StopReason.ADMIN, reason="stop took too long"))
             self.runner.stop(sid, run)
+
+    def _idle(self, state: State, now: datetime) -> bool:
+        """Nobody connected, and nothing happened to the studio (a connection closing included) for the timeout."""
+        if self.idle_timeout is None or state.active_connections or state.updated_at is None:
+            return False
+        return now - state.updated_at >= self.idle_timeout
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -15,6 +15,8 @@ class LifecycleSettings(PlatformSettings):
     #: How long a tool may take to answer its readiness probe before the start fails.
     ready_timeout_seconds: float = Field(180.0, alias="STUDIOS_READY_TIMEOUT_SECONDS", gt=0)
     reconcile_interval_seconds: float = Field(15.0, alias="STUDIOS_RECONCILE_INTERVAL_SECONDS", gt=0)
+    #: Stop a running session nobody has been connected to for this long (stop reason IDLE_TIMEOUT); 0: never.
+    idle_timeout_minutes: float = Field(0, alias="STUDIOS_IDLE_TIMEOUT_MINUTES", ge=0)
 
     @property
     def workspaces_dir(self) -> Path:

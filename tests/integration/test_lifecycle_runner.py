@@ -62,6 +62,20 @@ async def test_lifespan_expiry_stops_the_session(parts: tuple) -> None:  # type:
     assert not await backend.list_sessions()
 
 
+async def test_an_idle_session_is_stopped_after_the_idle_timeout(parts: tuple) -> None:  # type: ignore[type-arg]
+    handlers, runner, reconciler, _, clock = parts
+    reconciler.idle_timeout = timedelta(minutes=30)
+    sid = await _running(handlers, runner)
+    clock.now += timedelta(minutes=29)
+    await reconciler.run_once()
+    assert (await handlers.state(sid)).status is StudioStatus.RUNNING
+    clock.now += timedelta(minutes=2)
+    await reconciler.run_once()
+    await runner.drain()
+    state = await handlers.state(sid)
+    assert state.status is StudioStatus.STOPPED and state.stop_reason is StopReason.IDLE_TIMEOUT
+
+
 async def test_a_vanished_process_is_recorded_stopped(parts: tuple) -> None:  # type: ignore[type-arg]
     handlers, runner, reconciler, backend, _ = parts
     sid = await _running(handlers, runner)
