@@ -29,6 +29,7 @@ from libs.eventstore.types import (
 )
 
 _APPEND = "SELECT global_position, stream_position FROM es.append($1, $2, $3, $4, $5, $6, $7)"
+_APPEND_ONE = "SELECT * FROM es.append_one($1, $2, $3, $4, $5, $6, $7)"
 # data and metadata as text: RecordedEvent parses them on first access (see types.py).
 _COLUMNS = ("global_position, tx_id, stream_name, stream_position, event_id, event_type, schema_version, "
             "data::text, metadata::text, recorded_at")
@@ -163,7 +164,14 @@ async def append_on(conn: Conn, req: AppendRequest) -> AppendResult:
 
 async def _append_once(conn: Conn, req: AppendRequest) -> AppendResult:
     try:
-        rows = await conn.fetch(_APPEND, *_params(req))
+        if len(req.events) == 1:
+            e = req.events[0]
+            row = await conn.fetchrow(_APPEND_ONE, req.stream, expected_to_sql(req.expected), e.event_id,
+                                      e.event_type, e.schema_version, e.data, e.metadata)
+            assert row is not None
+            rows = [row]
+        else:
+            rows = await conn.fetch(_APPEND, *_params(req))
     except asyncpg.UniqueViolationError:
         raise IdempotencyConflict(f"some event ids are already stored (appending to {req.stream})") from None
     except asyncpg.PostgresError as e:

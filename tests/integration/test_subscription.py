@@ -71,7 +71,9 @@ async def test_a_killed_projection_resumes_without_losing_or_repeating(store: Ev
         await run_projector(database_url, kill_after=rng.uniform(0.4, 1.2))
         applied, expected = await applied_vs_checkpoint(store)
         assert applied == expected
-    # A kill between apply and commit, mid-batch: nothing of that batch may show.
+    # A kill between apply and commit, mid-batch: nothing of that batch may show. (Make sure two batches are left
+    # to apply, however far the random kills let it get.)
+    await fill(store, BATCH * 2, 150, rng)
     before = await applied_vs_checkpoint(store)
     rc = await run_projector(database_url, env={"STUDIOS_KILL_AFTER": str(BATCH + 7)})
     assert rc == -signal.SIGKILL

@@ -104,3 +104,43 @@ BEGIN
    ORDER BY u.ord
   RETURNING e.global_position, e.stream_position;
 END $$;
+
+-- The one-event append (most commands record one fact): the same rules as es.append, without arrays to build,
+-- send and unnest.
+CREATE OR REPLACE FUNCTION es.append_one(
+  p_stream text, p_expected bigint, p_id uuid, p_type text, p_version smallint, p_data jsonb, p_meta jsonb,
+  OUT global_position bigint, OUT stream_position bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v bigint;
+BEGIN
+  IF position('-' IN p_stream) < 2 THEN
+    RAISE EXCEPTION 'stream name must be <category>-<id>: %', p_stream USING ERRCODE = '22023';
+  END IF;
+  UPDATE es.streams s SET version = s.version + 1, updated_at = now()
+   WHERE s.stream_name = p_stream RETURNING s.version - 1 INTO v;
+  IF v IS NULL THEN
+    INSERT INTO es.streams (stream_name, version) VALUES (p_stream, 0) ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+      v := -1;
+    ELSE
+      UPDATE es.streams s SET version = s.version + 1, updated_at = now()
+       WHERE s.stream_name = p_stream RETURNING s.version - 1 INTO v;
+    END IF;
+  END IF;
+  IF p_expected IS NULL THEN
+    NULL;
+  ELSIF p_expected = -1 AND v <> -1 THEN
+    RAISE EXCEPTION 'wrong expected version: expected no stream, % is at %', p_stream, v
+      USING ERRCODE = 'ES001', DETAIL = p_stream;
+  ELSIF p_expected = -2 AND v = -1 THEN
+    RAISE EXCEPTION 'wrong expected version: expected existing stream %', p_stream
+      USING ERRCODE = 'ES001', DETAIL = p_stream;
+  ELSIF p_expected >= 0 AND p_expected <> v THEN
+    RAISE EXCEPTION 'wrong expected version: expected %, % is at %', p_expected, p_stream, v
+      USING ERRCODE = 'ES001', DETAIL = p_stream;
+  END IF;
+  INSERT INTO es.events AS e (stream_name, stream_position, event_id, event_type, schema_version, data, metadata)
+  VALUES (p_stream, v + 1, p_id, p_type, p_version, p_data, coalesce(p_meta, '{}'::jsonb))
+  RETURNING e.global_position, e.stream_position INTO global_position, stream_position;
+END $$;
