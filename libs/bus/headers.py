@@ -20,7 +20,9 @@ Headers   (all strings)
   ``Studios-Correlation-Id``, ``Studios-Causation-Id``, ``traceparent``   copied from the event metadata when present
   ``Studios-Replay-Id``         only on replays
 
-Within one stream, messages reach JetStream in stream-position order (the relay publishes in commit order).
+Within one stream, messages reach JetStream in stream-position order (the relay publishes in commit order),
+except after a failed publish: the relay republishes from its checkpoint, dedup drops what was already stored,
+and the one that failed lands after later ones. Consumers that need strict order use ``Studios-Stream-Position``.
 A consumer keys its idempotency on ``Studios-Event-Id`` (or on stream name + position).
 """
 

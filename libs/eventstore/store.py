@@ -207,9 +207,17 @@ async def _stored_or_raise(conn: Conn, req: AppendRequest, error: Exception) -> 
     return result
 
 
+_LOCK_STREAMS = """SELECT count(pg_advisory_xact_lock(h))
+  FROM (SELECT DISTINCT hashtextextended(s, 0) AS h FROM unnest($1::text[]) s ORDER BY h) locks"""
+
+
 async def _append_many_on(conn: Conn, requests: Sequence[AppendRequest]) -> list[AppendResult]:
     try:
         async with conn.transaction():
+            if len({r.stream for r in requests}) > 1:
+                # Every stream's lock before the first write, in one order for all writers (no deadlock): see the
+                # comment in es.append on why the transaction id must come after the locks.
+                await conn.execute(_LOCK_STREAMS, [r.stream for r in requests])
             return [await append_on(conn, r) for r in requests]
     except (WrongExpectedVersion, IdempotencyConflict) as e:
         if conn.is_in_transaction():

@@ -134,3 +134,26 @@ async def test_a_horizon_reader_never_skips_an_event(store: EventStore, database
     # Why the horizon exists: the naive tailer passed each slow transaction's events before they committed.
     # (It may miss others too, wherever two writers' commits crossed.)
     assert run.slow_ids and run.slow_ids <= stored - naive
+
+
+async def test_commit_order_agrees_with_stream_order_across_multi_stream_appends(store: EventStore) -> None:
+    """A transaction gets its id at its first write. If a multi-stream append wrote stream X (taking an id) and
+    then waited for stream S, a writer that got into S meanwhile would commit *later* with a *larger* id, and
+    horizon order would put the waiting append's S event first, against S's own order. The stream locks are
+    taken before any write, so the waiting writer has no id yet."""
+    from libs.eventstore.store import _LOCK_STREAMS
+
+    async with store.pool.acquire() as b:
+        tx = b.transaction()
+        await tx.start()
+        await b.execute(_LOCK_STREAMS, ["x-1", "s-1"])  # what append_many does first
+        assert await b.fetchval("SELECT pg_current_xact_id_if_assigned()") is None  # a lock takes no id
+        await store.append("x-1", [NewEvent("B", {})], conn=b)
+        other = asyncio.create_task(store.append("s-1", [NewEvent("A", {})]))  # waits for b's lock on s-1
+        await asyncio.sleep(0.3)
+        assert not other.done()
+        await store.append("s-1", [NewEvent("B", {})], conn=b)
+        await tx.commit()
+        await other
+    s_events = [e for e in await store.read_all(limit=10) if e.stream_name == "s-1"]
+    assert [(e.event_type, e.stream_position) for e in s_events] == [("B", 0), ("A", 1)]

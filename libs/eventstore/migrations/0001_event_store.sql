@@ -69,7 +69,13 @@ BEGIN
     RAISE EXCEPTION 'stream name must be <category>-<id>: %', p_stream USING ERRCODE = '22023';
   END IF;
 
-  -- 1. take the stream's row lock and its version in one statement (a new stream: insert its row)
+  -- 0. the stream's lock, before anything is written: an advisory lock assigns no transaction id, so a writer
+  --    that waits here gets its id only after the holder committed, and commit-horizon order ((tx_id,
+  --    global_position)) agrees with stream order. (A row lock alone would not: the id is assigned before
+  --    the wait.) append_many takes all its streams' locks, sorted, before its first append.
+  PERFORM pg_advisory_xact_lock(hashtextextended(p_stream, 0));
+
+  -- 1. bump the stream's version row (a new stream: insert its row)
   UPDATE es.streams s SET version = s.version + n, updated_at = now()
    WHERE s.stream_name = p_stream RETURNING s.version - n INTO v;
   IF NOT FOUND THEN
@@ -117,6 +123,7 @@ BEGIN
   IF position('-' IN p_stream) < 2 THEN
     RAISE EXCEPTION 'stream name must be <category>-<id>: %', p_stream USING ERRCODE = '22023';
   END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended(p_stream, 0));  -- see es.append
   UPDATE es.streams s SET version = s.version + 1, updated_at = now()
    WHERE s.stream_name = p_stream RETURNING s.version - 1 INTO v;
   IF v IS NULL THEN
