@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 from libs.contracts import identity
 from libs.contracts.studio_state import State
 from libs.eventstore import EventStore
+from services.lifecycle.backends import mounts
 from services.lifecycle.backends.base import LaunchSpec
 
 log = logging.getLogger("studios.lifecycle.provisioning")
@@ -72,12 +73,16 @@ class Provisioner:
         if ref:
             await _run("git", "-C", str(target), "checkout", "--quiet", ref)
 
-    async def mount(self, state: State) -> None:
-        """Each data link appears under ``<workspace>/data/<name>``; local paths only on the local backend."""
-        if not state.configuration.mount_data:
-            return
-        data = self.workspace(state) / "data"
-        data.mkdir(exist_ok=True)
+    async def mount(self, state: State) -> tuple[str, ...]:
+        """Check every data link can be shown under ``<workspace>/data/<name>``; the backend mounts them
+        read-only at launch. Returns the step's warnings."""
+        await self.data_links(state)
+        if state.configuration.mount_data and not mounts.can_mount():
+            return (mounts.SYMLINK_WARNING,)
+        return ()
+
+    async def data_links(self, state: State) -> tuple[tuple[str, str], ...]:
+        found = []
         for link_id in state.configuration.mount_data:
             link = await self._stream_data(identity.stream(identity.DATA_LINK, link_id), "DataLinkCreated")
             if link is None:
@@ -87,12 +92,11 @@ class Provisioner:
             if parts.scheme != "file":
                 raise ProvisioningError(f"data link {link['name']} ({ref}) cannot be mounted on this compute "
                                         "environment: only file:// links are mountable locally")
-            target = data / str(link["name"])
-            if target.is_symlink() or target.exists():
-                target.unlink()
-            # A symlink, not a bind mount (that needs privileges); the tool sees it read-only only as far as
-            # the folder's permissions go, so the data link's owner should keep it unwritable for this user.
-            os.symlink(unquote(parts.path), target, target_is_directory=True)
+            source = Path(unquote(parts.path))
+            if not source.is_dir():  # noqa: ASYNC240 - one stat per link, at start
+                raise ProvisioningError(f"data link {link['name']}: {source} is not a folder on this host")
+            found.append((str(source), str(self.workspace(state) / "data" / str(link["name"]))))
+        return tuple(found)
 
     async def launch_spec(self, state: State) -> LaunchSpec:
         assert state.template is not None
@@ -110,6 +114,7 @@ class Provisioner:
             labels={"studio": state.session_id, "workspace": state.workspace_id, "user": state.user_id},
             base_path=f"/connect/{state.session_id}/",
             secret=self.secret(state),
+            read_only_mounts=await self.data_links(state),
         )
 
 

@@ -110,7 +110,7 @@ class SessionRunner:
 
     async def _launch(self, state: State) -> Handle:
         await self._step(state, 0, self.provisioner.provision(state))
-        await self._step(state, 1, self.provisioner.mount(state))
+        await self._step(state, 1, self.provisioner.mount(state), warned=True)
         spec = await self.provisioner.launch_spec(state)
         return await self._step(state, 2, self.backend.launch(spec))
 
@@ -120,7 +120,8 @@ class SessionRunner:
             raise StartFailed(f"the tool did not answer within {self.config.ready_timeout:.0f}s "
                               f"({status.state}{': ' + status.message if status.message else ''})")
 
-    async def _step(self, state: State, index: int, work: Awaitable[T]) -> T:
+    async def _step(self, state: State, index: int, work: Awaitable[T], warned: bool = False) -> T:
+        """Run one progress step; with ``warned``, the work's result is the step's warnings."""
         label = state.progress[index].message if index < len(state.progress) else f"step {index}"
         await self._record(state, RecordProgress, step=label, status=ProgressStatus.IN_PROGRESS)
         try:
@@ -132,7 +133,8 @@ class SessionRunner:
             detail = f"{type(e).__name__}: {e}"
             await self._record(state, RecordProgress, step=label, status=ProgressStatus.ERRORED, detail=detail)
             raise StartFailed(f"{label}: {detail}") from e
-        await self._record(state, RecordProgress, step=label, status=ProgressStatus.SUCCEEDED)
+        warnings = tuple(result) if warned and isinstance(result, tuple) else ()
+        await self._record(state, RecordProgress, step=label, status=ProgressStatus.SUCCEEDED, warnings=warnings)
         return result
 
     async def _find(self, state: State) -> Handle | None:

@@ -12,9 +12,11 @@ import pytest
 from libs.contracts.errors import InvalidInput
 from libs.contracts.identity import DataLinkCreated
 from libs.contracts.identity import stream as identity_stream
-from libs.contracts.studio import RemoteConfig, StopReason, StudioConfiguration, StudioStatus
+from libs.contracts.studio import RemoteConfig, StopReason, StudioConfiguration, StudioStatus, StudioTemplate
 from libs.eventstore import EventStore, Expected, to_new_events
+from services.lifecycle.backends import mounts
 from services.lifecycle.backends.fake import FakeBackend
+from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.handlers import StudioHandlers
 from services.lifecycle.provisioning import Provisioner
 from services.lifecycle.reconcile import Reconciler
@@ -110,14 +112,34 @@ async def test_repository_is_pinned_at_creation(parts: tuple, tmp_path: Path) ->
         await handlers.handle(create("bad-repo", remote_config=RemoteConfig(repository=str(tmp_path / "none"))))
 
 
-async def test_data_links_appear_in_the_workspace(parts: tuple, store: EventStore,  # type: ignore[type-arg]
-                                                  tmp_path: Path) -> None:
-    handlers, runner, _, _, _ = parts
+async def test_data_links_are_read_only_in_the_workspace(store: EventStore, tmp_path: Path) -> None:
+    """A real tool process: it reads the data link and cannot write into it."""
     data = tmp_path / "reference"
     data.mkdir()
     (data / "genome.fa").write_text(">chr1\nACGT\n")
     link = DataLinkCreated(data_link_id="dl-1", workspace_id=1, name="reference", resource_ref=f"file://{data}",
                            provider="local", at=datetime.now(UTC), actor="1")
     await store.append(identity_stream("datalink", "dl-1"), to_new_events([link]), Expected.NO_STREAM)
-    sid = await _running(handlers, runner, configuration=StudioConfiguration(mount_data=("dl-1",)))
-    assert (tmp_path / "ws" / sid / "data" / "reference" / "genome.fa").read_text().startswith(">chr1")
+    handlers = StudioHandlers(store)
+    backend = LocalBackend(tmp_path / "state", grace=2)
+    runner = SessionRunner(handlers, backend, Provisioner(store, tmp_path / "ws", b"k" * 32))
+    probe = ("cat data/reference/genome.fa > seen.txt; (touch data/reference/new && echo wrote || echo refused) "
+             "> write.txt; exec python -m http.server --bind 127.0.0.1 $CONNECT_TOOL_PORT")
+    cmd = create("mounted", template=StudioTemplate(repository="studios/custom:1", tool="custom"),
+                 configuration=StudioConfiguration(mount_data=("dl-1",), command=("sh", "-c", probe)))
+    await handlers.handle(cmd)
+    runner.start(cmd.session_id, 1)
+    await runner.drain()
+    try:
+        state = await handlers.state(cmd.session_id)
+        assert state.status is StudioStatus.RUNNING, state.status_message
+        ws = tmp_path / "ws" / cmd.session_id
+        assert (ws / "seen.txt").read_text().startswith(">chr1")
+        mounted = mounts.can_mount()
+        assert (ws / "write.txt").read_text().strip() == ("refused" if mounted else "wrote")
+        assert not (data / "new").exists() or not mounted
+        warnings = state.progress[1].warnings
+        assert (warnings == ()) if mounted else (mounts.SYMLINK_WARNING in warnings)
+    finally:
+        for handle in await backend.list_sessions():
+            await backend.stop(handle, grace=2)

@@ -39,6 +39,8 @@ class LaunchSpec:
     memory_mib: int | None = None
     gpu: int = 0
     labels: dict[str, str] = field(default_factory=dict)
+    #: (host path, path inside the workspace) to show the tool read-only: data links
+    read_only_mounts: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not _SAFE_ID.match(self.session_id):

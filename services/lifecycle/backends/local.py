@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import psutil
 
+from services.lifecycle.backends import mounts
 from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status
 from services.lifecycle.backends.tools import build_command
 
@@ -60,7 +61,7 @@ class LocalBackend:
         if existing is not None and _alive(existing):
             return existing  # a retried launch must not start a second copy
         port = _free_port()
-        command = build_command(spec, port)
+        command = mounts.wrap(build_command(spec, port), spec.read_only_mounts)
         return await asyncio.to_thread(self._spawn, spec, command, port)
 
     async def ready(self, handle: Handle, timeout: float) -> bool:
