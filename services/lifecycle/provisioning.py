@@ -109,7 +109,7 @@ class Provisioner:
             environment=dict(cfg.environment),
             workspace_dir=self.workspace(state),
             cpu=cfg.cpu or None,
-            memory_mib=None,  # an address-space rlimit breaks JupyterLab at sane sizes; see backends/local.py
+            memory_mib=cfg.memory or None,  # an address-space rlimit (with a floor): see backends/local.py
             gpu=cfg.gpu,
             labels={"studio": state.session_id, "workspace": state.workspace_id, "user": state.user_id},
             base_path=f"/connect/{state.session_id}/",

@@ -113,7 +113,7 @@ async def test_repository_is_pinned_at_creation(parts: tuple, tmp_path: Path) ->
 
 
 async def test_data_links_are_read_only_in_the_workspace(store: EventStore, tmp_path: Path) -> None:
-    """A real tool process: it reads the data link and cannot write into it."""
+    """A real tool process: it reads the data link and cannot write into it, and runs under its memory limit."""
     data = tmp_path / "reference"
     data.mkdir()
     (data / "genome.fa").write_text(">chr1\nACGT\n")
@@ -124,9 +124,10 @@ async def test_data_links_are_read_only_in_the_workspace(store: EventStore, tmp_
     backend = LocalBackend(tmp_path / "state", grace=2)
     runner = SessionRunner(handlers, backend, Provisioner(store, tmp_path / "ws", b"k" * 32))
     probe = ("cat data/reference/genome.fa > seen.txt; (touch data/reference/new && echo wrote || echo refused) "
-             "> write.txt; exec python -m http.server --bind 127.0.0.1 $CONNECT_TOOL_PORT")
+             "> write.txt; python -c 'import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])' > limit.txt; "
+             "exec python -m http.server --bind 127.0.0.1 $CONNECT_TOOL_PORT")
     cmd = create("mounted", template=StudioTemplate(repository="studios/custom:1", tool="custom"),
-                 configuration=StudioConfiguration(mount_data=("dl-1",), command=("sh", "-c", probe)))
+                 configuration=StudioConfiguration(mount_data=("dl-1",), memory=4096, command=("sh", "-c", probe)))
     await handlers.handle(cmd)
     runner.start(cmd.session_id, 1)
     await runner.drain()
@@ -135,6 +136,7 @@ async def test_data_links_are_read_only_in_the_workspace(store: EventStore, tmp_
         assert state.status is StudioStatus.RUNNING, state.status_message
         ws = tmp_path / "ws" / cmd.session_id
         assert (ws / "seen.txt").read_text().startswith(">chr1")
+        assert int((ws / "limit.txt").read_text()) == 4096 * 1024 * 1024
         mounted = mounts.can_mount()
         assert (ws / "write.txt").read_text().strip() == ("refused" if mounted else "wrote")
         assert not (data / "new").exists() or not mounted
