@@ -125,9 +125,11 @@ async def test_data_links_are_read_only_in_the_workspace(store: EventStore, tmp_
     runner = SessionRunner(handlers, backend, Provisioner(store, tmp_path / "ws", b"k" * 32))
     probe = ("cat data/reference/genome.fa > seen.txt; (touch data/reference/new && echo wrote || echo refused) "
              "> write.txt; python -c 'import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])' > limit.txt; "
+             "python -c 'import os; print(len(os.sched_getaffinity(0)))' > cores.txt; "
              "exec python -m http.server --bind 127.0.0.1 $CONNECT_TOOL_PORT")
     cmd = create("mounted", template=StudioTemplate(repository="studios/custom:1", tool="custom"),
-                 configuration=StudioConfiguration(mount_data=("dl-1",), memory=4096, command=("sh", "-c", probe)))
+                 configuration=StudioConfiguration(mount_data=("dl-1",), memory=4096, cpu=1,
+                                                   command=("sh", "-c", probe)))
     await handlers.handle(cmd)
     runner.start(cmd.session_id, 1)
     await runner.drain()
@@ -137,6 +139,7 @@ async def test_data_links_are_read_only_in_the_workspace(store: EventStore, tmp_
         ws = tmp_path / "ws" / cmd.session_id
         assert (ws / "seen.txt").read_text().startswith(">chr1")
         assert int((ws / "limit.txt").read_text()) == 4096 * 1024 * 1024
+        assert int((ws / "cores.txt").read_text()) == 1
         mounted = mounts.can_mount()
         assert (ws / "write.txt").read_text().strip() == ("refused" if mounted else "wrote")
         assert not (data / "new").exists() or not mounted

@@ -132,7 +132,7 @@ class LocalBackend:
             return subprocess.Popen(
                 command, cwd=spec.workspace_dir, env=_environment(spec, port, self.state_dir),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_memory_limit(spec.memory_mib),
+                start_new_session=True, preexec_fn=_limits(spec.memory_mib, spec.cpu),
             )
 
     def _record_path(self, session_id: str) -> Path:
@@ -189,13 +189,19 @@ def _environment(spec: LaunchSpec, port: int, state_dir: Path) -> dict[str, str]
     return env
 
 
-def _memory_limit(memory_mib: int | None) -> Callable[[], None] | None:
-    if memory_mib is None:
+def _limits(memory_mib: int | None, cpu: int | None) -> Callable[[], None] | None:
+    """Memory as an address-space rlimit (never below the floor); cpu as the number of cores the session may use
+    (CPU affinity: the closest a plain process gets to a cpu limit without cgroups)."""
+    if memory_mib is None and not cpu:
         return None  # no preexec_fn at all: lets subprocess use its faster spawn path
-    limit = max(memory_mib, ADDRESS_SPACE_FLOOR_MIB) * 1024 * 1024
+    limit = max(memory_mib, ADDRESS_SPACE_FLOOR_MIB) * 1024 * 1024 if memory_mib is not None else None
+    cores = sorted(os.sched_getaffinity(0))[:cpu] if cpu else None
 
     def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if cores:
+            os.sched_setaffinity(0, cores)
 
     return apply
 
