@@ -7,7 +7,7 @@ CREATE TABLE es.streams (
   version      bigint NOT NULL,                        -- last stream_position, -1 = no events yet
   created_at   timestamptz NOT NULL DEFAULT now(),
   updated_at   timestamptz NOT NULL DEFAULT now()
-);
+) WITH (fillfactor = 50);  -- every append updates its stream's row: room on the page keeps those updates HOT
 
 CREATE TABLE es.events (
   global_position bigint GENERATED ALWAYS AS IDENTITY,
