@@ -51,6 +51,25 @@ CREATE TABLE es.parked (
   PRIMARY KEY (consumer, event_id)
 );
 
+-- The expected-version rules, shared by both appends: NULL = ANY, -1 = NO_STREAM, -2 = STREAM_EXISTS, n >= 0 = the
+-- exact last stream_position. ``v`` is the version the stream had (-1: no events yet). DETAIL names the stream.
+CREATE OR REPLACE FUNCTION es.check_expected(p_stream text, p_expected bigint, v bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF p_expected IS NULL THEN
+    NULL;
+  ELSIF p_expected = -1 AND v <> -1 THEN
+    RAISE EXCEPTION 'wrong expected version: expected no stream, % is at %', p_stream, v
+      USING ERRCODE = 'ES001', DETAIL = p_stream;
+  ELSIF p_expected = -2 AND v = -1 THEN
+    RAISE EXCEPTION 'wrong expected version: expected existing stream %', p_stream
+      USING ERRCODE = 'ES001', DETAIL = p_stream;
+  ELSIF p_expected >= 0 AND p_expected <> v THEN
+    RAISE EXCEPTION 'wrong expected version: expected %, % is at %', p_expected, p_stream, v
+      USING ERRCODE = 'ES001', DETAIL = p_stream;
+  END IF;
+END $$;
+
 -- expected: NULL = ANY, -1 = NO_STREAM, -2 = STREAM_EXISTS, n >= 0 = exact last stream_position
 -- The happy path is two statements: bump the stream's version row (its row lock is the only lock taken), insert.
 -- An idempotent retry is recognised by the client when this raises (a duplicate id or a version conflict), so
@@ -89,18 +108,7 @@ BEGIN
   END IF;
 
   -- 2. expected version (raising undoes the bump)
-  IF p_expected IS NULL THEN
-    NULL;
-  ELSIF p_expected = -1 AND v <> -1 THEN
-    RAISE EXCEPTION 'wrong expected version: expected no stream, % is at %', p_stream, v
-      USING ERRCODE = 'ES001', DETAIL = p_stream;
-  ELSIF p_expected = -2 AND v = -1 THEN
-    RAISE EXCEPTION 'wrong expected version: expected existing stream %', p_stream
-      USING ERRCODE = 'ES001', DETAIL = p_stream;
-  ELSIF p_expected >= 0 AND p_expected <> v THEN
-    RAISE EXCEPTION 'wrong expected version: expected %, % is at %', p_expected, p_stream, v
-      USING ERRCODE = 'ES001', DETAIL = p_stream;
-  END IF;
+  PERFORM es.check_expected(p_stream, p_expected, v);
 
   -- 3. the events; a stored event id fails the unique index and the client checks for a retry
   RETURN QUERY
@@ -135,18 +143,7 @@ BEGIN
        WHERE s.stream_name = p_stream RETURNING s.version - 1 INTO v;
     END IF;
   END IF;
-  IF p_expected IS NULL THEN
-    NULL;
-  ELSIF p_expected = -1 AND v <> -1 THEN
-    RAISE EXCEPTION 'wrong expected version: expected no stream, % is at %', p_stream, v
-      USING ERRCODE = 'ES001', DETAIL = p_stream;
-  ELSIF p_expected = -2 AND v = -1 THEN
-    RAISE EXCEPTION 'wrong expected version: expected existing stream %', p_stream
-      USING ERRCODE = 'ES001', DETAIL = p_stream;
-  ELSIF p_expected >= 0 AND p_expected <> v THEN
-    RAISE EXCEPTION 'wrong expected version: expected %, % is at %', p_expected, p_stream, v
-      USING ERRCODE = 'ES001', DETAIL = p_stream;
-  END IF;
+  PERFORM es.check_expected(p_stream, p_expected, v);
   INSERT INTO es.events AS e (stream_name, stream_position, event_id, event_type, schema_version, data, metadata)
   VALUES (p_stream, v + 1, p_id, p_type, p_version, p_data, coalesce(p_meta, '{}'::jsonb))
   RETURNING e.global_position, e.stream_position INTO global_position, stream_position;
