@@ -1,37 +1,40 @@
 """Reactions to studio events from JetStream: a start or stop request hands the studio to the session runner.
 
-A durable pull consumer shared by every lifecycle process. The runner re-reads the studio before acting, so a
-redelivered or stale message does nothing; work that a crash interrupted is picked up by the reconciler.
+One durable pull consumer per event type the runner acts on, filtered by subject, shared by every lifecycle
+process. The runner re-reads the studio before acting, so a redelivered or stale message does nothing; work that
+a crash interrupted is picked up by the reconciler.
+
+Each fetch asks for one message: nats-py's long poll, once a first message arrived, waits for the rest of a
+larger batch until the pull request expires, which delayed starts by up to the poll time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from faststream import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
 
 from libs.bus.streams import DEFAULT, Topology
+from libs.contracts.events import Event
 from libs.contracts.studio import StudioStartRequested, StudioStopRequested
 from services.lifecycle.runner import SessionRunner
 
-DURABLE = "lifecycle-sessions"
-
 
 def register(broker: NatsBroker, runner: SessionRunner, topology: Topology = DEFAULT) -> None:
+    _react(broker, topology, StudioStartRequested, runner.start)
+    _react(broker, topology, StudioStopRequested, runner.stop)
+
+
+def _react(broker: NatsBroker, topology: Topology, event: type[Event], act: Callable[[str, int], None]) -> None:
     @broker.subscriber(
-        f"{topology.events_prefix}.studio.>",
+        f"{topology.events_prefix}.studio.{event.event_type}",
         stream=JStream(name=topology.events_stream, declare=False),
-        durable=DURABLE,
-        # A long poll returns as soon as a message arrives; a short one races nats-py 2.16's own deadline check,
-        # which raises a TimeoutError FastStream 0.7 does not suppress (logged and retried).
-        pull_sub=PullSub(batch_size=50, timeout=2.0),
+        durable=f"lifecycle-{event.event_type}",
+        pull_sub=PullSub(batch_size=1, timeout=5.0),
         config=ConsumerConfig(max_deliver=20, ack_wait=60),
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
-    async def on_studio_event(body: dict[str, Any], msg: NatsMessage) -> None:
-        event_type = msg.headers.get("Studios-Event-Type")
-        if event_type == StudioStartRequested.event_type:
-            runner.start(body["session_id"], int(body["run"]))
-        elif event_type == StudioStopRequested.event_type:
-            runner.stop(body["session_id"], int(body["run"]))
+    async def on_event(body: dict[str, Any]) -> None:
+        act(body["session_id"], int(body["run"]))
