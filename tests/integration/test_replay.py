@@ -53,9 +53,10 @@ async def test_an_interrupted_replay_resumes_without_repeats(store: EventStore,
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     saved = (await load_checkpoint(store, replay_checkpoint("cut"))).global_position
-    assert 0 < saved < 3000
+    assert saved > 0
+    after = await store.pool.fetchval("SELECT count(*) FROM es.events WHERE global_position > $1", saved)
     published = await replay(store, js, replay_id="cut", subject_prefix=topology.replay_prefix)
-    assert published < 3000  # resumed from the checkpoint
+    assert published == after  # resumed from the checkpoint (0 if the cut came too late to cut anything)
     assert await _replayed(nc, topology, "cut") == collections.Counter(f"{i}:cut" for i in ids)
 
 

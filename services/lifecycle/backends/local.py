@@ -25,6 +25,7 @@ import resource
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -221,11 +222,26 @@ def _marked_sessions(state_dir: str) -> list[Handle]:
     return handles
 
 
+# Ports handed out recently, with when: the kernel may offer a port again as soon as the probe socket closes,
+# before the first tool has bound it, and two tools on one port is worse than a failed start: the loser's
+# readiness probe is answered by the winner, and the session looks running with a dead process.
+_ISSUED: dict[int, float] = {}
+_ISSUED_FOR = 120.0  # seconds; far longer than any tool takes to bind its port
+
+
 def _free_port() -> int:
-    # The port is free now; the tool binds it a moment later. The race is accepted: a loser fails ready().
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    now = time.monotonic()
+    for port, at in list(_ISSUED.items()):
+        if now - at > _ISSUED_FOR:
+            del _ISSUED[port]
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _ISSUED:
+            _ISSUED[port] = now
+            return port
+    raise LaunchError("no free port on 127.0.0.1")
 
 
 def _create_time(pid: int) -> float:
