@@ -1,38 +1,51 @@
 """Read-your-writes: wait (bounded) until a projection has passed the position a write returned.
 
-A write returns a global position; a projection's checkpoint is a ``(tx_id, global_position)`` pair in commit order.
-Identity order is not commit order, so ``checkpoint.global_position >= position`` proves nothing. Instead the
-event's own ``tx_id`` is looked up and the pairs are compared: the projection passed the event exactly when the
-event is at or before the checkpoint in ``(tx_id, global_position)`` order.
+A write returns the global position of the last event it appended; a projection's checkpoint is a
+``(tx_id, global_position)`` pair in commit order. Identity order is not commit order, and the position may be an
+event of a category the projection does not read (a name reservation appended with a studio's events), so the
+check is by transaction: no event of the projection's categories committed with or before that position's
+transaction lies beyond the checkpoint. One query, no write.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
-_PASSED = """SELECT (c.tx_id, c.global_position) >= (e.tx_id, e.global_position)
-  FROM es.events e JOIN es.checkpoints c ON c.name = $1
- WHERE e.global_position = $2"""
+_PASSED = """WITH cp AS (
+  SELECT coalesce((SELECT tx_id FROM es.checkpoints WHERE name = $1), '0'::xid8) AS tx_id,
+         coalesce((SELECT global_position FROM es.checkpoints WHERE name = $1), 0) AS global_position)
+SELECT NOT EXISTS (
+  SELECT 1 FROM es.events e, cp
+   WHERE e.category = ANY($2::text[])
+     AND e.tx_id <= (SELECT tx_id FROM es.events WHERE global_position = $3)
+     AND (e.tx_id, e.global_position) > (cp.tx_id, cp.global_position))"""
+
+Checkpoint = str | Callable[[], Awaitable[str]]
 
 
-async def passed(pool: asyncpg.Pool | asyncpg.Connection, projection_name: str, position: int) -> bool:
-    """Whether ``projection_name`` has applied (or skipped) the event at ``position``."""
-    return bool(await pool.fetchval(_PASSED, projection_name, position))
+async def passed(db: asyncpg.Pool | asyncpg.Connection, checkpoint: str, categories: Sequence[str],
+                 position: int) -> bool:
+    """Whether the consumer at ``checkpoint`` has applied (or skipped) everything of ``categories`` up to the
+    transaction that wrote ``position``."""
+    return bool(await db.fetchval(_PASSED, checkpoint, list(categories), position))
 
 
-async def wait_for(pool: asyncpg.Pool, projection_name: str, position: int | None,
-                   timeout: float = 5.0) -> bool:
-    """True once the projection has passed ``position`` (at once for ``None``: nothing was written); False
-    after ``timeout`` seconds. Polls with a short back-off, one indexed query per poll."""
+async def wait_for(db: asyncpg.Pool, checkpoint: Checkpoint, position: int | None, *,
+                   categories: Sequence[str], timeout: float = 5.0) -> bool:
+    """True once the consumer has passed ``position`` (at once for ``None``: nothing was written); False after
+    ``timeout`` seconds. ``checkpoint`` may be a callable, for projections whose serving version can change while
+    a client waits."""
     if position is None:
         return True
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     delay = 0.005
     while True:
-        if await passed(pool, projection_name, position):
+        name = checkpoint if isinstance(checkpoint, str) else await checkpoint()
+        if await passed(db, name, categories, position):
             return True
         left = deadline - loop.time()
         if left <= 0:

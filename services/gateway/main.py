@@ -35,6 +35,7 @@ from services.gateway.commands import BusCommandSender
 from services.gateway.consistency import wait_for
 from services.gateway.migrations import GATEWAY
 from services.gateway.projections import base as projections
+from services.gateway.projections.identity import CATEGORIES as IDENTITY_CATEGORIES
 from services.gateway.projections.identity import NAME as IDENTITY
 from services.gateway.projections.identity import identity_subscription
 from services.gateway.projections.studios import STUDIOS
@@ -79,7 +80,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
             asyncio.create_task(identity_subscription(store).run(runtime.stop)),
             asyncio.create_task(projections.run(store, STUDIOS, runtime.stop)),
         ]
-        if not await wait_for(store.pool, IDENTITY, position, timeout=30.0):
+        if not await wait_for(store.pool, IDENTITY, position, categories=IDENTITY_CATEGORIES, timeout=30.0):
             log.warning("identity read model is behind the bootstrap; serving anyway")
         log.info("gateway ready on http://%s:%s", settings.host, settings.port)
         try:

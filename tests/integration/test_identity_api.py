@@ -19,7 +19,7 @@ from services.gateway.api.seqera.identity import router
 from services.gateway.bootstrap import ensure_defaults
 from services.gateway.consistency import wait_for
 from services.gateway.migrations import GATEWAY
-from services.gateway.projections.identity import NAME, identity_subscription
+from services.gateway.projections.identity import CATEGORIES, NAME, identity_subscription
 
 ADMIN = "admin-token-for-tests"
 
@@ -53,7 +53,7 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     position = await ensure_defaults(store, ADMIN, work_dir=str(tmp_path / "work"))
     stop = asyncio.Event()
     task = asyncio.create_task(identity_subscription(store, poll_max=0.05).run(stop))
-    assert await wait_for(store.pool, NAME, position)
+    assert await wait_for(store.pool, NAME, position, categories=CATEGORIES)
     app = FastAPI()
     app.state.store = store
     install_error_handlers(app)
@@ -80,7 +80,7 @@ async def test_bootstrap_is_idempotent_even_when_two_gateways_start_at_once(api:
 
 async def test_a_new_admin_token_in_the_settings_replaces_the_old_one(api: Api) -> None:
     position = await ensure_defaults(api.store, "rotated-admin-token")
-    assert await wait_for(api.store.pool, NAME, position)
+    assert await wait_for(api.store.pool, NAME, position, categories=CATEGORIES)
     assert (await api.call("GET", "/user-info")).status_code == 401
     assert (await api.call("GET", "/user-info", token="rotated-admin-token")).status_code == 200
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -18,8 +17,8 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from libs.eventstore import EventStore, Position, Subscription
-from libs.eventstore import checkpoints as cps
 from libs.eventstore.subscription import Handler
+from services.gateway import consistency
 
 log = logging.getLogger("studios.gateway.projections")
 
@@ -98,40 +97,20 @@ async def run(store: EventStore, projection: Projection, stop: asyncio.Event,
         await _sleep(stop, woken, delay)
 
 
-_PENDING = """SELECT EXISTS (
-  SELECT 1 FROM es.events e
-   WHERE e.category = ANY($1::text[])
-     AND e.tx_id <= (SELECT tx_id FROM es.events WHERE global_position = $2)
-     AND (e.tx_id, e.global_position) > ($3::xid8, $4::bigint))"""
-
-
-async def has_passed(pool: asyncpg.Pool, projection: Projection, position: int) -> bool:
-    """Whether the serving version has applied every event of its categories committed with or before ``position``.
-
-    By transaction, not by number: a command's reply names the last position it appended, which may be in another
-    category (a name reservation) than the events this projection reads.
-    """
-    async with pool.acquire() as conn:
-        version = await active_version(conn, projection.name)
-        cp = await cps.load(plain(conn), projection.checkpoint(version))
-        pending = await conn.fetchval(_PENDING, list(projection.categories), position, cp.position.tx_id,
-                                      cp.position.global_position)
-    return not pending
-
-
 async def wait_for_position(pool: asyncpg.Pool, projection: Projection, position: int | None,
-                            within: float = 5.0, interval: float = 0.005) -> bool:
-    """Wait (bounded) until the projection has passed ``position``; False when it timed out."""
+                            within: float = 5.0) -> bool:
+    """Wake the projection, then wait (bounded) until its serving version has passed ``position``."""
     if position is None:
         return True
     wake(projection)
-    deadline = time.monotonic() + within
-    while not await has_passed(pool, projection, position):
-        if time.monotonic() >= deadline:
-            log.warning("projection %s has not reached %s after %.1fs", projection.name, position, within)
-            return False
-        await asyncio.sleep(interval)
-    return True
+
+    async def serving() -> str:  # re-read each poll: a rebuild may swap versions while a client waits
+        return projection.checkpoint(await active_version(pool, projection.name))
+
+    if await consistency.wait_for(pool, serving, position, categories=projection.categories, timeout=within):
+        return True
+    log.warning("projection %s has not reached %s after %.1fs", projection.name, position, within)
+    return False
 
 
 async def lag(conn: Db, categories: Sequence[str], after: Position) -> int:

@@ -16,6 +16,7 @@ from libs.contracts.events import Event, registry
 from libs.eventstore import EventStore, RecordedEvent, Subscription
 
 NAME = "gateway.identity"
+CATEGORIES: tuple[str, ...] = tuple(ev.CATEGORIES)
 
 Apply = Callable[[asyncpg.Connection, Event], Awaitable[None]]
 _HANDLERS: dict[type[Event], Apply] = {}
@@ -157,4 +158,4 @@ async def project(conn: asyncpg.Connection, record: RecordedEvent) -> None:
 
 def identity_subscription(store: EventStore, **options: float | int) -> Subscription:
     """The projection's subscription; run it with ``await sub.run(stop)`` in the gateway's lifespan."""
-    return Subscription(store, NAME, project, categories=list(ev.CATEGORIES), **options)  # type: ignore[arg-type]
+    return Subscription(store, NAME, project, categories=list(CATEGORIES), **options)  # type: ignore[arg-type]

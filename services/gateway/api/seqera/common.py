@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from libs.contracts.errors import StudiosError, Unavailable
 from services.gateway.consistency import wait_for
+from services.gateway.projections.identity import CATEGORIES as IDENTITY_CATEGORIES
 from services.gateway.projections.identity import NAME as IDENTITY
 
 
@@ -20,9 +21,9 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def settle(pool: asyncpg.Pool, position: int | None, projection: str = IDENTITY) -> None:
-    """Wait until the read model shows a write; 503 if the projection is stuck (the write itself is kept)."""
-    if not await wait_for(pool, projection, position):
+async def settle(pool: asyncpg.Pool, position: int | None) -> None:
+    """Wait until the identity read model shows a write; 503 if it is stuck (the write itself is kept)."""
+    if not await wait_for(pool, IDENTITY, position, categories=IDENTITY_CATEGORIES):
         raise Unavailable("The change was saved but the read model is behind; retry the read shortly")
 
 
