@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from pydantic import AwareDatetime
 
 from libs.contracts.events import Event, registry
+from libs.contracts.reservations import NameReleased, NameReserved  # noqa: F401 - part of this language
 
 USER, TOKEN, ORG, WORKSPACE = "user", "token", "org", "workspace"
 COMPUTE_ENV, DATA_LINK, LABEL = "computeenv", "datalink", "label"
@@ -24,22 +25,6 @@ CATEGORIES = (USER, TOKEN, ORG, WORKSPACE, COMPUTE_ENV, DATA_LINK, LABEL, *RESER
 
 def stream(category: str, ident: int | str) -> str:
     return f"{category}-{ident}"
-
-
-@registry.register
-class NameReserved(Event):
-    event_type = "NameReserved"
-    category: ClassVar[str] = "*"  # one of RESERVATIONS: username, orgname, ...
-    owner: str  # the stream that holds the name
-    at: AwareDatetime
-
-
-@registry.register
-class NameReleased(Event):
-    event_type = "NameReleased"
-    category: ClassVar[str] = "*"  # one of RESERVATIONS: username, orgname, ...
-    owner: str
-    at: AwareDatetime
 
 
 @registry.register

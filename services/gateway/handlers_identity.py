@@ -12,12 +12,12 @@ from typing import Any
 from libs.contracts import identity as ev
 from libs.contracts.events import Event
 from libs.eventstore import AppendRequest, EventStore, execute
+from libs.eventstore.reservations import reserve
 from services.gateway import identity as idn
 from services.gateway import organization as org
 from services.gateway import workspace as wsp
 from services.gateway.permissions import Role
 from services.gateway.queries_identity import next_id
-from services.gateway.reservations import reserve
 
 
 def new_token() -> str:

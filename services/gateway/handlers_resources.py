@@ -9,10 +9,10 @@ from typing import Any
 
 from libs.contracts import identity as ev
 from libs.eventstore import EventStore, execute
+from libs.eventstore.reservations import NameTaken, release, reserve
 from services.gateway import resources as res
 from services.gateway.handlers_identity import meta, with_reservations
 from services.gateway.queries_identity import next_id
-from services.gateway.reservations import NameTaken, release, reserve
 
 _ALPHABET = string.ascii_letters + string.digits
 

@@ -63,17 +63,18 @@ class StudioHandlers:
 
     async def _reservations(self, command: StudioCommand) -> Callable[[State, Sequence[Event]], list[AppendRequest]]:
         """The name appends that go with this command, decided before the studio's own (they need a read)."""
+        now = command.now
         if isinstance(command, CreateStudio):
             req = await reservations.reserve(self.store, command.workspace_id, command.studio_name,
-                                             command.session_id)
-            return lambda state, events: [req] if events else []
+                                             command.session_id, now)
+            return lambda state, events: [req] if events and req else []
         if isinstance(command, UpdateStudio) and command.studio_name:
             state = await self.state(command.session_id)
             if state.exists and state.name.lower() != command.studio_name.lower():
                 req = await reservations.reserve(self.store, state.workspace_id, command.studio_name,
-                                                 command.session_id)
-                return lambda s, events: _renamed(s, events, req)
-        return _released_on_delete
+                                                 command.session_id, now)
+                return lambda s, events: _renamed(s, events, req, now)
+        return lambda s, events: _released_on_delete(s, events, now)
 
 
 async def _pinned(command: CreateStudio) -> CreateStudio:
@@ -89,13 +90,15 @@ async def _pinned(command: CreateStudio) -> CreateStudio:
     return command.model_copy(update={"remote_config": rc.model_copy(update={"commit_id": commit})})
 
 
-def _renamed(state: State, events: Sequence[Event], reservation: AppendRequest) -> list[AppendRequest]:
+def _renamed(state: State, events: Sequence[Event], reservation: AppendRequest | None,
+             now: datetime) -> list[AppendRequest]:
     if not any(isinstance(e, StudioUpdated) and e.name for e in events):
         return []
-    return [reservation, reservations.release(state.workspace_id, state.name, state.session_id)]
+    release = reservations.release(state.workspace_id, state.name, state.session_id, now)
+    return [reservation, release] if reservation else [release]
 
 
-def _released_on_delete(state: State, events: Sequence[Event]) -> list[AppendRequest]:
+def _released_on_delete(state: State, events: Sequence[Event], now: datetime) -> list[AppendRequest]:
     if any(isinstance(e, StudioDeleted) for e in events):
-        return [reservations.release(state.workspace_id, state.name, state.session_id)]
+        return [reservations.release(state.workspace_id, state.name, state.session_id, now)]
     return []

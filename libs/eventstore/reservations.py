@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from libs.contracts.errors import Conflict
-from libs.contracts.identity import NameReleased, NameReserved, stream
-from libs.eventstore import AppendRequest, EventStore, Expected, to_new_events
+from libs.contracts.reservations import NameReleased, NameReserved
+from libs.eventstore.execute import to_new_events
+from libs.eventstore.store import EventStore
+from libs.eventstore.types import AppendRequest, Expected
 
 
 class NameTaken(Conflict):
@@ -25,7 +27,7 @@ class NameTaken(Conflict):
 async def reserve(store: EventStore, category: str, key: str, owner: str, now: datetime,
                   what: str) -> AppendRequest | None:
     """The append that takes ``key`` for ``owner``; None when ``owner`` holds it already; NameTaken otherwise."""
-    name = stream(category, key)
+    name = f"{category}-{key}"
     records = await store.read_stream(name)
     if not records:
         expected: Expected | int = Expected.NO_STREAM
@@ -42,5 +44,5 @@ async def reserve(store: EventStore, category: str, key: str, owner: str, now: d
 
 def release(category: str, key: str, owner: str, now: datetime) -> AppendRequest:
     """Give a name back (in the same transaction as the owner's deletion)."""
-    return AppendRequest(stream(category, key), to_new_events([NameReleased(owner=owner, at=now)]),
+    return AppendRequest(f"{category}-{key}", to_new_events([NameReleased(owner=owner, at=now)]),
                          Expected.STREAM_EXISTS)
