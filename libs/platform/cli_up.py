@@ -38,11 +38,11 @@ class AdminToken:
 
 def ensure_admin_token(settings: PlatformSettings, data_dir: Path) -> AdminToken:
     """``STUDIOS_ADMIN_TOKEN``, else ``<data dir>/admin-token``, else a new token written there (mode 0600)."""
-    if settings.admin_token is not None and settings.admin_token.get_secret_value():
-        return AdminToken(settings.admin_token.get_secret_value(), None, False)
     path = data_dir / TOKEN_FILE
-    if path.exists():
-        return AdminToken(path.read_text().strip(), path, False)
+    existing = settings.existing_admin_token()
+    if existing is not None:
+        from_env = settings.admin_token is not None and settings.admin_token.get_secret_value() == existing
+        return AdminToken(existing, None if from_env else path, False)
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -22,6 +22,18 @@ class PlatformSettings(BaseSettings):
     #: JetStream flushes to disk every 2 minutes by default; operators may want it tighter.
     nats_sync_interval: str | None = Field(None, alias="STUDIOS_NATS_SYNC_INTERVAL")
 
+    @property
+    def admin_token_file(self) -> Path:
+        return self.data_dir / "admin-token"
+
+    def existing_admin_token(self) -> str | None:
+        """``STUDIOS_ADMIN_TOKEN``, else the token ``studios up`` wrote under the data dir, else None."""
+        if self.admin_token is not None and self.admin_token.get_secret_value():
+            return self.admin_token.get_secret_value()
+        if self.admin_token_file.exists():
+            return self.admin_token_file.read_text().strip()
+        return None
+
     def require_urls(self) -> tuple[str, str]:
         if not self.database_url or not self.nats_url:
             raise RuntimeError("DATABASE_URL and NATS_URL must be set (studios up sets them for its services)")

@@ -14,10 +14,7 @@ class GatewaySettings(PlatformSettings):
     allow_custom_commands: bool = Field(True, alias="STUDIOS_ALLOW_CUSTOM_COMMANDS")
 
     def admin_token_value(self) -> str:
-        """``STUDIOS_ADMIN_TOKEN``, else the token ``studios up`` wrote under the data dir."""
-        if self.admin_token is not None:
-            return self.admin_token.get_secret_value()
-        path = self.data_dir / "admin-token"
-        if path.exists():
-            return path.read_text().strip()
-        raise RuntimeError("no admin token: set STUDIOS_ADMIN_TOKEN or run `studios up`, which writes one")
+        token = self.existing_admin_token()
+        if token is None:
+            raise RuntimeError("no admin token: set STUDIOS_ADMIN_TOKEN or run `studios up`, which writes one")
+        return token

@@ -22,15 +22,10 @@ from libs.contracts.commands import Command, Reply
 from libs.contracts.errors import NotFound
 from libs.contracts.studio import StudioStatus
 from libs.contracts.studio_state import State
+from libs.platform.infra import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-of-the-session"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
