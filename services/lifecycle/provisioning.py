@@ -32,6 +32,7 @@ class Provisioner:
         self.store = store
         self.workspaces = workspaces
         self.session_key = session_key
+        self._mounts: dict[str, tuple[tuple[str, str], ...]] = {}  # by run key: checked in mount(), used at launch
 
     def secret(self, state: State) -> str:
         """The run's secret, derived rather than stored, so a restarted lifecycle that adopts a live process
@@ -76,7 +77,7 @@ class Provisioner:
     async def mount(self, state: State) -> tuple[str, ...]:
         """Check every data link can be shown under ``<workspace>/data/<name>``; the backend mounts them
         read-only at launch. Returns the step's warnings."""
-        await self.data_links(state)
+        self._mounts[state.run_key] = await self.data_links(state)
         if state.configuration.mount_data and not mounts.can_mount():
             return (mounts.SYMLINK_WARNING,)
         return ()
@@ -114,7 +115,7 @@ class Provisioner:
             labels={"studio": state.session_id, "workspace": state.workspace_id, "user": state.user_id},
             base_path=f"/connect/{state.session_id}/",
             secret=self.secret(state),
-            read_only_mounts=await self.data_links(state),
+            read_only_mounts=self._mounts.pop(state.run_key, ()) or await self.data_links(state),
         )
 
 
