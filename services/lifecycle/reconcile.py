@@ -42,18 +42,28 @@ class Reconciler:
         return [s for s in states if s.exists and not s.deleted and s.status in ACTIVE]
 
     async def run_once(self) -> None:
+        # The store first, the processes second: a studio read as running was running before the processes were
+        # listed, so a process missing from that list really is gone. The other order would take a session that
+        # became running during the pass for a vanished one, record it stopped and then kill it as an orphan.
+        studios = await self.active_studios()
         live = {h.session_id: h for h in await self.backend.list_sessions()}
         now = self.clock()
-        wanted: set[str] = set()
-        for state in await self.active_studios():
-            wanted.add(state.run_key)
-            if self.runner.busy(state.session_id):
-                continue
-            await self._reconcile(state, live.get(state.run_key), now)
+        wanted = {state.run_key for state in studios}
+        for state in studios:
+            if not self.runner.busy(state.session_id):
+                await self._reconcile(state, live.get(state.run_key), now)
         for key, handle in live.items():
-            if key not in wanted and not self.runner.busy(key.rsplit("-", 1)[0]):
+            if key not in wanted and not await self._wanted(key):
                 log.warning("stopping orphan session process %s", key)
                 await self.backend.stop(handle, grace=5.0)
+
+    async def _wanted(self, run_key: str) -> bool:
+        """Whether a process outside the pass's snapshot belongs to a studio that started after the snapshot."""
+        session_id = run_key.rsplit("-", 1)[0]
+        if self.runner.busy(session_id):
+            return True
+        state = await self.handlers.state(session_id)
+        return state.exists and not state.deleted and state.status in ACTIVE and state.run_key == run_key
 
     async def _reconcile(self, state: State, handle: Handle | None, now: datetime) -> None:
         sid, run = state.session_id, state.run

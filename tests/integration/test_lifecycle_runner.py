@@ -15,6 +15,7 @@ from libs.contracts.identity import stream as identity_stream
 from libs.contracts.studio import RemoteConfig, StopReason, StudioConfiguration, StudioStatus, StudioTemplate
 from libs.eventstore import EventStore, Expected, to_new_events
 from services.lifecycle.backends import mounts
+from services.lifecycle.backends.base import Handle
 from services.lifecycle.backends.fake import FakeBackend
 from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.handlers import StudioHandlers
@@ -87,6 +88,40 @@ async def test_a_vanished_process_is_recorded_stopped(parts: tuple) -> None:  # 
     state = await handlers.state(sid)
     assert state.status is StudioStatus.STOPPED and state.stop_reason is StopReason.RECONCILED
     assert state.status_message
+
+
+class _StartsDuringListing(FakeBackend):
+    """The session finishes starting while the reconciler lists processes, after the snapshot was taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runner: SessionRunner | None = None
+
+    async def list_sessions(self) -> list[Handle]:
+        snapshot = await super().list_sessions()
+        runner, self.runner = self.runner, None  # once: the runner lists sessions itself while it starts
+        if runner is not None:
+            await runner.drain()
+        return snapshot
+
+
+async def test_a_session_that_starts_during_a_pass_is_neither_recorded_stopped_nor_killed(
+        store: EventStore, tmp_path: Path) -> None:
+    handlers = StudioHandlers(store)
+    backend = _StartsDuringListing()
+    runner = SessionRunner(handlers, backend, Provisioner(store, tmp_path / "ws", b"k" * 32))
+    reconciler = Reconciler(store, handlers, runner, backend)
+    cmd = create("during-a-pass")
+    await handlers.handle(cmd)
+    runner.start(cmd.session_id, 1)
+    backend.runner = runner
+    await reconciler.run_once()
+    assert backend.runner is None, "the pass never listed the sessions"
+    await reconciler.run_once()
+    await runner.drain()
+    assert (await handlers.state(cmd.session_id)).status is StudioStatus.RUNNING
+    assert [h.session_id for h in await backend.list_sessions()] == [f"{cmd.session_id}-1"]
+    assert not backend.stopped
 
 
 def _git(*args: str, cwd: Path) -> str:
