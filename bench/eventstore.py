@@ -23,7 +23,7 @@ import asyncpg
 from bench.common import Stopwatch, infrastructure, parse_args, report, scratch_database
 from libs.eventstore import START, EventStore, Expected, ExpectedVersion, NewEvent
 
-CLIENTS, STREAMS_PER_CLIENT, PAGE, ROUNDS = 8, 100, 2_000, 5
+CLIENTS, STREAMS_PER_CLIENT, PAGE, ROUNDS = 8, 100, 2_000, 10
 PLAIN = """CREATE TABLE plain_events (
   global_position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(), stream_name text NOT NULL, stream_position bigint NOT NULL,
@@ -115,7 +115,7 @@ async def read_plain(conn: asyncpg.Connection, total: int) -> float:
 
 
 async def measure(url: str, events: int) -> list[str]:
-    store = await EventStore.connect(url, min_size=CLIENTS, max_size=CLIENTS)
+    store = await EventStore.connect(url, min_size=1, max_size=CLIENTS, writers=CLIENTS)
     conns = [await asyncpg.connect(url) for _ in range(CLIENTS)]
     try:
         await conns[0].execute(PLAIN)

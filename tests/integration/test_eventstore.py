@@ -9,6 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from libs.eventstore import (
@@ -155,6 +156,39 @@ async def test_concurrent_retries_of_one_append_store_it_once(store: EventStore)
     results = await asyncio.gather(*(store.append("thing-1", batch) for _ in range(4)))
     assert len(set(results)) == 1
     assert (await stored(store))[0] == 3
+
+
+async def test_concurrent_writers_of_one_stream_get_gapless_positions(store: EventStore) -> None:
+    """The stream's lock serialises its writers: every append lands, at the next position, none lost or doubled."""
+    results = await asyncio.gather(*(store.append("thing-1", events(1 + i % 3)) for i in range(40)))
+    total = sum(1 + i % 3 for i in range(40))
+    assert sorted(r.version for r in results)[-1] == total - 1
+    positions = [e.stream_position for e in await store.read_stream("thing-1")]
+    assert positions == list(range(total))
+    assert await store.stream_version("thing-1") == total - 1
+
+
+async def test_a_writer_that_bypasses_the_lock_is_caught_by_the_position_index(store: EventStore,
+                                                                              database_url: str) -> None:
+    """Never done by the store itself: a row inserted behind the stream's lock, uncommitted while an append runs.
+    The unique (stream, position) index stops the append, reported as a moved stream, not as a duplicate id."""
+    await store.append("thing-1", events(1))
+    intruder = await asyncpg.connect(database_url)
+    try:
+        tx = intruder.transaction()
+        await tx.start()
+        await intruder.execute(
+            """INSERT INTO es.events (stream_name, stream_position, event_id, event_type, data)
+               VALUES ('thing-1', 1, gen_random_uuid(), 'Intruded', '{}')""")
+        append = asyncio.create_task(store.append("thing-1", events(1)))
+        await asyncio.sleep(0.3)  # the append computed position 1 and now waits on the intruder's index entry
+        await tx.commit()
+        with pytest.raises(WrongExpectedVersion) as e:
+            await append
+        assert e.value.extra["stream"] == "thing-1"
+    finally:
+        await intruder.close()
+    assert [ev.event_type for ev in await store.read_stream("thing-1")] == ["ThingHappened", "Intruded"]
 
 
 async def test_the_benchmark_prints_its_figures(server_database_url: str) -> None:
