@@ -33,6 +33,7 @@ from libs.bus.publishing import event_headers, load_checkpoint, pump
 from libs.bus.streams import DEFAULT, Topology
 from libs.eventstore import EventStore
 from libs.eventstore.errors import CheckpointMoved
+from libs.eventstore.wakeup import notify
 
 log = logging.getLogger("studios.bus.relay")
 
@@ -114,6 +115,8 @@ class Relay:
             count = await pump(self.store, acks, self.checkpoint, batch=self.batch, message=self._message,
                                after_batch=self._still_leading)
         self.published += count
+        if count:  # one notification per pass, for followers in other processes (libs/eventstore/wakeup.py)
+            await notify(self.store.pool)
         return count
 
     def _message(self, row: asyncpg.Record) -> tuple[str, dict[str, str]]:

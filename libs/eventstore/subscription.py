@@ -5,8 +5,9 @@ parked after ``max_attempts`` without losing the batch) and the checkpoint advan
 transaction: the effect is exactly once. Handlers get the transaction's connection and must do database work only:
 no network call inside a transaction (DESIGN §2). Reactions with side effects belong on JetStream consumers.
 
-Wake-up is by polling with back-off. LISTEN/NOTIFY is left out on purpose: a NOTIFY in every append would take the
-global notify-queue lock at each commit and serialize all writers.
+Wake-up is by polling with back-off, plus an optional LISTEN wake-up (``run(wake=...)``, see ``wakeup.py``): the
+relay sends one NOTIFY per pass. A NOTIFY in every append is left out on purpose: it would take the global
+notify-queue lock at each commit and serialize all writers.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ class Subscription:
             total += n
         return total
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Catch up, then follow until ``stop`` is set. Errors are logged and retried with back-off."""
+    async def run(self, stop: asyncio.Event | None = None, wake: asyncio.Event | None = None) -> None:
+        """Catch up, then follow until ``stop`` is set. Errors are logged and retried with back-off. ``wake``, when
+        given, cuts an idle wait short (see ``wakeup.listening``); it is cleared each time it is used."""
         stop = stop or asyncio.Event()
         delay = self.poll_min
         while not stop.is_set():
@@ -95,11 +97,22 @@ class Subscription:
             except Exception:
                 log.exception("subscription %s failed; retrying", self.name)
                 delay = self.poll_max
-            try:
-                await asyncio.wait_for(stop.wait(), delay)
-            except TimeoutError:
-                pass
+            await idle(stop, wake, delay)
 
     async def position(self) -> Position:
         async with self.store.pool.acquire() as conn:
             return (await checkpoints.load(conn, self.name)).position
+
+
+async def idle(stop: asyncio.Event, wake: asyncio.Event | None, delay: float) -> None:
+    """Until ``stop``, ``wake`` or ``delay`` seconds, whichever comes first."""
+    waits = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waits.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        if wake is not None:
+            wake.clear()

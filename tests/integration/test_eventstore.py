@@ -168,6 +168,17 @@ async def test_concurrent_writers_of_one_stream_get_gapless_positions(store: Eve
     assert await store.stream_version("thing-1") == total - 1
 
 
+async def waiting_on_a_transaction(store: EventStore) -> None:
+    """Until some session of this database waits for another transaction to end (as a unique index insert does)."""
+    for _ in range(600):
+        if await store.pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no session ever waited")
+
+
 async def test_a_writer_that_bypasses_the_lock_is_caught_by_the_position_index(store: EventStore,
                                                                               database_url: str) -> None:
     """Never done by the store itself: a row inserted behind the stream's lock, uncommitted while an append runs.
@@ -181,7 +192,7 @@ async def test_a_writer_that_bypasses_the_lock_is_caught_by_the_position_index(s
             """INSERT INTO es.events (stream_name, stream_position, event_id, event_type, data)
                VALUES ('thing-1', 1, gen_random_uuid(), 'Intruded', '{}')""")
         append = asyncio.create_task(store.append("thing-1", events(1)))
-        await asyncio.sleep(0.3)  # the append computed position 1 and now waits on the intruder's index entry
+        await waiting_on_a_transaction(store)  # the append took position 1 and waits on the intruder's entry
         await tx.commit()
         with pytest.raises(WrongExpectedVersion) as e:
             await append

@@ -19,7 +19,8 @@ from nats.aio.client import Client as NATS
 
 from libs.bus import Relay, Topology, ensure_streams, make_broker, relay_status
 from libs.bus import headers as h
-from libs.eventstore import EventStore, NewEvent
+from libs.eventstore import EventStore, NewEvent, RecordedEvent, Subscription
+from libs.eventstore.wakeup import listening
 from tests.integration.bus_helpers import append_events, collect, nc_fixture, topology_fixture  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,3 +182,31 @@ async def test_streams_are_ensured_idempotently_and_the_broker_publishes_into_th
         assert (await broker.js.stream_info(topology.logs_stream)).state.messages == 1
     finally:
         await broker.stop()
+
+
+async def test_a_relay_pass_wakes_a_follower_in_another_process_by_listen(
+        store: EventStore, nc: NATS, topology: Topology, database_url: str) -> None:
+    """The follower's poll is a minute long; the relay's one NOTIFY per pass is what brings the event in now."""
+    seen: list[str] = []
+
+    async def handler(conn: object, event: RecordedEvent) -> None:
+        seen.append(event.event_type)
+
+    follower = Subscription(store, "wakeup-test", handler, poll_min=60, poll_max=60)
+    relay = Relay(store, nc.jetstream(), topology=topology)
+    stop = asyncio.Event()
+    async with listening(database_url) as woken:
+        task = asyncio.create_task(follower.run(stop, wake=woken))
+        try:
+            await asyncio.sleep(0.2)  # caught up (nothing yet) and now in its minute-long wait
+            await store.append("thing-1", [NewEvent("Appended", {})])
+            assert await relay.run_once() == 1
+            for _ in range(200):
+                if seen:
+                    break
+                await asyncio.sleep(0.05)
+            assert seen == ["Appended"]
+        finally:
+            stop.set()
+            await relay.step_down()
+            await asyncio.wait_for(task, 10)

@@ -17,7 +17,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from libs.eventstore import EventStore, Position, Subscription
-from libs.eventstore.subscription import Handler
+from libs.eventstore.subscription import Handler, idle
 from services.gateway import consistency
 
 log = logging.getLogger("studios.gateway.projections")
@@ -69,16 +69,6 @@ def wake(projection: Projection) -> None:
     _wake_event(projection.name).set()
 
 
-async def _sleep(stop: asyncio.Event, woken: asyncio.Event, delay: float) -> None:
-    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(woken.wait())]
-    try:
-        await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()
-    woken.clear()
-
-
 async def run(store: EventStore, projection: Projection, stop: asyncio.Event,
               poll_min: float = 0.02, poll_max: float = 0.1) -> None:
     """Follow the serving version until ``stop``; after a rebuild swaps versions, follow the new one."""
@@ -94,7 +84,7 @@ async def run(store: EventStore, projection: Projection, stop: asyncio.Event,
         except Exception:
             log.exception("projection %s failed; retrying", projection.name)
             delay = poll_max
-        await _sleep(stop, woken, delay)
+        await idle(stop, woken, delay)
 
 
 async def wait_for_position(pool: asyncpg.Pool, projection: Projection, position: int | None,
