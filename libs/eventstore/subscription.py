@@ -42,7 +42,11 @@ class Subscription:
 
     async def run_once(self) -> int:
         """Apply one batch; returns how many events the checkpoint moved past (0 when caught up or paused)."""
-        async with self.store.pool.acquire() as conn:
+        async with self.store.pool.acquire() as conn, conn.transaction():
+            # Instances of one subscription take turns: a second one waits here for the first to commit, then
+            # reads from where it left off, instead of applying the same batch (and deadlocking with it on the
+            # read model's rows). The checkpoint's compare-and-set stays the guarantee.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", self.name)
             cp = await checkpoints.load(conn, self.name)
             if cp.paused:
                 return 0
@@ -50,10 +54,9 @@ class Subscription:
                                                conn=conn)
             if not events:
                 return 0
-            async with conn.transaction():
-                for event in events:
-                    await self._apply(conn, event)
-                await checkpoints.advance(conn, self.name, cp.position, events[-1].position)
+            for event in events:
+                await self._apply(conn, event)
+            await checkpoints.advance(conn, self.name, cp.position, events[-1].position)
             return len(events)
 
     async def _apply(self, conn: Conn, event: RecordedEvent) -> None:

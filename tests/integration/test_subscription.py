@@ -14,7 +14,16 @@ import asyncpg
 import psutil
 import pytest
 
-from libs.eventstore import START, CheckpointMoved, EventStore, NewEvent, RecordedEvent, Subscription, checkpoints
+from libs.eventstore import (
+    START,
+    CheckpointMoved,
+    EventStore,
+    NewEvent,
+    Position,
+    RecordedEvent,
+    Subscription,
+    checkpoints,
+)
 from tests.integration.workers.projector import BATCH, NAME, count_into, create_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,43 +137,34 @@ async def test_a_paused_subscription_processes_nothing(store: EventStore) -> Non
 
 
 async def test_two_instances_never_apply_an_event_twice(store: EventStore) -> None:
+    """Two live instances of one subscription take turns batch by batch: every event applied once, no conflict."""
     await create_table(store.pool)
     await fill(store, 300, 40, random.Random(4))
-    both_in = asyncio.Event()
-    entered = 0
+    applied_by: dict[int, int] = {0: 0, 1: 0}
 
-    def slow_counter() -> Subscription:
-        count, first = count_into(), True
+    def slow_counter(instance: int) -> Subscription:
+        count = count_into()
 
         async def handler(conn: asyncpg.Connection, event: RecordedEvent) -> None:
-            nonlocal first, entered
-            if first:  # hold both instances in their first batch, so they race for the same checkpoint
-                first, entered = False, entered + 1
-                if entered == 2:
-                    both_in.set()
-                await both_in.wait()
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.001)  # long enough for the other instance to come in meanwhile
             await count(conn, event)
+            applied_by[instance] += 1
 
         return Subscription(store, NAME, handler, batch_size=20)
 
-    moved = 0
-
-    async def instance(sub: Subscription) -> None:
-        nonlocal moved
-        while True:
-            try:
-                if not await sub.run_once():
-                    return
-            except CheckpointMoved:
-                moved += 1
-            except asyncpg.TransactionRollbackError:  # a deadlock between the two: retry the batch
-                pass
-
-    await asyncio.wait_for(asyncio.gather(instance(slow_counter()), instance(slow_counter())), 60)
-    assert moved >= 1
+    await asyncio.wait_for(asyncio.gather(slow_counter(0).catch_up(), slow_counter(1).catch_up()), 60)
     assert await counts(store) == await rebuilt(store)
     assert sum((await counts(store)).values()) == 300
+    assert sum(applied_by.values()) == 300 and all(applied_by.values()), applied_by  # both worked, none twice
+
+
+async def test_a_checkpoint_moved_underneath_is_refused(store: EventStore) -> None:
+    """The compare-and-set stays the guarantee when something moves the checkpoint behind the lock's back."""
+    async with store.pool.acquire() as conn:
+        at = (await checkpoints.load(conn, "cas")).position
+        await checkpoints.advance(conn, "cas", at, Position(at.tx_id, at.global_position + 5))
+        with pytest.raises(CheckpointMoved):
+            await checkpoints.advance(conn, "cas", at, Position(at.tx_id, at.global_position + 9))
 
 
 @pytest.fixture(autouse=True)
