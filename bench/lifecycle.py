@@ -438,10 +438,10 @@ def breakdown(starts: list[Start], figures: Figures, prefix: str) -> None:
     for s in starts:
         for (a, ta), (b, tb) in zip(s.milestones, s.milestones[1:], strict=False):
             segments.setdefault(f"{a} -> {b}", []).append(tb - ta)
-    print(f"  where the time goes ({prefix}, median over {len(starts)} starts, from history recordedAt):",
+    print(f"  where the time goes ({prefix}, median and slowest of {len(starts)} starts, from history recordedAt):",
           flush=True)
     for key, values in segments.items():
-        figures.note(f"{prefix} step {statistics.median(values) * 1000:7.1f} ms  {key}"
+        figures.note(f"{prefix} step {statistics.median(values) * 1000:7.1f} ms (max {max(values) * 1000:7.1f})  {key}"
                      + ("" if len(values) == len(starts) else f"  (in {len(values)} of {len(starts)})"))
 
 

@@ -63,6 +63,11 @@ class AckWindow:
             await self._sub.unsubscribe()
 
     async def _on_ack(self, msg: Msg) -> None:
+        if not _from_jetstream(msg):
+            # A plain NATS subscriber of the subject answered the reply subject too (FastStream replies to every
+            # message that has one, with an empty body when the handler returns nothing). Taking that for the ack
+            # made the relay fail and republish a batch now and then, a second late each time.
+            return
         future = self._futures.pop(msg.subject.rpartition(".")[2], None)
         if future is not None and not future.done():
             future.set_result(msg.data)
@@ -115,6 +120,13 @@ class AckWindow:
         self.count += 1
         self.duplicates += bool(ack.get("duplicate"))
         self.acked = position
+
+
+def _from_jetstream(msg: Msg) -> bool:
+    """A JetStream publish ack (a JSON object) or the server's "no responders" status; nothing else."""
+    if msg.data[:1] == b"{":
+        return True
+    return bool(msg.headers) and (msg.headers or {}).get("Status") == "503"
 
 
 def connection_of(conn: NATS | JetStreamContext) -> NATS:

@@ -107,9 +107,10 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
 
 def _wake_projections_on_events(broker: NatsBroker, topology: Topology) -> None:
     """A relayed event means the store has something new: wake the read models at once instead of at their next
-    poll. Core NATS without a queue group, so every gateway process hears it; losing one only costs a poll."""
+    poll. Core NATS without a queue group, so every gateway process hears it; losing one only costs a poll.
+    ``no_reply``: the relay's publishes carry its ack inbox as their reply subject, which is JetStream's to answer."""
 
-    @broker.subscriber(f"{topology.events_prefix}.>")
+    @broker.subscriber(f"{topology.events_prefix}.>", no_reply=True)
     async def on_event() -> None:
         projections.wake(STUDIOS)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 
 from libs.bus import Relay, Topology, ensure_streams, make_broker, relay_status
 from libs.bus import headers as h
@@ -210,3 +211,22 @@ async def test_a_relay_pass_wakes_a_follower_in_another_process_by_listen(
             stop.set()
             await relay.step_down()
             await asyncio.wait_for(task, 10)
+
+
+async def test_a_plain_subscriber_answering_the_reply_subject_is_not_taken_for_the_ack(
+        store: EventStore, nc: NATS, topology: Topology) -> None:
+    """FastStream replies to any message with a reply subject; the relay's acks are JetStream's alone."""
+
+    async def answer(msg: Msg) -> None:
+        if msg.reply:
+            await nc.publish(msg.reply, b"")  # what a FastStream handler returning None sends
+
+    sub = await nc.subscribe(f"{topology.events_prefix}.>", cb=answer)
+    await store.append("thing-1", [NewEvent("Appended", {"i": i}) for i in range(50)])
+    relay = Relay(store, nc.jetstream(), topology=topology)
+    try:
+        assert await relay.run_once() == 50  # no PublishFailed, nothing to republish
+    finally:
+        await sub.unsubscribe()
+        await relay.step_down()
+    assert len(await collect(nc.jetstream(), topology.events_stream, f"{topology.events_prefix}.>")) == 50
