@@ -64,3 +64,29 @@ async def test_processes_starting_at_once_migrate_once(database_url: str) -> Non
         assert await conn.fetchval("SELECT count(*) FROM public.schema_migrations") == len(EVENT_STORE.files())
     finally:
         await conn.close()
+
+
+async def test_a_store_written_before_0002_keeps_its_streams_after_it(database_url: str) -> None:
+    """Upgrade: events appended by the 0001 functions (version row) carry on at the right positions under 0002."""
+    from libs.eventstore import EventStore, Expected, NewEvent
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        [first] = EVENT_STORE.files()[:1]
+        await conn.execute(first[1].read_text())
+        await conn.execute("""SELECT es.append('thing-1', -1, ARRAY[gen_random_uuid(), gen_random_uuid()],
+            ARRAY['A', 'B'], ARRAY[1, 1]::smallint[], ARRAY['{}', '{}']::jsonb[], ARRAY['{}', '{}']::jsonb[])""")
+        await conn.execute("""CREATE TABLE public.schema_migrations (namespace text NOT NULL, version int NOT NULL,
+            name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (namespace, version));
+            INSERT INTO public.schema_migrations VALUES ('eventstore', 1, '0001_event_store.sql')""")
+    finally:
+        await conn.close()
+    store = await EventStore.connect(database_url)  # applies 0002
+    try:
+        assert await store.stream_version("thing-1") == 1
+        assert (await store.append("thing-1", [NewEvent("C", {})], 1)).version == 2
+        assert (await store.append("thing-2", [NewEvent("D", {})], Expected.NO_STREAM)).version == 0
+        assert [e.event_type for e in await store.read_stream("thing-1")] == ["A", "B", "C"]
+        assert await store.pool.fetchval("SELECT count(*) FROM es.streams") == 2
+    finally:
+        await store.close()
