@@ -124,9 +124,7 @@ class AckWindow:
 
 def _from_jetstream(msg: Msg) -> bool:
     """A JetStream publish ack (a JSON object) or the server's "no responders" status; nothing else."""
-    if msg.data[:1] == b"{":
-        return True
-    return bool(msg.headers) and (msg.headers or {}).get("Status") == "503"
+    return msg.data[:1] == b"{" or (msg.headers or {}).get("Status") == "503"
 
 
 def connection_of(conn: NATS | JetStreamContext) -> NATS:

@@ -48,6 +48,11 @@ _READ_STREAM = f"""SELECT {_COLUMNS} FROM es.events
  WHERE stream_name = $1 AND stream_position >= $2 ORDER BY stream_position LIMIT $3"""
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+A = TypeVar("A")
+
+
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -97,23 +102,21 @@ class EventStore:
     async def append(self, stream: str, events: Sequence[NewEvent],
                      expected: ExpectedVersion = Expected.ANY,
                      conn: Conn | None = None) -> AppendResult:
-        request = AppendRequest(stream, list(events), expected)
-        if conn is not None:
-            return await append_on(conn, request)
-        if self._writers is not None:
-            return await self._writers.run(append_on, request)
-        async with self.pool.acquire() as c:
-            return await append_on(c, request)
+        return await self._write(append_on, AppendRequest(stream, list(events), expected), conn)
 
     async def append_many(self, requests: Sequence[AppendRequest],
                           conn: Conn | None = None) -> list[AppendResult]:
         """Append to several streams in one transaction: all or nothing."""
+        return await self._write(_append_many_on, requests, conn)
+
+    async def _write(self, work: Callable[[Conn, A], Awaitable[T]], arg: A, conn: Conn | None) -> T:
+        """``work`` on the caller's connection (its transaction), else on a writer connection."""
         if conn is not None:
-            return await _append_many_on(conn, requests)
+            return await work(conn, arg)
         if self._writers is not None:
-            return await self._writers.run(_append_many_on, requests)
+            return await self._writers.run(work, arg)
         async with self.pool.acquire() as c:
-            return await _append_many_on(c, requests)
+            return await work(c, arg)
 
     # -- reads --------------------------------------------------------------------------------------------
 
@@ -149,8 +152,6 @@ class EventStore:
         return Position(row["tx_id"], row["global_position"]) if row else START
 
 
-P = ParamSpec("P")
-T = TypeVar("T")
 # Failures that leave the connection as it was: the statement failed on the server, or the store refused it.
 _CONNECTION_INTACT = (asyncpg.PostgresError, StudiosError, ValueError)
 
