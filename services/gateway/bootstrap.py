@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from libs.eventstore import EventStore, WrongExpectedVersion
-from services.gateway import handlers_identity as h
-from services.gateway import handlers_resources as r
+from services.gateway.handlers import identity as h
+from services.gateway.handlers import resources as r
 
 ADMIN_USER_ID = 1
 ADMIN_TOKEN_ID = 1

@@ -25,22 +25,22 @@ from libs.bus.streams import DEFAULT, Topology, ensure_streams
 from libs.contracts.commands import Command, Reply
 from libs.contracts.studio_state import State
 from libs.eventstore import EventStore
+from services.gateway.access.auth import Principal
 from services.gateway.api.seqera import StudiosContext, install
-from services.gateway.api.seqera import identity as identity_api
 from services.gateway.api.seqera import router as studios_router
+from services.gateway.api.seqera import users as identity_api
 from services.gateway.api.seqera.common import install_error_handlers
-from services.gateway.auth import Principal
 from services.gateway.bootstrap import ensure_defaults
 from services.gateway.commands import BusCommandSender
-from services.gateway.consistency import wait_for
-from services.gateway.migrations import GATEWAY
-from services.gateway.projections import base as projections
-from services.gateway.projections.identity import CATEGORIES as IDENTITY_CATEGORIES
-from services.gateway.projections.identity import NAME as IDENTITY
-from services.gateway.projections.identity import identity_subscription
-from services.gateway.projections.studios import STUDIOS
-from services.gateway.proxy import proxy_router
-from services.gateway.proxy_wiring import connect_permission, lookup_studio, token_authenticator
+from services.gateway.proxy.http import proxy_router
+from services.gateway.proxy.wiring import connect_permission, lookup_studio, token_authenticator
+from services.gateway.read.consistency import wait_for
+from services.gateway.read.projections import base as projections
+from services.gateway.read.projections.identity import CATEGORIES as IDENTITY_CATEGORIES
+from services.gateway.read.projections.identity import NAME as IDENTITY
+from services.gateway.read.projections.identity import identity_subscription
+from services.gateway.read.projections.studios import STUDIOS
+from services.gateway.read.schema import GATEWAY
 from services.gateway.settings import GatewaySettings
 
 log = logging.getLogger("studios.gateway")
@@ -155,7 +155,7 @@ def _add_health(app: FastAPI) -> None:
 
 def _add_asyncapi(app: FastAPI) -> None:
     """The event catalogue for outside subscribers (the same document ``studios asyncapi`` writes)."""
-    from libs.platform.cli_asyncapi import asyncapi_document
+    from libs.platform.cli.asyncapi import asyncapi_document
 
     document: dict[str, object] = {}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from libs.platform.lifecycle import run_until_signalled
 from libs.platform.logging import configure_logging
+from libs.platform.signals import run_until_signalled
 from services.lifecycle.main import run
 from services.lifecycle.settings import LifecycleSettings
 

@@ -19,8 +19,16 @@ from libs.contracts.events import Event
 from libs.contracts.studio import StudioDeleted, StudioUpdated, stream_name
 from libs.eventstore import AppendRequest, EventStore, StateCache, execute, load
 from services.lifecycle import reservations
-from services.lifecycle.provisioning import ProvisioningError, resolve_commit
-from services.lifecycle.studio import INITIAL, CreateStudio, State, StudioCommand, UpdateStudio, decide, evolve
+from services.lifecycle.sessions.provisioning import ProvisioningError, resolve_commit
+from services.lifecycle.studio.aggregate import (
+    INITIAL,
+    CreateStudio,
+    State,
+    StudioCommand,
+    UpdateStudio,
+    decide,
+    evolve,
+)
 
 log = logging.getLogger("studios.lifecycle.handlers")
 

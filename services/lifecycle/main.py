@@ -27,9 +27,9 @@ from libs.eventstore import EventStore
 from services.lifecycle import subscribers
 from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.handlers import StudioHandlers
-from services.lifecycle.provisioning import Provisioner
-from services.lifecycle.reconcile import Reconciler
-from services.lifecycle.runner import RunnerConfig, SessionRunner
+from services.lifecycle.sessions.provisioning import Provisioner
+from services.lifecycle.sessions.reconciler import Reconciler
+from services.lifecycle.sessions.runner import RunnerConfig, SessionRunner
 from services.lifecycle.settings import LifecycleSettings
 
 log = logging.getLogger("studios.lifecycle")

@@ -19,7 +19,7 @@ from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
 from libs.bus.streams import DEFAULT, Topology
 from libs.contracts.events import Event
 from libs.contracts.studio import StudioStartRequested, StudioStopRequested
-from services.lifecycle.runner import SessionRunner
+from services.lifecycle.sessions.runner import SessionRunner
 
 
 def register(broker: NatsBroker, runner: SessionRunner, topology: Topology = DEFAULT) -> None:

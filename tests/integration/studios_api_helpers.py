@@ -15,9 +15,9 @@ from libs.contracts.commands import Command, Reply
 from libs.eventstore import EventStore
 from services.gateway.api.seqera import StudiosContext, install, router
 from services.gateway.api.seqera.common import install_error_handlers
-from services.gateway.projections import STUDIOS, run
+from services.gateway.read.projections import STUDIOS, run
 from services.lifecycle.handlers import StudioHandlers
-from services.lifecycle.studio import StudioCommand
+from services.lifecycle.studio.aggregate import StudioCommand
 
 WS, ORG, CE = 10, 1, "ce1"
 USERS = {"alice": (1, "owner"), "bob": (2, "launch"), "carol": (3, "view"), "dave": (4, "launch")}

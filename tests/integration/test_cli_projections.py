@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 from libs.eventstore import EventStore
-from services.gateway.migrations import GATEWAY
-from services.gateway.projections import base as projections
-from services.gateway.projections.studios import STUDIOS
-from services.gateway.queries import studio as read_studio
+from services.gateway.read.projections import base as projections
+from services.gateway.read.projections.studios import STUDIOS
+from services.gateway.read.schema import GATEWAY
+from services.gateway.read.studios import studio as read_studio
 from services.lifecycle.handlers import StudioHandlers
 from tests.integration.lifecycle_harness import create
 

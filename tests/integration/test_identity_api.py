@@ -15,11 +15,11 @@ from fastapi import FastAPI
 
 from libs.eventstore import EventStore
 from services.gateway.api.seqera.common import install_error_handlers
-from services.gateway.api.seqera.identity import router
+from services.gateway.api.seqera.users import router
 from services.gateway.bootstrap import ensure_defaults
-from services.gateway.consistency import wait_for
-from services.gateway.migrations import GATEWAY
-from services.gateway.projections.identity import CATEGORIES, NAME, identity_subscription
+from services.gateway.read.consistency import wait_for
+from services.gateway.read.projections.identity import CATEGORIES, NAME, identity_subscription
+from services.gateway.read.schema import GATEWAY
 
 ADMIN = "admin-token-for-tests"
 

@@ -20,10 +20,10 @@ from libs.bus.commands import CommandClient
 from libs.contracts.studio import StudioStatus, stream_name
 from libs.contracts.studio_state import INITIAL, evolve
 from libs.eventstore import EventStore, load
-from services.gateway.migrations import GATEWAY
-from services.gateway.projections import base as projections
-from services.gateway.projections.studios import STUDIOS
-from services.gateway.queries import studio as read_studio
+from services.gateway.read.projections import base as projections
+from services.gateway.read.projections.studios import STUDIOS
+from services.gateway.read.schema import GATEWAY
+from services.gateway.read.studios import studio as read_studio
 from tests.integration.lifecycle_harness import create
 
 pytestmark = pytest.mark.slow

@@ -19,9 +19,9 @@ from services.lifecycle.backends.base import Handle
 from services.lifecycle.backends.fake import FakeBackend
 from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.handlers import StudioHandlers
-from services.lifecycle.provisioning import Provisioner
-from services.lifecycle.reconcile import Reconciler
-from services.lifecycle.runner import SessionRunner
+from services.lifecycle.sessions.provisioning import Provisioner
+from services.lifecycle.sessions.reconciler import Reconciler
+from services.lifecycle.sessions.runner import SessionRunner
 from tests.integration.lifecycle_harness import create
 
 

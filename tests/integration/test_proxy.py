@@ -18,7 +18,7 @@ from websockets.typing import Origin, Subprotocol
 from libs.contracts.studio import StudioStatus
 from libs.contracts.studio_commands import RecordConnection
 from libs.platform.metrics import registry
-from services.gateway.proxy import proxy_router
+from services.gateway.proxy.http import proxy_router
 from tests.integration.proxy_helpers import (
     SECRET,
     RecordingSender,

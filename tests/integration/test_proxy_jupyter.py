@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
 
-from services.gateway.proxy import proxy_router
+from services.gateway.proxy.http import proxy_router
 from tests.integration.proxy_helpers import (
     SECRET,
     RecordingSender,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from libs.eventstore import EventStore
-from services.gateway.migrations import GATEWAY
+from services.gateway.read.schema import GATEWAY
 from tests.integration.studios_api_helpers import CE, ORG, WS, Api, running_api
 
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from libs.eventstore import EventStore
-from services.gateway.migrations import GATEWAY
-from services.gateway.projections.rebuild import rebuild, status
+from services.gateway.read.projections.rebuild import rebuild, status
+from services.gateway.read.schema import GATEWAY
 from tests.integration.studios_api_helpers import CE, WS, Api, running_api
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from libs.platform.lifecycle import FORCED_EXIT
 from libs.platform.services import ServiceSpec
+from libs.platform.signals import FORCED_EXIT
 from libs.platform.supervisor import Backoff, Supervisor
 
 CRASHER = (sys.executable, "-c", "raise SystemExit(3)")
@@ -147,7 +147,7 @@ async def test_cancelling_the_supervisor_kills_everything_at_once(tmp_path: Path
 #: A service main that drains for a moment after the stop event, or hangs until forced when told to.
 SIGNALLED = """
 import asyncio, sys
-from libs.platform.lifecycle import run_until_signalled
+from libs.platform.signals import run_until_signalled
 
 async def main(stop):
     print("ready", flush=True)

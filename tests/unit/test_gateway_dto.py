@@ -10,8 +10,8 @@ from libs.contracts.studio import (
     StudioTemplate,
 )
 from libs.contracts.studio_state import State
-from services.gateway.api.seqera import studio_models as m
-from services.gateway.dto import Lookups, to_dto
+from services.gateway.api.seqera.dto import Lookups, to_dto
+from services.gateway.api.seqera.studios import models as m
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -17,11 +17,11 @@ from libs.contracts.identity import (
     WorkspaceCreated,
 )
 from libs.testing.given_when_then import Aggregate
-from services.gateway import identity as idn
-from services.gateway import organization as org
-from services.gateway import resources as res
-from services.gateway import workspace as wsp
-from services.gateway.permissions import Role
+from services.gateway.domain import identity as idn
+from services.gateway.domain import organization as org
+from services.gateway.domain import resources as res
+from services.gateway.domain import workspace as wsp
+from services.gateway.domain.permissions import Role
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 users = Aggregate(idn.decide_user, idn.evolve_user, idn.User())

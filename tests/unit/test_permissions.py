@@ -1,6 +1,6 @@
 import itertools
 
-from services.gateway.permissions import ALL_PERMISSIONS, ORDER, Role, at_least, can, may_grant
+from services.gateway.domain.permissions import ALL_PERMISSIONS, ORDER, Role, at_least, can, may_grant
 
 
 def test_view_reads_but_does_not_create_or_connect() -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from libs.contracts.commands import Command, Reply
 from libs.contracts.studio import StudioStatus
 from libs.contracts.studio_state import State
-from services.gateway.connections import ConnectionTracker
+from services.gateway.proxy.connections import ConnectionTracker
 
 STUDIO = State(exists=True, session_id="s1", status=StudioStatus.RUNNING, run=2)
 

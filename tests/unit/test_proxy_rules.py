@@ -6,16 +6,16 @@ import pytest
 
 from libs.contracts.errors import Forbidden, NotFound
 from libs.contracts.studio_state import State
-from services.gateway.auth import Principal
-from services.gateway.permissions import Role
-from services.gateway.proxy_headers import (
+from services.gateway.access.auth import Principal
+from services.gateway.domain.permissions import Role
+from services.gateway.proxy.headers import (
     Forwarding,
     downstream_headers,
     upstream_headers,
     without_cookie,
     without_query_param,
 )
-from services.gateway.proxy_wiring import connect_rule
+from services.gateway.proxy.wiring import connect_rule
 
 VIA = Forwarding("10.0.0.1", "https", "studios.example")
 

@@ -1,7 +1,7 @@
 import pytest
 
 from libs.contracts.errors import InvalidInput
-from services.gateway.search import Search, parse_search
+from services.gateway.read.search import Search, parse_search
 
 
 def test_empty_search_filters_nothing() -> None:

@@ -34,8 +34,8 @@ from libs.contracts.studio import (
     StudioUpdated,
 )
 from libs.testing.given_when_then import Aggregate
-from services.lifecycle import studio
-from services.lifecycle.studio import (
+from services.lifecycle.studio import aggregate as studio
+from services.lifecycle.studio.aggregate import (
     CreateStudio,
     DeleteStudio,
     ExtendLifespan,

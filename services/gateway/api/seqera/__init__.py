@@ -6,8 +6,11 @@ composition root.
 
 from fastapi import APIRouter
 
-from services.gateway.api.seqera import studio_edit, studio_events, studio_settings, studios
-from services.gateway.api.seqera.studio_context import StudiosContext, install
+from services.gateway.api.seqera.studios import edit as studio_edit
+from services.gateway.api.seqera.studios import events as studio_events
+from services.gateway.api.seqera.studios import routes as studios
+from services.gateway.api.seqera.studios import settings as studio_settings
+from services.gateway.api.seqera.studios.context import StudiosContext, install
 
 router = APIRouter()
 # Order matters: /studios/validate, /templates and /data-links before /studios/{sessionId}.

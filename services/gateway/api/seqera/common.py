@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from libs.contracts.errors import StudiosError, Unavailable
-from services.gateway.consistency import wait_for
-from services.gateway.projections.identity import CATEGORIES as IDENTITY_CATEGORIES
-from services.gateway.projections.identity import NAME as IDENTITY
+from services.gateway.read.consistency import wait_for
+from services.gateway.read.projections.identity import CATEGORIES as IDENTITY_CATEGORIES
+from services.gateway.read.projections.identity import NAME as IDENTITY
 
 
 def now() -> datetime:

@@ -8,8 +8,8 @@ import asyncpg
 from fastapi import APIRouter, Response
 
 from libs.contracts.errors import Forbidden, InvalidInput, NotFound
-from services.gateway import handlers_identity as h
-from services.gateway import queries_identity as q
+from services.gateway.access.auth import CurrentUser, Principal, require, role_in
+from services.gateway.access.deps import PoolDep, StoreDep
 from services.gateway.api.seqera.common import now, settle
 from services.gateway.api.seqera.models import (
     AddMemberRequest,
@@ -18,8 +18,8 @@ from services.gateway.api.seqera.models import (
     CreateWorkspaceRequest,
     UpdateParticipantRoleRequest,
 )
-from services.gateway.auth import CurrentUser, Principal, require, role_in
-from services.gateway.deps import PoolDep, StoreDep
+from services.gateway.handlers import identity as h
+from services.gateway.read import identity as q
 
 router = APIRouter(tags=["orgs", "workspaces"])
 WS = "/orgs/{orgId}/workspaces/{workspaceId}"

@@ -12,13 +12,13 @@ import asyncpg
 from fastapi import APIRouter, Depends, Response
 
 from libs.contracts.errors import NotFound
-from services.gateway import handlers_resources as h
-from services.gateway import queries_resources as q
+from services.gateway.access.auth import CurrentUser, Principal, WorkspaceAccess, WorkspacePermission, require
+from services.gateway.access.deps import PoolDep, StoreDep
 from services.gateway.api.seqera.common import now, settle
 from services.gateway.api.seqera.models import CreateComputeEnvRequest, CreateLabelRequest, DataLinkCreateRequest
-from services.gateway.auth import CurrentUser, Principal, WorkspaceAccess, WorkspacePermission, require
-from services.gateway.browse import browse
-from services.gateway.deps import PoolDep, StoreDep
+from services.gateway.handlers import resources as h
+from services.gateway.read import resources as q
+from services.gateway.read.browse import browse
 
 router = APIRouter(tags=["compute-envs", "data-links", "labels"])
 

@@ -1,0 +1,1 @@
+"""The ``studios`` command, one module per command group; ``app`` assembles them."""

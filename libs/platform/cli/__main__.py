@@ -1,0 +1,3 @@
+from libs.platform.cli.app import main
+
+main()

@@ -1,0 +1,50 @@
+"""What the Studios routes need from the composition root: the store, the command sender and the public URL.
+
+``install(app, ctx)`` puts a ``StudiosContext`` on ``app.state.studios`` (and the store on ``app.state.store``,
+where ``access.auth`` finds it); routes take it through ``ContextDep`` and the caller via ``CallerDep``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+
+from libs.eventstore import EventStore
+from services.gateway.access.auth import CurrentUser, Principal
+from services.gateway.commands import CommandSender
+
+Caller = Principal
+CallerDep = CurrentUser
+
+
+@dataclass
+class StudiosContext:
+    store: EventStore
+    sender: CommandSender
+    public_url: str | None = None  # the gateway's base URL as browsers see it; None: the request's
+    consistency_timeout: float = 5.0
+    sse_poll: float = 0.3
+
+    def base_url(self, request: Request) -> str:
+        return (self.public_url or str(request.base_url)).rstrip("/")
+
+
+def install(app: FastAPI, context: StudiosContext) -> None:
+    app.state.studios = context
+    if getattr(app.state, "store", None) is None:
+        app.state.store = context.store
+
+
+def context(request: Request) -> StudiosContext:
+    ctx: StudiosContext = request.app.state.studios
+    return ctx
+
+
+ContextDep = Annotated[StudiosContext, Depends(context)]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

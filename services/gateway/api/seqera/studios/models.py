@@ -1,0 +1,180 @@
+"""Seqera Studios DTOs (responses), field names and enums exactly as the spec; request bodies in
+``studio_requests``. (``models.py`` beside it holds the identity/resource request bodies.)"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from services.gateway.api.seqera.base import SeqeraModel
+from services.gateway.api.seqera.studios.requests import (
+    DataStudioConfiguration,
+    DataStudioCreateRequest,
+    DataStudioStartRequest,
+    DataStudioUpdateRequest,
+    DataStudioWorkspaceSettingsRequest,
+    MountData,
+    StudioRemoteConfiguration,
+)
+
+DataStudioStatus = Literal["starting", "running", "stopping", "stopped", "errored", "building", "buildFailed"]
+DataStudioStopReason = Literal["CREDITS_RUN_OUT", "LIFESPAN_EXPIRED", "SPOT_RECLAMATION", "NO_STATS_AVAIL"]
+ProgressStatus = Literal["pending", "in-progress", "succeeded", "errored"]
+VersionStatus = Literal["recommended", "deprecated", "experimental", "unsupported"]
+
+__all__ = [
+    "ActiveConnection", "DataLinkDto", "DataStudioComputeEnvDto", "DataStudioConfiguration",
+    "DataStudioCreateRequest", "DataStudioCreateResponse", "DataStudioDto", "DataStudioListResponse",
+    "DataStudioMountedLinksResponse", "DataStudioProgressStep", "DataStudioStartRequest", "DataStudioStartResponse",
+    "DataStudioStatusInfo", "DataStudioStopResponse", "DataStudioTemplate", "DataStudioTemplatesListResponse",
+    "DataStudioUpdateRequest", "DataStudioWorkspaceSettingsRequest", "DataStudioWorkspaceSettingsResponse",
+    "ErrorResponse", "LabelDbDto", "MountData", "ParentCheckpoint", "StudioRemoteConfiguration", "UserInfo",
+]
+
+
+class ErrorResponse(SeqeraModel):
+    message: str
+
+
+class UserInfo(SeqeraModel):
+    avatar: str | None = None
+    email: str | None = None
+    id: int | None = None
+    user_name: str | None = None
+
+
+class ActiveConnection(UserInfo):
+    last_active: datetime | None = None
+
+
+class DataStudioComputeEnvDto(SeqeraModel):
+    id: str
+    name: str | None = None
+    platform: str | None = None
+    region: str | None = None
+    credentials_id: str | None = None
+    work_dir: str | None = None
+
+
+class DataStudioStatusInfo(SeqeraModel):
+    """``stopReason`` keeps to Seqera's enum; ``stopReasonDetail`` (ours) is the raw reason, e.g. ``USER_REQUEST``."""
+
+    last_update: datetime | None = None
+    message: str | None = None
+    status: DataStudioStatus | None = None
+    stop_reason: DataStudioStopReason | None = None
+    stop_reason_detail: str | None = None
+
+
+class DataStudioProgressStep(SeqeraModel):
+    """``detail`` (ours) is the step's latest line, e.g. what is being pulled."""
+
+    message: str
+    status: ProgressStatus
+    warnings: list[str] = []
+    detail: str | None = None
+
+
+class DataStudioTemplate(SeqeraModel):
+    icon: str | None = None
+    repository: str
+    status: VersionStatus = "recommended"
+    tool: str
+
+
+class LabelDbDto(SeqeraModel):
+    date_created: datetime | None = None
+    id: int | None = None
+    is_default: bool | None = None
+    is_dynamic: bool | None = None
+    is_interpolated: bool | None = None
+    name: str | None = None
+    resource: bool | None = None
+    value: str | None = None
+
+
+class DataLinkDto(SeqeraModel):
+    id: str
+    name: str | None = None
+    description: str | None = None
+    provider: str | None = None
+    region: str | None = None
+    resource_ref: str | None = None
+    type: str | None = "bucket"
+    status: str | None = None
+    public_accessible: bool | None = None
+    hidden: bool | None = None
+    message: str | None = None
+    credentials: list[dict[str, str]] = []
+
+
+class ParentCheckpoint(SeqeraModel):
+    checkpoint_id: int | None = None
+    checkpoint_name: str | None = None
+    session_id: str | None = None
+    studio_name: str | None = None
+
+
+class DataStudioDto(SeqeraModel):
+    session_id: str
+    workspace_id: int | None = None
+    name: str
+    description: str | None = None
+    user: UserInfo | None = None
+    compute_env: DataStudioComputeEnvDto | None = None
+    template: DataStudioTemplate | None = None
+    configuration: DataStudioConfiguration | None = None
+    date_created: datetime | None = None
+    last_updated: datetime | None = None
+    last_started: datetime | None = None
+    effective_lifespan_hours: int | None = None
+    active_connections: list[ActiveConnection] = []
+    status_info: DataStudioStatusInfo
+    progress: list[DataStudioProgressStep] = []
+    studio_url: str | None = None
+    wave_build_url: str | None = None
+    base_image: str | None = None
+    custom_image: bool = False
+    is_private: bool = False
+    labels: list[LabelDbDto] | None = None
+    mounted_data_links: list[DataLinkDto] = []
+    parent_checkpoint: ParentCheckpoint | None = None
+    remote_config: StudioRemoteConfiguration | None = None
+    allowed_users: list[UserInfo] | None = None
+
+
+class DataStudioCreateResponse(SeqeraModel):
+    studio: DataStudioDto
+
+
+class DataStudioListResponse(SeqeraModel):
+    studios: list[DataStudioDto]
+    total_size: int
+
+
+class DataStudioStartResponse(SeqeraModel):
+    job_submitted: bool
+    session_id: str
+    status_info: DataStudioStatusInfo
+
+
+class DataStudioStopResponse(DataStudioStartResponse):
+    pass
+
+
+class DataStudioTemplatesListResponse(SeqeraModel):
+    templates: list[DataStudioTemplate]
+    total_size: int
+
+
+class DataStudioMountedLinksResponse(SeqeraModel):
+    data_link_ids: list[str]
+
+
+class DataStudioWorkspaceSettingsResponse(SeqeraModel):
+    org_id: int | None = None
+    wsp_id: int | None = None
+    lifespan_hours: int = 0
+    container_repository: str | None = None
+    private_studio_by_default: bool = False
+    name_strategy: str | None = None

@@ -1,8 +1,0 @@
-"""The gateway's read-model projections, by name (``studios projections status|rebuild <name>``)."""
-
-from services.gateway.projections.base import Projection, run, wait_for_position
-from services.gateway.projections.studios import STUDIOS
-
-PROJECTIONS: dict[str, Projection] = {STUDIOS.name: STUDIOS}
-
-__all__ = ["PROJECTIONS", "STUDIOS", "Projection", "run", "wait_for_position"]

@@ -1,0 +1,162 @@
+"""The session runner: takes a studio from ``starting`` to ``running`` (or ``errored``) and from ``stopping`` to
+``stopped`` on a compute backend, reporting each progress step as a command to the studio aggregate.
+
+It never trusts a message alone: before acting it folds the studio's stream and acts only when the run it was
+asked about is still the current one and in the expected status, so redeliveries and the reconciler can call it
+freely. One task per studio at a time; a stop cancels a start that is still under way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from libs.contracts.commands import Reply
+from libs.contracts.studio import ProgressStatus, StudioStatus
+from libs.contracts.studio_commands import (
+    RecordProgress,
+    RecordSessionRunning,
+    RecordSessionStopped,
+    RecordStartFailed,
+    StudioCommand,
+)
+from libs.contracts.studio_state import State
+from services.lifecycle.backends.base import ComputeBackend, Handle
+from services.lifecycle.handlers import StudioHandlers, utcnow
+from services.lifecycle.sessions.provisioning import Provisioner
+
+log = logging.getLogger("studios.lifecycle.runner")
+T = TypeVar("T")
+ACTOR = "lifecycle"
+
+
+class StartFailed(Exception):
+    pass
+
+
+@dataclass
+class RunnerConfig:
+    ready_timeout: float = 180.0
+    grace: float = 30.0
+
+
+class SessionRunner:
+    def __init__(self, handlers: StudioHandlers, backend: ComputeBackend, provisioner: Provisioner,
+                 config: RunnerConfig | None = None) -> None:
+        self.handlers, self.backend, self.provisioner = handlers, backend, provisioner
+        self.config = config or RunnerConfig()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._what: dict[str, str] = {}
+
+    # -- scheduling ---------------------------------------------------------------------------------------
+
+    def busy(self, session_id: str) -> bool:
+        task = self._tasks.get(session_id)
+        return task is not None and not task.done()
+
+    def start(self, session_id: str, run: int) -> None:
+        if self.busy(session_id):
+            return  # a start or stop for this studio is under way; it re-reads the state when it acts
+        self._spawn(session_id, f"start:{run}", self._start(session_id, run))
+
+    def stop(self, session_id: str, run: int) -> None:
+        task = self._tasks.get(session_id)
+        if task and not task.done():
+            if self._what.get(session_id, "").startswith("stop"):
+                return
+            task.cancel()  # a stop wins over a start still under way
+        self._spawn(session_id, f"stop:{run}", self._stop(session_id, run, previous=task))
+
+    def _spawn(self, session_id: str, what: str, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks[session_id], self._what[session_id] = task, what
+        task.add_done_callback(lambda t: self._done(session_id, what, t))
+
+    def _done(self, session_id: str, what: str, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception():
+            log.error("session task %s for %s failed", what, session_id, exc_info=task.exception())
+
+    async def drain(self) -> None:
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- start ----------------------------------------------------------------------------------------------
+
+    async def _start(self, session_id: str, run: int) -> None:
+        state = await self.handlers.state(session_id)
+        if state.run != run or state.status is not StudioStatus.STARTING:
+            return
+        handle = await self._find(state)
+        try:
+            if handle is None:
+                handle = await self._launch(state)
+            await self._step(state, 3, self._ready(state, handle))
+        except StartFailed as e:
+            await self._record(state, RecordStartFailed, message=str(e))
+            if handle is not None:
+                await self.backend.stop(handle, grace=5.0)
+            return
+        reply = await self._record(state, RecordSessionRunning,
+                                   handle=handle.to_dict() | {"secret": self.provisioner.secret(state)},
+                                   url=f"/connect/{session_id}/")
+        if not (reply.result or {}).get("events"):
+            # The studio moved on (stopped, deleted) while it started: nobody will ever stop this process.
+            log.info("session %s run %s is no longer wanted; stopping it", session_id, run)
+            await self.backend.stop(handle, grace=5.0)
+
+    async def _launch(self, state: State) -> Handle:
+        await self._step(state, 0, self.provisioner.provision(state))
+        await self._step(state, 1, self.provisioner.mount(state), warned=True)
+        spec = await self.provisioner.launch_spec(state)
+        return await self._step(state, 2, self.backend.launch(spec))
+
+    async def _ready(self, state: State, handle: Handle) -> None:
+        if not await self.backend.ready(handle, timeout=self.config.ready_timeout):
+            status = await self.backend.inspect(handle)
+            raise StartFailed(f"the tool did not answer within {self.config.ready_timeout:.0f}s "
+                              f"({status.state}{': ' + status.message if status.message else ''})")
+
+    async def _step(self, state: State, index: int, work: Awaitable[T], warned: bool = False) -> T:
+        """Run one progress step; with ``warned``, the work's result is the step's warnings."""
+        label = state.progress[index].message if index < len(state.progress) else f"step {index}"
+        await self._record(state, RecordProgress, step=label, status=ProgressStatus.IN_PROGRESS)
+        try:
+            result = await work
+        except StartFailed as e:
+            await self._record(state, RecordProgress, step=label, status=ProgressStatus.ERRORED, detail=str(e))
+            raise StartFailed(f"{label}: {e}") from e
+        except Exception as e:
+            detail = f"{type(e).__name__}: {e}"
+            await self._record(state, RecordProgress, step=label, status=ProgressStatus.ERRORED, detail=detail)
+            raise StartFailed(f"{label}: {detail}") from e
+        warnings = tuple(result) if warned and isinstance(result, tuple) else ()
+        await self._record(state, RecordProgress, step=label, status=ProgressStatus.SUCCEEDED, warnings=warnings)
+        return result
+
+    async def _find(self, state: State) -> Handle | None:
+        """A process of this very run that outlived an earlier lifecycle: adopt it instead of starting twice."""
+        for handle in await self.backend.list_sessions():
+            if handle.session_id == state.run_key:
+                return handle
+        return None
+
+    # -- stop -----------------------------------------------------------------------------------------------
+
+    async def _stop(self, session_id: str, run: int, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        state = await self.handlers.state(session_id)
+        if state.run != run:
+            return
+        handle = Handle.from_dict(state.handle) if state.handle else await self._find(state)
+        code = await self.backend.stop(handle, grace=self.config.grace) if handle else None
+        if state.status is StudioStatus.STOPPING:
+            await self._record(state, RecordSessionStopped, exit_code=code)
+
+    async def _record(self, state: State, command: type[StudioCommand], **fields: Any) -> Reply:
+        fields |= {"session_id": state.session_id, "now": utcnow(), "actor": ACTOR, "run": state.run}
+        return await self.handlers.handle(command.model_validate(fields))
