@@ -45,6 +45,7 @@ class StopReason(StrEnum):
     ERROR = "ERROR"
     ADMIN = "ADMIN"
     RECONCILED = "RECONCILED"  # the process was gone when the lifecycle service came back
+    SHUTDOWN = "SHUTDOWN"  # the whole system was shut down (`studios up` stopped), not only a service
 
 
 class ProgressStatus(StrEnum):
