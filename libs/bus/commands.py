@@ -7,13 +7,18 @@ The server side is a FastStream core-NATS subscriber (queue group ``studios-<ser
 FastStream sends to the request's reply inbox. The client uses nats-py's ``request`` on the broker's connection:
 FastStream's ``broker.request`` would work too, but it wraps every reply in a ``NatsMessage`` and hides
 "no responders" behind a timeout; a command client needs neither.
+
+The command's envelope (``CommandMeta``) travels in request headers (``libs.bus.headers``): the command id, the
+correlation id, ``traceparent`` and the sending service. The server hands it to the handler beside the command; a
+request without a command id gets a fresh one, so every handler sees one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import nats.aio.client
@@ -21,18 +26,40 @@ import nats.errors
 import pydantic
 from faststream.nats import NatsBroker, NatsMessage
 
-from libs.contracts.commands import Command, Reply
+from libs.bus import headers as h
+from libs.contracts.commands import Command, CommandMeta, Reply, valid_traceparent
 from libs.contracts.errors import InvalidInput, StudiosError, Unavailable, error_from_dict
 from libs.contracts.subjects import command_subject
 
 log = logging.getLogger("studios.bus.commands")
 
 C = TypeVar("C", bound=Command)
-Handler = Callable[[C], Awaitable[Reply | dict[str, Any] | None]]
+Handler = Callable[[C, CommandMeta], Awaitable[Reply | dict[str, Any] | None]]
 
 
 def queue_group(service: str) -> str:
     return f"studios-{service}"
+
+
+def meta_headers(meta: CommandMeta) -> dict[str, str]:
+    out = {h.COMMAND_ID: str(meta.command_id)}
+    for name, value in ((h.CORRELATION_ID, meta.correlation_id), (h.TRACEPARENT, meta.traceparent),
+                        (h.ORIGIN, meta.origin)):
+        if value:
+            out[name] = value
+    return out
+
+
+def meta_from_headers(headers: Mapping[str, str] | None) -> CommandMeta:
+    """The envelope a request carries; a missing or malformed command id is replaced by a fresh one."""
+    headers = headers or {}
+    try:
+        command_id = uuid.UUID(headers.get(h.COMMAND_ID) or "")
+    except ValueError:
+        command_id = uuid.uuid4()
+    return CommandMeta(command_id=command_id, correlation_id=headers.get(h.CORRELATION_ID) or None,
+                       traceparent=valid_traceparent(headers.get(h.TRACEPARENT)),
+                       origin=headers.get(h.ORIGIN) or None)
 
 
 def _as_reply(value: Reply | dict[str, Any] | None) -> Reply:
@@ -61,7 +88,7 @@ class CommandServer:
             subject = command_subject(command.service, command.name)
 
             async def on_request(msg: NatsMessage) -> dict[str, Any]:
-                reply = await self.dispatch(command, handler, msg.body)
+                reply = await self.dispatch(command, handler, msg.body, meta_from_headers(msg.headers))
                 return reply.model_dump(mode="json", exclude_none=True)
 
             self.broker.subscriber(subject, queue=queue_group(self.service), max_workers=self.max_workers)(on_request)
@@ -69,13 +96,14 @@ class CommandServer:
 
         return register
 
-    async def dispatch(self, command: type[C], handler: Handler[C], body: bytes) -> Reply:
+    async def dispatch(self, command: type[C], handler: Handler[C], body: bytes,
+                       meta: CommandMeta | None = None) -> Reply:
         try:
             cmd = command.model_validate_json(body or b"{}")
         except pydantic.ValidationError as e:
             return _invalid(e)
         try:
-            return _as_reply(await handler(cmd))
+            return _as_reply(await handler(cmd, meta or CommandMeta()))
         except StudiosError as e:
             return Reply(ok=False, error=e.to_dict())
         except pydantic.ValidationError as e:
@@ -95,9 +123,12 @@ class CommandClient:
     def nc(self) -> nats.aio.client.Client:
         return self._conn.connection if isinstance(self._conn, NatsBroker) else self._conn
 
-    async def send(self, cmd: Command, *, timeout: float | None = None,
-                   headers: dict[str, str] | None = None) -> Reply:
+    async def send(self, cmd: Command, *, timeout: float | None = None, headers: dict[str, str] | None = None,
+                   meta: CommandMeta | None = None) -> Reply:
+        """``meta``: the command's envelope; without one the server makes a fresh command id (no retry safety)."""
         subject = command_subject(cmd.service, cmd.name)
+        if meta is not None:
+            headers = {**(headers or {}), **meta_headers(meta)}
         try:
             msg = await self.nc.request(subject, cmd.model_dump_json().encode(), timeout=timeout or self.timeout,
                                         headers=headers)

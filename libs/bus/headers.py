@@ -24,6 +24,10 @@ Within one stream, messages reach JetStream in stream-position order (the relay 
 except after a failed publish: the relay republishes from its checkpoint, dedup drops what was already stored,
 and the one that failed lands after later ones. Consumers that need strict order use ``Studios-Stream-Position``.
 A consumer keys its idempotency on ``Studios-Event-Id`` (or on stream name + position).
+
+Command requests (``studios.cmd.<service>.<command>``, ``libs.bus.commands``) carry their envelope in headers too:
+``Studios-Command-Id`` (uuid; the ids of the events the command decides derive from it), ``Studios-Correlation-Id``,
+``traceparent`` and ``Studios-Origin`` (the sending service).
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ CORRELATION_ID = "Studios-Correlation-Id"
 CAUSATION_ID = "Studios-Causation-Id"
 TRACEPARENT = "traceparent"
 REPLAY_ID = "Studios-Replay-Id"
+COMMAND_ID = "Studios-Command-Id"
+ORIGIN = "Studios-Origin"
 
 _RESERVED = re.compile(r"[.*>\s]")
 

@@ -3,21 +3,25 @@
 Every command is re-stamped with this service's clock (the domain has no clock, and the sender's may be off),
 executed with the expected version, and answered with the appended global position so the gateway can offer
 read-your-writes. Name reservations are appended in the same transaction as the studio's events.
+
+The command's envelope (``CommandMeta``, from the request headers) gives its id and trace: the events it decides
+get ids derived from the command id and carry the envelope in their metadata. A command id that already decided
+something is answered with that first result before anything is resolved, reserved or decided again.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from libs.contracts.commands import Reply
+from libs.contracts.commands import CommandMeta, Reply, fingerprint
 from libs.contracts.errors import InvalidInput
 from libs.contracts.events import Event
 from libs.contracts.studio import StudioDeleted, StudioUpdated, stream_name
 from libs.eventstore import AppendRequest, EventStore, StateCache, execute, load
+from libs.eventstore.execute import previous
 from services.lifecycle import reservations
 from services.lifecycle.sessions.provisioning import ProvisioningError, resolve_commit
 from services.lifecycle.studio.aggregate import (
@@ -51,23 +55,23 @@ class StudioHandlers:
         state, _ = await load(self.store, stream_name(session_id), evolve, INITIAL, cache=self.cache)
         return state
 
-    async def handle(self, command: StudioCommand, *, correlation_id: str | None = None,
-                     command_id: uuid.UUID | None = None) -> Reply:
+    async def handle(self, command: StudioCommand, meta: CommandMeta | None = None) -> Reply:
+        meta = meta or CommandMeta()
+        metadata: dict[str, Any] = meta.event_metadata(actor=command.actor, source=self.source,
+                                                       fingerprint=_fingerprint(command))
+        metadata["command"] = command.name
         command = command.model_copy(update={"now": self.clock()})
-        if isinstance(command, CreateStudio):
-            command = await _pinned(command)
-        also = await self._reservations(command)
-        metadata: dict[str, Any] = {"actor": command.actor, "source": self.source, "command": command.name}
-        if correlation_id:
-            metadata["correlation_id"] = correlation_id
-        if command_id:
-            metadata["causation_id"] = str(command_id)
+        also = None
+        if await previous(self.store, meta.command_id) is None:  # a repeat needs no commit, name or decision
+            if isinstance(command, CreateStudio):
+                command = await _pinned(command)
+            also = await self._reservations(command)
         done = await execute(self.store, stream_name(command.session_id), command, decide, evolve, INITIAL,
-                             metadata=metadata, command_id=command_id, also=also, cache=self.cache)
+                             metadata=metadata, command_id=meta.command_id, also=also, cache=self.cache)
         state = done.state
         return Reply(position=done.position, result={
             "sessionId": state.session_id, "status": state.status.value if state.status else None,
-            "run": state.run, "events": [e.event_type for e in done.events]})
+            "run": state.run, "events": [e.event_type for e in done.events], "repeated": done.repeated})
 
     async def _reservations(self, command: StudioCommand) -> Callable[[State, Sequence[Event]], list[AppendRequest]]:
         """The name appends that go with this command, decided before the studio's own (they need a read)."""
@@ -83,6 +87,12 @@ class StudioHandlers:
                                                  command.session_id, now)
                 return lambda s, events: _renamed(s, events, req, now)
         return lambda s, events: _released_on_delete(s, events, now)
+
+
+def _fingerprint(command: StudioCommand) -> str:
+    """What a retry must repeat. A create's session id is left out: the gateway draws another one when the first
+    is taken, and a retry of that create is still the same request."""
+    return fingerprint(command, ("now", "session_id") if isinstance(command, CreateStudio) else ("now",))
 
 
 async def _pinned(command: CreateStudio) -> CreateStudio:

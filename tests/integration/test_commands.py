@@ -14,6 +14,7 @@ import pytest
 from libs.bus import CommandClient, CommandServer, make_broker
 from libs.bus.broker import StudiosBroker
 from libs.contracts import Command, Conflict, InvalidInput, Reply, StudiosError, Unavailable
+from libs.contracts.commands import CommandMeta
 from libs.contracts.subjects import command_subject
 
 SERVICE = f"t{uuid.uuid4().hex[:8]}"
@@ -45,28 +46,34 @@ class Nobody(Command):
     name: ClassVar[str] = "Anything"
 
 
-def _server(nats_url: str, handled: list[tuple[int, str]], instance: int) -> StudiosBroker:
+def _server(nats_url: str, handled: list[tuple[int, str]], instance: int,
+            seen: list[CommandMeta]) -> StudiosBroker:
     broker = make_broker(nats_url, name=f"test-{instance}", quiet=True)
     server = CommandServer(broker, SERVICE)
 
     @server.handle(RenameThing)
-    async def rename(cmd: RenameThing) -> Reply:
+    async def rename(cmd: RenameThing, meta: CommandMeta) -> Reply:
         handled.append((instance, cmd.thing_id))
+        seen.append(meta)
         if cmd.new_name == "taken":
             raise Conflict("name taken", name=cmd.new_name)
         return Reply(position=42, result={"name": cmd.new_name})
 
     @server.handle(Explode)
-    async def explode(cmd: Explode) -> dict[str, str]:
+    async def explode(cmd: Explode, meta: CommandMeta) -> dict[str, str]:
         raise RuntimeError("secret internals")
 
     return broker
 
 
+SEEN: list[CommandMeta] = []
+
+
 @pytest.fixture
 async def servers(nats_url: str) -> AsyncIterator[list[tuple[int, str]]]:
     handled: list[tuple[int, str]] = []
-    brokers = [_server(nats_url, handled, i) for i in range(2)]
+    SEEN.clear()
+    brokers = [_server(nats_url, handled, i, SEEN) for i in range(2)]
     for b in brokers:
         await b.start()
     try:
@@ -131,3 +138,19 @@ async def test_a_queue_group_handles_each_request_once(servers: list[tuple[int, 
         await broker.stop()
     assert sorted(thing for _, thing in servers) == sorted(ids)
     assert {instance for instance, _ in servers} == {0, 1}
+
+
+async def test_the_envelope_reaches_the_handler(servers: list[tuple[int, str]], client: CommandClient) -> None:
+    meta = CommandMeta(correlation_id="corr-1", origin="gateway",
+                       traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    await client.send(RenameThing(thing_id="a", new_name="b"), meta=meta)
+    assert SEEN == [meta]
+
+
+async def test_a_request_without_an_envelope_still_gets_a_command_id(servers: list[tuple[int, str]],
+                                                                     client: CommandClient) -> None:
+    await client.send(RenameThing(thing_id="a", new_name="b"))
+    await client.send(RenameThing(thing_id="a", new_name="b"), headers={"traceparent": "not-a-trace"})
+    first, second = SEEN
+    assert first.command_id != second.command_id
+    assert second.traceparent is None and first.correlation_id is None
