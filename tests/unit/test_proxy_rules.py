@@ -1,13 +1,7 @@
-"""The proxy's pure parts: which headers cross, and who may connect."""
+"""The proxy's pure parts: which headers cross (who may connect is ``test_policy``)."""
 
 from __future__ import annotations
 
-import pytest
-
-from libs.contracts.errors import Forbidden, NotFound
-from libs.contracts.studio_state import State
-from services.gateway.access.auth import Principal
-from services.gateway.domain.permissions import Role
 from services.gateway.proxy.headers import (
     Forwarding,
     downstream_headers,
@@ -15,7 +9,6 @@ from services.gateway.proxy.headers import (
     without_cookie,
     without_query_param,
 )
-from services.gateway.proxy.wiring import connect_rule
 
 VIA = Forwarding("10.0.0.1", "https", "studios.example")
 
@@ -48,29 +41,3 @@ def test_downstream_headers_keep_repeats_and_drop_hop_by_hop() -> None:
 def test_cookie_and_query_filters_leave_everything_else_byte_for_byte() -> None:
     assert without_cookie(b"studios_token=t") == b""
     assert without_query_param(b"a=%20x&access_token=t&b=+", "access_token") == b"a=%20x&b=+"
-
-
-def user(user_id: int, scopes: tuple[str, ...] = ()) -> Principal:
-    return Principal(user_id, f"u{user_id}", "u@example.org", False, 1, scopes)
-
-
-PUBLIC = State(exists=True, session_id="s1", workspace_id="1", user_id="7")
-PRIVATE = PUBLIC.model_copy(update={"is_private": True})
-
-
-@pytest.mark.parametrize(("who", "role", "state", "outcome"), [
-    (user(7), Role.CONNECT, PUBLIC, None),
-    (user(8), Role.CONNECT, PUBLIC, None),
-    (user(8), Role.VIEW, PUBLIC, Forbidden),
-    (user(8), None, PUBLIC, NotFound),
-    (user(8, ("studio:read",)), Role.OWNER, PUBLIC, Forbidden),
-    (user(7), Role.CONNECT, PRIVATE, None),
-    (user(8), Role.LAUNCH, PRIVATE, NotFound),
-    (user(8), Role.ADMIN, PRIVATE, Forbidden),
-])
-def test_connect_rule(who: Principal, role: Role | None, state: State, outcome: type[Exception] | None) -> None:
-    if outcome is None:
-        connect_rule(who, role, state)
-    else:
-        with pytest.raises(outcome):
-            connect_rule(who, role, state)

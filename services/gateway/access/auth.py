@@ -20,8 +20,8 @@ from libs.contracts.errors import Forbidden, InvalidInput, NotFound, Unauthentic
 from services.gateway.access.deps import PoolDep
 from services.gateway.domain.permissions import ORDER, Role, can, parse_role
 from services.gateway.handlers.identity import hash_token
+from services.gateway.read import Db
 from services.gateway.read import identity as q
-from services.gateway.read.identity import Db
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from typing import Any
 
 import asyncpg
 
-Db = asyncpg.Pool | asyncpg.Connection
+from services.gateway.read import Db
+
 Row = dict[str, Any]
 
 _USER = """id, user_name AS "userName", email, first_name AS "firstName", last_name AS "lastName",

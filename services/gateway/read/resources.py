@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.gateway.read.identity import Db, Row, one
+from services.gateway.read import Db
+from services.gateway.read.identity import Row, one
 
 # The custom-commands flag is kept in its own column and shown inside a local config, where clients send it.
 _CONFIG = """CASE WHEN c.platform = 'local-platform'

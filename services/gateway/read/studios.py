@@ -6,12 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from libs.contracts.studio_state import State
+from services.gateway.read import Db
 from services.gateway.read.search import Search
-
-Db = asyncpg.Pool | asyncpg.Connection
 
 
 @dataclass(frozen=True)
@@ -96,6 +93,28 @@ async def mounted_data_link_ids(db: Db, workspace_ids: Sequence[str] | None, vie
                    jsonb_array_elements_text(s.state->'configuration'->'mount_data') AS link
              WHERE {w.sql()} ORDER BY link""", *w.args)
     return [r["link"] for r in rows]
+
+
+async def administered_workspace_ids(db: Db, user_id: int, roles: Sequence[str]) -> list[str]:
+    """Workspaces where the user has one of ``roles``, or owns the organization (``access.policy``'s admins)."""
+    rows = await db.fetch(
+        """SELECT p.workspace_id FROM read.participants p WHERE p.user_id = $1 AND p.role = ANY($2::text[])
+           UNION SELECT w.id FROM read.workspaces w JOIN read.org_members m ON m.org_id = w.org_id
+            WHERE m.user_id = $1 AND m.role = 'owner'""", user_id, list(roles))
+    return [str(r[0]) for r in rows]
+
+
+async def participating_workspace_ids(db: Db, user_id: int) -> list[str]:
+    """Workspaces where the user takes part, or whose organization they own."""
+    rows = await db.fetch(
+        """SELECT p.workspace_id FROM read.participants p WHERE p.user_id = $1
+           UNION SELECT w.id FROM read.workspaces w JOIN read.org_members m ON m.org_id = w.org_id
+            WHERE m.user_id = $1 AND m.role = 'owner'""", user_id)
+    return [str(r[0]) for r in rows]
+
+
+async def org_workspace_ids(db: Db, org_id: int) -> set[str]:
+    return {str(r[0]) for r in await db.fetch("SELECT id FROM read.workspaces WHERE org_id = $1", org_id)}
 
 
 async def workspace_settings(db: Db, workspace_id: str) -> dict[str, Any] | None:

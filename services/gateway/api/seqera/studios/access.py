@@ -1,23 +1,19 @@
-"""Who may do what to which studio: workspace roles (``services.gateway.domain.permissions``) and private studios.
-
-A private studio is invisible (404) to everyone but its creator and the admins/owners of its workspace; those
-admins may start, stop and delete it but not connect to it (``can_connect``).
-"""
+"""Who may do what to which studio, for the Studios routes: the caller's workspace role (``access.auth``) and the
+one studio policy (``access.policy``: 404 hides, 403 refuses)."""
 
 from __future__ import annotations
 
-from libs.contracts.errors import Forbidden, InvalidInput, NotFound
+from libs.contracts.errors import InvalidInput, NotFound
 from libs.contracts.studio_state import State
-from services.gateway.access import auth
+from services.gateway.access import auth, policy
 from services.gateway.access.auth import Principal as Caller
 from services.gateway.access.auth import require, role_in
-from services.gateway.domain.permissions import Role, can
+from services.gateway.read import Db
 from services.gateway.read import identity as queries_identity
 from services.gateway.read import studios as queries
-from services.gateway.read.studios import Db, Viewer
+from services.gateway.read.studios import Viewer
 
-__all__ = ["Caller", "can_connect", "readable_workspaces", "require", "role_in", "studio", "viewer",
-           "workspace_of"]
+__all__ = ["Caller", "readable_workspaces", "require", "role_in", "studio", "viewer", "workspace_of"]
 
 
 async def workspace_of(db: Db, caller: Caller, workspace_id: int | None) -> int:
@@ -30,46 +26,27 @@ async def workspace_of(db: Db, caller: Caller, workspace_id: int | None) -> int:
     return found
 
 
-async def viewer(db: Db, caller: Caller, workspace_ids: list[str]) -> Viewer:
-    rows = await db.fetch(
-        """SELECT p.workspace_id FROM read.participants p WHERE p.user_id = $1 AND p.role IN ('admin', 'owner')
-           UNION SELECT w.id FROM read.workspaces w JOIN read.org_members m ON m.org_id = w.org_id
-            WHERE m.user_id = $1 AND m.role = 'owner'""", caller.user_id)
-    return Viewer(str(caller.user_id), [str(r[0]) for r in rows], everything=caller.is_admin)
+async def viewer(db: Db, caller: Caller) -> Viewer:
+    """The caller as studio lists see them: ``policy.visible`` in the terms the SQL filter takes."""
+    admin_of = await queries.administered_workspace_ids(db, caller.user_id, policy.ADMINISTERING_ROLES)
+    return Viewer(str(caller.user_id), admin_of, everything=caller.is_admin)
 
 
 async def readable_workspaces(db: Db, caller: Caller) -> list[str] | None:
     """Where the caller may list studios (None: everywhere, for a system administrator)."""
     if caller.is_admin:
         return None
-    rows = await db.fetch(
-        """SELECT p.workspace_id FROM read.participants p WHERE p.user_id = $1
-           UNION SELECT w.id FROM read.workspaces w JOIN read.org_members m ON m.org_id = w.org_id
-            WHERE m.user_id = $1 AND m.role = 'owner'""", caller.user_id)
-    return [str(r[0]) for r in rows]
+    return await queries.participating_workspace_ids(db, caller.user_id)
 
 
 async def studio(db: Db, caller: Caller, session_id: str, workspace_id: int | None, permission: str) -> State:
     """The studio if the caller may see it and has ``permission`` in its workspace (404 hides, 403 refuses)."""
     s = await queries.studio(db, session_id)
-    missing = NotFound(f"Studio {session_id} not found")
     if s is None or (workspace_id is not None and str(workspace_id) != s.workspace_id):
-        raise missing
+        raise NotFound(f"Studio {session_id} not found")
     try:
         role = await auth.role_in(db, caller, int(s.workspace_id))
     except (NotFound, ValueError):
-        raise missing from None
-    if role is None or not can(role, "studio:read"):
-        raise missing
-    if s.is_private and str(caller.user_id) != s.user_id and not can(role, "studio:admin"):
-        raise missing
-    if not can(role, permission) or not caller.allows(permission):
-        raise Forbidden(f"Your role '{role}' does not allow {permission} on studio {session_id}")
+        raise NotFound(f"Studio {session_id} not found") from None
+    policy.check(caller, role, s, permission)
     return s
-
-
-def can_connect(caller: Caller, role: Role | None, s: State) -> bool:
-    """For the proxy: a private studio is its creator's alone, even for workspace admins."""
-    if s.is_private:
-        return str(caller.user_id) == s.user_id
-    return can(role, "studio:connect")

@@ -15,6 +15,7 @@ from services.gateway.api.seqera.studios import models as m
 from services.gateway.api.seqera.studios.context import CallerDep, ContextDep, now
 from services.gateway.api.seqera.studios.reads import dto_of, page_of
 from services.gateway.domain import templates
+from services.gateway.read import Db
 from services.gateway.read import resources as queries_resources
 from services.gateway.read import studios as queries
 from services.gateway.read.search import parse_search
@@ -35,7 +36,7 @@ async def list_studios(request: Request, ctx: ContextDep, caller: CallerDep, wor
         where: list[str] | None = [str(workspace_id)]
     else:
         where = await access.readable_workspaces(db, caller)
-    viewer = await access.viewer(db, caller, where or [])
+    viewer = await access.viewer(db, caller)
     states, total = await queries.list_studios(db, where, viewer, parse_search(search), max, offset)
     return await page_of(request, ctx, states, total, attributes)
 
@@ -81,7 +82,7 @@ async def _check_template(tool: str, command: tuple[str, ...] | None, custom_all
         raise InvalidInput("This compute environment does not allow custom commands", field="computeEnvId")
 
 
-async def _check_data_links(db: queries.Db, ws: int, ids: tuple[str, ...]) -> None:
+async def _check_data_links(db: Db, ws: int, ids: tuple[str, ...]) -> None:
     for link_id in ids:
         link = await queries_resources.data_link(db, link_id)
         if link is None or link["workspaceId"] != ws:
@@ -122,9 +123,9 @@ async def list_mounted_data_links(ctx: ContextDep, caller: CallerDep, workspace_
     else:
         where = await access.readable_workspaces(db, caller)
     if org_id is not None:
-        in_org = {str(r[0]) for r in await db.fetch("SELECT id FROM read.workspaces WHERE org_id = $1", org_id)}
+        in_org = await queries.org_workspace_ids(db, org_id)
         where = [w for w in where if w in in_org] if where is not None else sorted(in_org)
-    viewer = await access.viewer(db, caller, where or [])
+    viewer = await access.viewer(db, caller)
     ids = await queries.mounted_data_link_ids(db, where, viewer, status, exclude)
     return m.DataStudioMountedLinksResponse(data_link_ids=ids)
 
