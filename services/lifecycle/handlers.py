@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from libs.contracts.commands import CommandMeta, Reply, fingerprint
 from libs.contracts.errors import InvalidInput
 from libs.contracts.events import Event
-from libs.contracts.studio import StudioDeleted, StudioUpdated, stream_name
+from libs.contracts.studio import stream_name
 from libs.eventstore import AppendRequest, EventStore, StateCache, execute, load
 from libs.eventstore.execute import previous
+from libs.platform.clock import Clock
+from libs.platform.clock import now as utcnow  # the one clock, under the name the sessions package imports
 from services.lifecycle import reservations
 from services.lifecycle.sessions.provisioning import ProvisioningError, resolve_commit
+from services.lifecycle.studio import rules
 from services.lifecycle.studio.aggregate import (
     INITIAL,
     CreateStudio,
@@ -35,12 +38,6 @@ from services.lifecycle.studio.aggregate import (
 )
 
 log = logging.getLogger("studios.lifecycle.handlers")
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class StudioHandlers:
@@ -82,7 +79,7 @@ class StudioHandlers:
             return lambda state, events: [req] if events and req else []
         if isinstance(command, UpdateStudio) and command.studio_name:
             state = await self.state(command.session_id)
-            if state.exists and state.name.lower() != command.studio_name.lower():
+            if rules.takes_new_name(state, command.studio_name):
                 req = await reservations.reserve(self.store, state.workspace_id, command.studio_name,
                                                  command.session_id, now)
                 return lambda s, events: _renamed(s, events, req, now)
@@ -110,13 +107,13 @@ async def _pinned(command: CreateStudio) -> CreateStudio:
 
 def _renamed(state: State, events: Sequence[Event], reservation: AppendRequest | None,
              now: datetime) -> list[AppendRequest]:
-    if not any(isinstance(e, StudioUpdated) and e.name for e in events):
+    if not rules.renamed(events):
         return []
     release = reservations.release(state.workspace_id, state.name, state.session_id, now)
     return [reservation, release] if reservation else [release]
 
 
 def _released_on_delete(state: State, events: Sequence[Event], now: datetime) -> list[AppendRequest]:
-    if any(isinstance(e, StudioDeleted) for e in events):
+    if rules.deleted(events):
         return [reservations.release(state.workspace_id, state.name, state.session_id, now)]
     return []

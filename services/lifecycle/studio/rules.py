@@ -1,12 +1,16 @@
-"""The studio's policies: input limits, lifespan arithmetic, progress steps and the stop gates' durations."""
+"""The studio's policies: input limits, lifespan arithmetic, progress steps, the stop gates' durations, when a
+running session counts as idle, and when a command takes or gives up the studio's name (its reservation)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from libs.contracts.errors import InvalidInput
-from libs.contracts.studio import StudioConfiguration, StudioStatus, StudioTemplate
+from libs.contracts.events import Event
+from libs.contracts.studio import StudioConfiguration, StudioDeleted, StudioStatus, StudioTemplate, StudioUpdated
+from libs.contracts.studio_state import State
 
 #: A start that has not reached ``running`` in this long is stuck, and the user may stop it.
 STARTING_STUCK_AFTER = timedelta(minutes=30)
@@ -92,3 +96,27 @@ def validate_id(value: str, field: str) -> str:
     if not value.strip():
         raise InvalidInput(f"{field} must not be blank", field=field)
     return value
+
+
+def idle(state: State, now: datetime, timeout: timedelta | None) -> bool:
+    """Nobody connected, and nothing happened to the studio (a connection closing included) for ``timeout``;
+    None: sessions are never stopped for being idle."""
+    if timeout is None or state.active_connections or state.updated_at is None:
+        return False
+    return now - state.updated_at >= timeout
+
+
+def takes_new_name(state: State, name: str | None) -> bool:
+    """An update asking for ``name`` needs it reserved: names are unique per workspace without regard to case, so
+    a change of case alone keeps the reservation the studio holds."""
+    return bool(name) and state.exists and state.name.lower() != (name or "").lower()
+
+
+def renamed(events: Sequence[Event]) -> bool:
+    """The update recorded a new name: the old one is given up (released) with it."""
+    return any(isinstance(e, StudioUpdated) and e.name for e in events)
+
+
+def deleted(events: Sequence[Event]) -> bool:
+    """The studio was deleted: its name is free for another studio of the workspace."""
+    return any(isinstance(e, StudioDeleted) for e in events)
