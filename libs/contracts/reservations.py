@@ -3,11 +3,19 @@ its own, ``<category>-<key>``, holding ``NameReserved`` and ``NameReleased`` eve
 
 from __future__ import annotations
 
+import unicodedata
 from typing import ClassVar
 
 from pydantic import AwareDatetime
 
 from libs.contracts.events import Event, registry
+
+
+def fold(key: str) -> str:
+    """The one comparison of names, for every kind of reservation: Unicode compatibility form, then case folded
+    (``"Straße"``, ``"STRASSE"`` and ``"strasse"`` are one name). ``libs.eventstore.reservations`` folds every key
+    itself, so no caller can forget it or fold differently; ids inside a key (a workspace id) are digits."""
+    return unicodedata.normalize("NFKC", key).casefold()
 
 
 @registry.register

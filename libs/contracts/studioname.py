@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from libs.contracts.reservations import fold
+
 CATEGORY = "studioname"
 
 
 def key(workspace_id: str, name: str) -> str:
-    # Names are compared case-insensitively, as users read them.
-    return f"{workspace_id}:{name.lower()}"
+    # Names are compared case-insensitively, as users read them, folded as every reserved name is.
+    return f"{workspace_id}:{fold(name)}"

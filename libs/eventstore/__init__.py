@@ -1,7 +1,15 @@
 """The event store: PostgreSQL schema ``es``, append, horizon reads, subscriptions, checkpoints."""
 
-from libs.eventstore.errors import CheckpointMoved, IdempotencyConflict, WrongExpectedVersion
+from libs.eventstore.connection import SERVER_SETTINGS
+from libs.eventstore.errors import (
+    CheckpointMoved,
+    IdempotencyConflict,
+    NameNotHeld,
+    TransactionHasId,
+    WrongExpectedVersion,
+)
 from libs.eventstore.execute import Executed, StateCache, execute, fold, load, to_new_events
+from libs.eventstore.memory import InMemoryEventStore
 from libs.eventstore.migrate import MigrationSource, migrate
 from libs.eventstore.store import EventStore, create_pool
 from libs.eventstore.subscription import Subscription
@@ -17,6 +25,7 @@ from libs.eventstore.types import (
 )
 
 __all__ = [
+    "SERVER_SETTINGS",
     "START",
     "AppendRequest",
     "AppendResult",
@@ -26,12 +35,15 @@ __all__ = [
     "Expected",
     "ExpectedVersion",
     "IdempotencyConflict",
+    "InMemoryEventStore",
     "MigrationSource",
+    "NameNotHeld",
     "NewEvent",
     "Position",
     "RecordedEvent",
     "StateCache",
     "Subscription",
+    "TransactionHasId",
     "WrongExpectedVersion",
     "create_pool",
     "execute",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from libs.contracts.errors import Conflict
+from libs.contracts.errors import Conflict, StudiosError
 
 
 class WrongExpectedVersion(Conflict):
@@ -17,3 +17,16 @@ class CheckpointMoved(Conflict):
     """A compare-and-set on a checkpoint found it moved: another instance of the consumer is running."""
 
     code, title = "checkpoint_moved", "Checkpoint moved under this consumer"
+
+
+class NameNotHeld(Conflict):
+    """A ``NameReleased`` by a stream that does not hold the name (someone else does, or nobody)."""
+
+    code, title = "name_not_held", "This name is not held by the one releasing it"
+
+
+class TransactionHasId(StudiosError):
+    """``append(conn=...)`` in a transaction that already wrote: its events would commit out of horizon order.
+    A programming error (500), not the client's."""
+
+    code, title = "transaction_has_id", "Append in a transaction that has already written"

@@ -33,6 +33,9 @@ async def migrate(conn: Conn, *sources: MigrationSource) -> list[str]:
     """Apply what is missing of the event store's and the given sources' migrations; returns what was applied."""
     applied: list[str] = []
     async with conn.transaction():
+        # A migration may rightly run longer than the connections' statement_timeout (an index on a big table),
+        # and a second process waits here for the first one's whole run: no limit, for this transaction only.
+        await conn.execute("SET LOCAL statement_timeout = 0")
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
         await conn.execute(
             """CREATE TABLE IF NOT EXISTS public.schema_migrations (

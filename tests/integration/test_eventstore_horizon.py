@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from libs.eventstore import START, EventStore, NewEvent, Position, RecordedEvent
-from libs.eventstore.store import init_connection
+from libs.eventstore import START, AppendRequest, EventStore, NewEvent, Position, RecordedEvent
+from libs.eventstore.append import _LOCK_STREAMS, append_on
+from libs.eventstore.connection import init_connection
 
 WRITERS, STREAMS, TOTAL = 8, 500, 20_000
 SLOW_TXS = 3  # transactions kept open while later ones commit
+LATER = 500  # events committed by other writers while a slow transaction stays open
 
 
 @dataclass
@@ -75,7 +77,10 @@ async def slow_writer(url: str, store: EventStore, run: Run, rng: random.Random)
                 witness = some_events(1)
                 await store.append(f"witness-{k}", witness)  # commits at once, on another connection
                 await until(lambda: run.naive_last > result.position)  # noqa: B023 - awaited right here
-                await asyncio.sleep(rng.uniform(1.0, 1.5))
+                # Stay open while later transactions commit behind this one: the horizon reader must hold back
+                # for them until this commits, the naive one has passed it. (Bounded by what is left to write.)
+                later = min(run.written + LATER, TOTAL)
+                await until(lambda: run.written >= later)  # noqa: B023 - awaited right here
             run.slow_ids |= {e.event_id for e in evs}
             run.extra += len(evs) + len(witness)
     finally:
@@ -141,19 +146,26 @@ async def test_commit_order_agrees_with_stream_order_across_multi_stream_appends
     then waited for stream S, a writer that got into S meanwhile would commit *later* with a *larger* id, and
     horizon order would put the waiting append's S event first, against S's own order. The stream locks are
     taken before any write, so the waiting writer has no id yet."""
-    from libs.eventstore.store import _LOCK_STREAMS
-
     async with store.pool.acquire() as b:
         tx = b.transaction()
         await tx.start()
         await b.execute(_LOCK_STREAMS, ["x-1", "s-1"])  # what append_many does first
         assert await b.fetchval("SELECT pg_current_xact_id_if_assigned()") is None  # a lock takes no id
-        await store.append("x-1", [NewEvent("B", {})], conn=b)
+        await append_on(b, AppendRequest("x-1", [NewEvent("B", {})]))  # append_many's steps, one by one
         other = asyncio.create_task(store.append("s-1", [NewEvent("A", {})]))  # waits for b's lock on s-1
-        await asyncio.sleep(0.3)
+        await waiting_for_an_advisory_lock(store)
         assert not other.done()
-        await store.append("s-1", [NewEvent("B", {})], conn=b)
+        await append_on(b, AppendRequest("s-1", [NewEvent("B", {})]))
         await tx.commit()
         await other
     s_events = [e for e in await store.read_all(limit=10) if e.stream_name == "s-1"]
     assert [(e.event_type, e.stream_position) for e in s_events] == [("B", 0), ("A", 1)]
+
+
+async def waiting_for_an_advisory_lock(store: EventStore) -> None:
+    for _ in range(3000):  # 30 s
+        if await store.pool.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                                     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"):
+            return
+        await asyncio.sleep(0.01)
+    raise TimeoutError("no session ever waited for an advisory lock")

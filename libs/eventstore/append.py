@@ -1,0 +1,134 @@
+"""Append: one SQL function call per stream, idempotent by event ids, several streams atomically.
+
+These functions run on a connection the caller chose (a writer, or the caller's own transaction); ``EventStore``
+picks it. They never retry on another connection themselves: ``Writers.run`` does, when one was lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from libs.eventstore.errors import IdempotencyConflict, NameNotHeld, TransactionHasId, WrongExpectedVersion
+from libs.eventstore.types import AppendRequest, AppendResult, Conn, expected_to_sql
+
+_APPEND = "SELECT global_position, stream_position FROM es.append($1, $2, $3, $4, $5, $6, $7)"
+_APPEND_ONE = "SELECT * FROM es.append_one($1, $2, $3, $4, $5, $6, $7)"
+_HAS_XID = "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"
+
+
+async def refuse_a_transaction_with_an_id(conn: Conn) -> None:
+    """A caller's transaction may append only before it wrote anything. A transaction gets its id at its first
+    write; one that has it already and then waits for a stream's lock commits *after* a writer that got its id
+    later, so horizon order ((tx_id, global_position)) would put its event before that writer's, against the
+    stream's own order. One round trip, paid only on this path (a caller's open transaction)."""
+    if conn.is_in_transaction() and await conn.fetchval(_HAS_XID):
+        raise TransactionHasId("append(conn=...) needs a transaction that has written nothing yet (it already has "
+                               "a transaction id): append first, or append on a connection of the store's own")
+
+
+def _params(req: AppendRequest) -> tuple[Any, ...]:
+    evs = req.events
+    return (req.stream, expected_to_sql(req.expected), [e.event_id for e in evs], [e.event_type for e in evs],
+            [e.schema_version for e in evs], [e.data for e in evs], [e.metadata for e in evs])
+
+
+async def append_on(conn: Conn, req: AppendRequest) -> AppendResult:
+    """One stream's append. A failure that a retry of an append already stored would cause (a duplicate event
+    id, a version that moved on) is checked against the stored ids: a true retry answers the original positions."""
+    if not req.events:
+        raise ValueError("append needs at least one event")
+    if conn.is_in_transaction():  # the caller's transaction: its failure is checked once it rolled back
+        return await _append_once(conn, req)
+    try:
+        return await _append_once(conn, req)
+    except (WrongExpectedVersion, IdempotencyConflict) as e:
+        return await _stored_or_raise(conn, req, e)
+
+
+async def _append_once(conn: Conn, req: AppendRequest) -> AppendResult:
+    try:
+        if len(req.events) == 1:
+            e = req.events[0]
+            row = await conn.fetchrow(_APPEND_ONE, req.stream, expected_to_sql(req.expected), e.event_id,
+                                      e.event_type, e.schema_version, e.data, e.metadata)
+            assert row is not None
+            rows = [row]
+        else:
+            rows = await conn.fetch(_APPEND, *_params(req))
+    except asyncpg.UniqueViolationError as e:
+        if getattr(e, "constraint_name", None) == _POSITION_KEY:
+            # Only if a writer bypassed the stream's lock (or read under an older snapshot): the stream moved on.
+            raise WrongExpectedVersion(f"{req.stream} moved on while appending", stream=req.stream) from None
+        raise IdempotencyConflict(f"some event ids are already stored (appending to {req.stream})") from None
+    except asyncpg.PostgresError as e:
+        raise _translate(e) from e
+    last = rows[-1]
+    return AppendResult(req.stream, last["stream_position"], last["global_position"])
+
+
+_POSITION_KEY = "events_stream_name_stream_position_key"
+_STORED = "SELECT event_id, stream_name, stream_position, global_position FROM es.events WHERE event_id = ANY($1)"
+
+
+async def _stored(conn: Conn, req: AppendRequest) -> AppendResult | None:
+    """The original result if every event of ``req`` is stored, in order, on its stream; None if none is;
+    IdempotencyConflict if only some are, or elsewhere."""
+    ids = [e.event_id for e in req.events]
+    found = {r["event_id"]: r for r in await conn.fetch(_STORED, ids)}
+    if not found:
+        return None
+    rows = [found.get(i) for i in ids]
+    positions = [r["stream_position"] for r in rows if r is not None and r["stream_name"] == req.stream]
+    if len(positions) != len(ids) or positions != list(range(positions[0], positions[0] + len(ids))):
+        raise IdempotencyConflict(f"{len(found)} of {len(ids)} event ids are already stored, not as this append "
+                                  f"to {req.stream}")
+    last = rows[-1]
+    assert last is not None
+    return AppendResult(req.stream, last["stream_position"], last["global_position"])
+
+
+async def _stored_or_raise(conn: Conn, req: AppendRequest, error: Exception) -> AppendResult:
+    result = await _stored(conn, req)
+    if result is None:
+        raise error
+    return result
+
+
+_LOCK_STREAMS = """SELECT count(pg_advisory_xact_lock(h))
+  FROM (SELECT DISTINCT hashtextextended(s, 0) AS h FROM unnest($1::text[]) s ORDER BY h) locks"""
+
+
+async def append_many_on(conn: Conn, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+    if len(requests) == 1:  # one statement is atomic already: no BEGIN/COMMIT round trips
+        return [await append_on(conn, requests[0])]
+    try:
+        async with conn.transaction():
+            if len({r.stream for r in requests}) > 1:
+                # Every stream's lock before the first write, in one order for all writers (no deadlock): see the
+                # comment in es.append on why the transaction id must come after the locks.
+                await conn.execute(_LOCK_STREAMS, [r.stream for r in requests])
+            return [await append_on(conn, r) for r in requests]
+    except (WrongExpectedVersion, IdempotencyConflict) as e:
+        if conn.is_in_transaction():
+            raise
+        # Rolled back: a retry of this very append_many finds every one of its events stored.
+        results = [await _stored(conn, r) for r in requests]
+        if any(r is None for r in results):
+            raise e from None
+        return [r for r in results if r is not None]
+
+
+def _translate(e: asyncpg.PostgresError) -> Exception:
+    state = getattr(e, "sqlstate", None)
+    msg = getattr(e, "message", str(e))
+    if state == "ES001":
+        # The function puts the conflicting stream in DETAIL, so a multi-stream append can tell which one lost.
+        return WrongExpectedVersion(msg, stream=getattr(e, "detail", None))
+    if state == "22023":
+        return ValueError(msg)
+    if state == "ES002":
+        return NameNotHeld(msg, stream=getattr(e, "detail", None))
+    return e
