@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 from fastapi import FastAPI
 
-from libs.contracts.commands import Command, Reply
+from libs.contracts.commands import Command, CommandMeta, Reply
 from libs.eventstore import EventStore
 from services.gateway.api.seqera import StudiosContext, install, router
 from services.gateway.api.seqera.common import install_error_handlers
@@ -29,9 +29,9 @@ class InProcessSender:
     def __init__(self, store: EventStore) -> None:
         self.handlers = StudioHandlers(store)
 
-    async def send(self, cmd: Command) -> Reply:
+    async def send(self, cmd: Command, meta: CommandMeta | None = None) -> Reply:
         assert isinstance(cmd, StudioCommand)
-        return await self.handlers.handle(cmd)
+        return await self.handlers.handle(cmd, meta)
 
 
 async def seed(store: EventStore) -> None:

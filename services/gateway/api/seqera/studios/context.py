@@ -2,11 +2,13 @@
 
 ``install(app, ctx)`` puts a ``StudiosContext`` on ``app.state.studios`` (and the store on ``app.state.store``,
 where ``access.auth`` finds it); routes take it through ``ContextDep`` and the caller via ``CallerDep``.
+``ContextDep`` is per request: it carries the request's ``RequestTrace`` (``Idempotency-Key``, correlation id,
+``traceparent``), which ``writes`` turns into each command's envelope.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -14,7 +16,7 @@ from fastapi import Depends, FastAPI, Request
 
 from libs.eventstore import EventStore
 from services.gateway.access.auth import CurrentUser, Principal
-from services.gateway.commands import CommandSender
+from services.gateway.commands import RequestTrace, TracingSender
 
 Caller = Principal
 CallerDep = CurrentUser
@@ -23,10 +25,11 @@ CallerDep = CurrentUser
 @dataclass
 class StudiosContext:
     store: EventStore
-    sender: CommandSender
+    sender: TracingSender
     public_url: str | None = None  # the gateway's base URL as browsers see it; None: the request's
     consistency_timeout: float = 5.0
     sse_poll: float = 0.3
+    trace: RequestTrace = field(default_factory=RequestTrace)
 
     def base_url(self, request: Request) -> str:
         return (self.public_url or str(request.base_url)).rstrip("/")
@@ -40,7 +43,7 @@ def install(app: FastAPI, context: StudiosContext) -> None:
 
 def context(request: Request) -> StudiosContext:
     ctx: StudiosContext = request.app.state.studios
-    return ctx
+    return replace(ctx, trace=RequestTrace.of(request.headers))
 
 
 ContextDep = Annotated[StudiosContext, Depends(context)]

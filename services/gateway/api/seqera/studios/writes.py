@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from libs.contracts import studio as ev
-from libs.contracts.commands import Reply
+from libs.contracts.commands import CommandMeta, Reply
 from libs.contracts.errors import Conflict, StudiosError
 from libs.contracts.studio import StudioConfiguration
 from libs.contracts.studio_commands import CreateStudio, StudioCommand
@@ -51,9 +51,12 @@ async def read_back(ctx: StudiosContext, session_id: str, reply: Reply) -> State
     return state
 
 
-async def send(ctx: StudiosContext, cmd: StudioCommand) -> State:
-    reply = checked(await ctx.sender.send(cmd))
-    return await read_back(ctx, cmd.session_id, reply)
+async def send(ctx: StudiosContext, cmd: StudioCommand, meta: CommandMeta | None = None) -> State:
+    """Send with the request's envelope; a repeated ``Idempotency-Key`` answers the first result."""
+    reply = checked(await ctx.sender.send(cmd, meta or ctx.trace.meta(cmd.actor)))
+    # A repeated create answers the studio it created the first time, whatever id this attempt drew.
+    session_id = str((reply.result or {}).get("sessionId") or cmd.session_id)
+    return await read_back(ctx, session_id, reply)
 
 
 def name_taken(e: StudiosError, name: str | None) -> StudiosError:
@@ -71,10 +74,15 @@ async def send_renaming(ctx: StudiosContext, cmd: StudioCommand, name: str | Non
 
 
 async def create(ctx: StudiosContext, cmd: CreateStudio, attempts: int = 3) -> State:
-    """Send ``cmd``, with a fresh session id when the drawn one is taken; a taken name is a 409."""
+    """Send ``cmd``, with a fresh session id when the drawn one is taken; a taken name is a 409.
+    With an ``Idempotency-Key`` the session id derives from it and every attempt is one command (one id), so a
+    create retried after a lost reply finds its studio instead of a 409 for its own name."""
+    meta = ctx.trace.meta(cmd.actor)
+    if ctx.trace.idempotency_key is not None:
+        cmd = cmd.model_copy(update={"session_id": uuid.uuid5(meta.command_id, "session").hex[:8]})
     for attempt in range(attempts):
         try:
-            return await send(ctx, cmd)
+            return await send(ctx, cmd, meta)
         except StudiosError as e:
             if e.status != 409 and e.code not in {"conflict", "name_taken", "wrong_expected_version"}:
                 raise
