@@ -17,7 +17,6 @@ from services.gateway.domain import identity as idn
 from services.gateway.domain import organization as org
 from services.gateway.domain import workspace as wsp
 from services.gateway.domain.permissions import Role
-from services.gateway.read.identity import next_id
 
 
 def new_token() -> str:
@@ -43,7 +42,7 @@ def with_reservations(
 async def create_user(store: EventStore, *, user_name: str, email: str, actor: str, now: datetime,
                       first_name: str | None = None, last_name: str | None = None, is_admin: bool = False,
                       user_id: int | None = None) -> tuple[int, int | None]:
-    uid = user_id if user_id is not None else await next_id(store.pool)
+    uid = user_id if user_id is not None else await store.next_id()
     owner = ev.stream(ev.USER, uid)
     extra = [await reserve(store, "username", user_name.lower(), owner, now, f"User name '{user_name}'"),
              await reserve(store, "useremail", email.lower(), owner, now, f"Email '{email}'")]
@@ -57,7 +56,7 @@ async def issue_token(store: EventStore, *, user_id: int, name: str, actor: str,
                       expiry: datetime | None = None, scopes: Sequence[str] = (), token: str | None = None,
                       token_id: int | None = None, rotate: bool = False) -> tuple[int, str, int | None]:
     """Issue (or, with ``rotate``, ensure) a token; returns its id, the token itself and the position."""
-    tid = token_id if token_id is not None else await next_id(store.pool)
+    tid = token_id if token_id is not None else await store.next_id()
     secret = token or new_token()
     issue = idn.IssueToken(tid, user_id, name, hash_token(secret), now, actor, expiry, tuple(scopes))
     cmd: idn.TokenCommand = idn.RotateToken(issue) if rotate else issue
@@ -76,8 +75,8 @@ async def create_org(store: EventStore, *, name: str, full_name: str, owner_user
                      now: datetime, description: str | None = None, location: str | None = None,
                      website: str | None = None, org_id: int | None = None,
                      member_id: int | None = None) -> tuple[int, int | None]:
-    oid = org_id if org_id is not None else await next_id(store.pool)
-    mid = member_id if member_id is not None else await next_id(store.pool)
+    oid = org_id if org_id is not None else await store.next_id()
+    mid = member_id if member_id is not None else await store.next_id()
     owner = ev.stream(ev.ORG, oid)
     extra = [await reserve(store, "orgname", name.lower(), owner, now, f"Organization name '{name}'")]
     cmd = org.CreateOrganization(oid, name, full_name, owner_user_id, mid, now, actor, description, location,
@@ -89,7 +88,7 @@ async def create_org(store: EventStore, *, name: str, full_name: str, owner_user
 
 async def add_member(store: EventStore, *, org_id: int, user_id: int, role: str, actor: str,
                      now: datetime) -> tuple[int, int | None]:
-    mid = await next_id(store.pool)
+    mid = await store.next_id()
     cmd = org.AddOrgMember(org_id, mid, user_id, now, actor, role)
     done = await execute(store, ev.stream(ev.ORG, org_id), cmd, org.decide_org, org.evolve_org, org.Org(),
                          metadata=meta(actor))
@@ -100,8 +99,8 @@ async def create_workspace(store: EventStore, *, org_id: int, name: str, full_na
                            actor: str, now: datetime, description: str | None = None,
                            visibility: str = "PRIVATE", workspace_id: int | None = None,
                            participant_id: int | None = None) -> tuple[int, int | None]:
-    wid = workspace_id if workspace_id is not None else await next_id(store.pool)
-    pid = participant_id if participant_id is not None else await next_id(store.pool)
+    wid = workspace_id if workspace_id is not None else await store.next_id()
+    pid = participant_id if participant_id is not None else await store.next_id()
     owner = ev.stream(ev.WORKSPACE, wid)
     extra = [await reserve(store, "workspacename", f"{org_id}:{name.lower()}", owner, now,
                            f"Workspace name '{name}'")]
@@ -121,7 +120,7 @@ async def _ws(store: EventStore, workspace_id: int, cmd: wsp.WorkspaceCommand, a
 
 async def add_participant(store: EventStore, *, workspace_id: int, user_id: int, role: str,
                           granter: Role | None, actor: str, now: datetime) -> tuple[int, int | None]:
-    pid = await next_id(store.pool)
+    pid = await store.next_id()
     cmd = wsp.AddParticipant(pid, user_id, role, granter, now, actor)
     return pid, await _ws(store, workspace_id, cmd, actor)
 

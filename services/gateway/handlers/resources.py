@@ -12,7 +12,6 @@ from libs.eventstore import EventStore, execute
 from libs.eventstore.reservations import NameTaken, release, reserve
 from services.gateway.domain import resources as res
 from services.gateway.handlers.identity import meta, with_reservations
-from services.gateway.read.identity import next_id
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -68,7 +67,7 @@ async def create_label(store: EventStore, *, workspace_id: int, name: str, actor
                        value: str | None = None, resource: bool = False,
                        is_default: bool = False) -> tuple[int, int | None]:
     """Seqera's create-or-retrieve: the same name (and value) in the workspace answers the existing label."""
-    lid = await next_id(store.pool)
+    lid = await store.next_id()
     owner = ev.stream(ev.LABEL, lid)
     cmd = res.CreateLabel(lid, workspace_id, name, now, actor, value, resource, is_default)
     res.decide_label(res.Resource(), cmd)

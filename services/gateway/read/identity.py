@@ -18,10 +18,6 @@ def one(r: asyncpg.Record | None) -> Row | None:
     return dict(r) if r is not None else None
 
 
-async def next_id(db: Db) -> int:
-    return int(await db.fetchval("SELECT nextval('read.ids')"))
-
-
 async def token_principal(db: Db, token_hash: str) -> Row | None:
     """The token and its user, whether or not it is still valid (the caller decides)."""
     return one(await db.fetchrow(
