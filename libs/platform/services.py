@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import signal
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from libs.platform.signals import SYSTEM_SHUTDOWN
 
 log = logging.getLogger("studios.services")
 
@@ -19,8 +22,10 @@ class ServiceSpec:
     name: str
     module: str | None = None
     argv: tuple[str, ...] | None = None
-    #: how long the service may take to drain after SIGTERM before it is killed
+    #: how long the service may take to drain after its stop signal before it is killed
     grace_seconds: float = 10.0
+    #: what the supervisor sends on a whole-system shutdown; a restart of this one service is always SIGTERM
+    shutdown_signal: signal.Signals = signal.SIGTERM
 
     def command(self) -> list[str]:
         if self.argv:
@@ -32,9 +37,10 @@ class ServiceSpec:
 
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("gateway", "services.gateway"),
-    # Lifecycle stops the tools it launched (in their own sessions, so they outlive a crash) on SIGTERM; the
-    # tools get 30 s between SIGTERM and SIGKILL (DESIGN §5), so lifecycle gets more than that.
-    ServiceSpec("lifecycle", "services.lifecycle", grace_seconds=40.0),
+    # SIGTERM restarts lifecycle and leaves the tools it launched running (they are in sessions of their own; the
+    # next lifecycle adopts them). Only a whole-system shutdown (SYSTEM_SHUTDOWN) makes it stop them, and the tools
+    # get 30 s between SIGTERM and SIGKILL (DESIGN §5), so lifecycle gets more than that.
+    ServiceSpec("lifecycle", "services.lifecycle", grace_seconds=40.0, shutdown_signal=SYSTEM_SHUTDOWN),
     ServiceSpec("checkpoints", "services.checkpoints", grace_seconds=20.0),
     ServiceSpec("builder", "services.builder"),
     ServiceSpec("logs", "services.logs"),

@@ -1,10 +1,11 @@
 """Run each service as a child process, restart it when it dies, stop them all without leaving a process behind.
 
 Every child runs in its own session (so its own process group): a Ctrl-C at the terminal reaches only the
-supervisor, which then sends SIGTERM to each child's group, waits the service's grace period, and sends SIGKILL
+supervisor. Stopping the supervisor is a whole-system shutdown: it sends each child's group the service's
+``shutdown_signal`` (SIGTERM unless the spec says otherwise), waits the service's grace period, and sends SIGKILL
 to whatever of the group is left. Processes a service moved into sessions of their own (the lifecycle service's
-tools, so they survive a lifecycle crash) are that service's business: it stops them on SIGTERM, which is why
-lifecycle's grace period is long.
+tools, so they survive a lifecycle restart or crash) are that service's business: it stops them only on its
+shutdown signal (``SYSTEM_SHUTDOWN``), never on SIGTERM, which is why lifecycle's grace period is long.
 
 A child that exits while the supervisor is not stopping is restarted after a delay that doubles from
 ``Backoff.initial`` up to ``Backoff.cap``; a run that lasted ``Backoff.reset_after`` seconds resets the delay.
@@ -119,7 +120,7 @@ class Supervisor:
             return
         if proc.returncode is None:
             grace = st.spec.grace_seconds
-            _signal_group(proc.pid, signal.SIGKILL if forced else signal.SIGTERM)
+            _signal_group(proc.pid, signal.SIGKILL if forced else st.spec.shutdown_signal)
             try:
                 await asyncio.wait_for(proc.wait(), None if forced else grace)
             except TimeoutError:
