@@ -23,7 +23,8 @@ from nats.js import JetStreamContext
 
 from libs.bus.acks import AckWindow, connection_of
 from libs.bus.headers import REPLAY_ID, subject_token
-from libs.bus.publishing import Filters, event_headers, load_checkpoint, pump
+from libs.bus.publishing import Filters, Unguarded, event_headers, load_checkpoint, pump
+from libs.bus.streams import DEFAULT
 from libs.contracts.subjects import REPLAY_PREFIX
 from libs.eventstore import EventStore
 
@@ -39,8 +40,11 @@ def replay_checkpoint(replay_id: str) -> str:
 async def replay(store: EventStore, js: JetStreamContext | NATS, *, replay_id: str, from_position: int = 0,
                  until_position: int | None = None, categories: Sequence[str] | None = None,
                  subject_prefix: str = REPLAY_PREFIX, window: int = 1000, batch: int = 1000,
-                 ack_timeout: float = 10.0) -> int:
-    """Publish the range for ``replay_id``; returns how many messages this run published (repeats included)."""
+                 ack_timeout: float = 10.0, stream: str | None = None) -> int:
+    """Publish the range for ``replay_id``; returns how many messages this run published (repeats included).
+
+    Only an ack from ``stream`` counts (default: ``REPLAY`` under the default prefix; under another prefix, whose
+    stream this function cannot know, an ack from any stream)."""
     if not _REPLAY_ID.match(replay_id):
         raise ValueError("a replay id is 1-64 letters, digits, '_' or '-'")
     filters = Filters(categories=categories, min_global=from_position or None, max_global=until_position,
@@ -54,7 +58,10 @@ async def replay(store: EventStore, js: JetStreamContext | NATS, *, replay_id: s
 
     if (at := await load_checkpoint(store, replay_checkpoint(replay_id))).global_position:
         log.info("replay %s: resuming after position %s", replay_id, at.global_position)
-    async with AckWindow(connection_of(js), window, ack_timeout) as acks:
-        count = await pump(store, acks, replay_checkpoint(replay_id), batch=batch, message=message, filters=filters)
+    if stream is None and subject_prefix == REPLAY_PREFIX:
+        stream = DEFAULT.replay_stream
+    async with AckWindow(connection_of(js), stream, window, ack_timeout) as acks:
+        count = await pump(store, acks, replay_checkpoint(replay_id), batch=batch, message=message,
+                           guard=Unguarded(store), filters=filters)
         log.info("replay %s: published %s (%s duplicates dropped)", replay_id, count, acks.duplicates)
     return count

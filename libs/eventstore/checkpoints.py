@@ -62,3 +62,31 @@ async def set_paused(conn: Conn | asyncpg.Pool, name: str, paused: bool) -> bool
     status = await conn.execute(
         "UPDATE es.checkpoints SET paused = $2, updated_at = now() WHERE name = $1", name, paused)
     return bool(status == "UPDATE 1")
+
+
+# -- leader epochs (the relay; migration 0003) -------------------------------------------------------------------
+
+
+async def claim_epoch(conn: Conn, name: str) -> int:
+    """Take the next leader epoch of checkpoint ``name`` (the caller just won its leader lock); returns it."""
+    await conn.execute("INSERT INTO es.checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING", name)
+    epoch = await conn.fetchval(
+        "UPDATE es.checkpoints SET leader_epoch = leader_epoch + 1 WHERE name = $1 RETURNING leader_epoch", name)
+    return int(epoch)
+
+
+async def epoch_of(conn: Conn, name: str, timeout: float | None = None) -> int | None:
+    """The leader epoch checkpoint ``name`` stands at (None: no such row)."""
+    epoch = await conn.fetchval("SELECT leader_epoch FROM es.checkpoints WHERE name = $1", name, timeout=timeout)
+    return None if epoch is None else int(epoch)
+
+
+async def advance_as_leader(conn: Conn, name: str, expected: Position, new: Position, epoch: int) -> None:
+    """``advance`` for the holder of leader epoch ``epoch``: refused (CheckpointMoved) once another leader
+    claimed a later epoch, even when the position still matches."""
+    status = await conn.execute(
+        """UPDATE es.checkpoints SET tx_id = $4::xid8, global_position = $5, updated_at = now(), error = NULL
+            WHERE name = $1 AND tx_id = $2::xid8 AND global_position = $3 AND leader_epoch = $6""",
+        name, expected.tx_id, expected.global_position, new.tx_id, new.global_position, epoch)
+    if status != "UPDATE 1":
+        raise CheckpointMoved(f"checkpoint {name} is no longer at {expected} under leader epoch {epoch}")
