@@ -39,10 +39,12 @@ SECRET = "s3cret-for-tests"
 
 
 def make_spec(tmp_path: Path, tool: str = "http-echo", command: list[str] | None = None,
-              environment: dict[str, str] | None = None, memory_mib: int | None = None) -> LaunchSpec:
-    return LaunchSpec(session_id="st1-1", studio_id="st1", tool=tool, command=command,
-                      environment=environment or {}, memory_mib=memory_mib,
-                      workspace_dir=tmp_path / "workspaces" / "st1-1", base_path="/connect/st1-1/", secret=SECRET)
+              environment: dict[str, str] | None = None, memory_mib: int | None = None,
+              cpu: int | None = None, session_id: str = "st1-1") -> LaunchSpec:
+    return LaunchSpec(session_id=session_id, studio_id="st1", tool=tool, command=command,
+                      environment=environment or {}, memory_mib=memory_mib, cpu=cpu,
+                      workspace_dir=tmp_path / "workspaces" / session_id, base_path=f"/connect/{session_id}/",
+                      secret=SECRET)
 
 
 @pytest.fixture(params=["fake", "local"])
@@ -72,6 +74,23 @@ async def test_launch_ready_inspect_stop(backend: ComputeBackend, tmp_path: Path
     assert (await backend.inspect(handle)).state in (SessionState.MISSING, SessionState.EXITED)
     assert handle not in await backend.list_sessions()
     assert await backend.stop(handle) is None  # idempotent: stopping a gone session is fine
+
+
+async def test_wait_returns_once_the_tool_ends_with_its_code_and_last_lines(backend: ComputeBackend,
+                                                                            tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, tool="custom", command=["sh", "-c", "echo first; echo last; exit 7"])
+    handle = await backend.launch(spec)
+    if isinstance(backend, FakeBackend):
+        backend.output_by_session[handle.session_id] = b"first\nlast\n"
+        asyncio.get_running_loop().call_soon(backend.crash, handle, 7)
+
+    status = await asyncio.wait_for(backend.wait(handle), 10)
+
+    assert (status.state, status.exit_code) == (SessionState.EXITED, 7)
+    assert status.message.splitlines()[-2:] == ["first", "last"]
+    await backend.stop(handle)
+    assert await backend.usage(handle) is not None  # a stopped run still tells what it used, once
+    assert (await backend.wait(handle)).state is not SessionState.RUNNING  # a gone session returns at once
 
 
 async def test_launch_twice_returns_the_same_session(backend: ComputeBackend, tmp_path: Path) -> None:
@@ -185,15 +204,15 @@ async def test_stop_kills_the_whole_process_group(local: LocalBackend, tmp_path:
 
 
 async def test_sigkill_after_grace_when_sigterm_is_ignored(local: LocalBackend, tmp_path: Path) -> None:
-    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('armed'); time.sleep(300)"
+    code = ("import signal, time; signal.signal(signal.SIGTERM, lambda *_: print('term', flush=True));"
+            "print('armed', flush=True)\nwhile True: time.sleep(1)")
     handle = await local.launch(make_spec(tmp_path, tool="custom", command=[sys.executable, "-c", code]))
     await _until(lambda: b"armed" in _read(local.log_path(handle.session_id)))
 
-    started = time.monotonic()
     exit_code = await local.stop(handle, grace=1)
 
+    assert b"term" in _read(local.log_path(handle.session_id))  # it was asked first, and survived the asking
     assert exit_code == -9
-    assert 1 <= time.monotonic() - started < 5
     assert _group(int(handle.ident)) == []
 
 
@@ -209,20 +228,17 @@ async def test_a_tool_that_dies_is_not_ready_and_reports_its_exit_code(local: Lo
 async def test_environment_markers_and_no_leaked_parent_env(local: LocalBackend, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgres://control-plane-secret")
-    code = ("import os, resource; print(sorted(os.environ)); print(resource.getrlimit(resource.RLIMIT_AS)[0]);"
-            "print(os.getcwd())")
-    spec = make_spec(tmp_path, tool="custom", command=[sys.executable, "-c", code],
-                     environment={"MY_VAR": "1"}, memory_mib=4096)
+    code = "import os; print(sorted(os.environ)); print(os.getcwd())"
+    spec = make_spec(tmp_path, tool="custom", command=[sys.executable, "-c", code], environment={"MY_VAR": "1"})
     handle = await local.launch(spec)
-    await _until(lambda: _read(local.log_path(handle.session_id)).count(b"\n") >= 3)
+    await _until(lambda: _read(local.log_path(handle.session_id)).count(b"\n") >= 2)
     await local.stop(handle)
     output = b"".join([chunk async for chunk in local.output(handle)]).decode()
 
     for name in ("CONNECT_TOOL_PORT", "STUDIOS_SESSION_ID", "STUDIOS_SESSION_SECRET", "STUDIOS_BASE_PATH", "MY_VAR"):
         assert f"'{name}'" in output
     assert "DATABASE_URL" not in output
-    assert str(4096 * 1024 * 1024) in output
-    assert output.splitlines()[2] == str(spec.workspace_dir)
+    assert output.splitlines()[1] == str(spec.workspace_dir)
 
 
 async def test_output_is_captured_to_a_file(local: LocalBackend, tmp_path: Path) -> None:

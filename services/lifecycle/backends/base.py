@@ -59,6 +59,8 @@ class Handle:
     host: str
     port: int
     started_at: float  # epoch seconds; for "local" the OS create time, which also guards against pid reuse
+    #: how cpu and memory are enforced, for the launch progress step; not part of the session's identity
+    limits: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,6 +74,7 @@ class Handle:
             host=str(data["host"]),
             port=int(data["port"]),
             started_at=float(data["started_at"]),
+            limits=str(data.get("limits", "")),
         )
 
     @property
@@ -96,6 +99,16 @@ class Status:
         return self.state is SessionState.RUNNING
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What a run used: peak resident memory and cpu in millicores (1000 = one core busy), averaged over the run
+    and at its busiest sampling interval."""
+
+    peak_memory_mb: int
+    avg_cpu_millicores: int
+    peak_cpu_millicores: int
+
+
 class ComputeBackend(Protocol):
     """Runs session tools. All methods are idempotent where that makes sense; none raise for a gone session."""
 
@@ -110,6 +123,15 @@ class ComputeBackend(Protocol):
         ...
 
     async def inspect(self, handle: Handle) -> Status: ...
+
+    async def wait(self, handle: Handle) -> Status:
+        """Return as soon as the session's main process has ended: its exit code (when known) and its last output
+        lines in ``message``. A gone session returns at once."""
+        ...
+
+    async def usage(self, handle: Handle) -> Usage | None:
+        """What the session used so far, or in all once stopped; None when the backend cannot tell."""
+        ...
 
     async def stop(self, handle: Handle, grace: float | None = None) -> int | None:
         """SIGTERM, then SIGKILL after ``grace`` (the backend's default when None). Returns the exit code if known."""

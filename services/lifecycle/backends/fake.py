@@ -11,7 +11,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator
 
-from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status
+from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
 from services.lifecycle.backends.tools import build_command
 
 
@@ -26,7 +26,9 @@ class FakeBackend:
         self.output_by_session: dict[str, bytes] = {}
         self._running: dict[str, Handle] = {}
         self._exited: dict[str, int] = {}
+        self._ended: dict[str, asyncio.Event] = {}  # set when the session's "process" ends: what wait() waits on
         self._ids = itertools.count(1)
+        self.usage_by_session: dict[str, Usage] = {}  # what usage() reports; a fixed small figure by default
 
     async def launch(self, spec: LaunchSpec) -> Handle:
         if spec.session_id in self._running:
@@ -37,6 +39,7 @@ class FakeBackend:
         self.launched.append(spec)
         self._running[spec.session_id] = handle
         self._exited.pop(spec.session_id, None)
+        self._ended[spec.session_id] = asyncio.Event()
         return handle
 
     async def ready(self, handle: Handle, timeout: float) -> bool:
@@ -49,8 +52,22 @@ class FakeBackend:
             return Status(SessionState.EXITED, self._exited[handle.session_id])
         return Status(SessionState.MISSING)
 
+    async def wait(self, handle: Handle) -> Status:
+        ended = self._ended.get(handle.session_id)
+        if ended is not None and handle.session_id in self._running:
+            await ended.wait()
+        status = await self.inspect(handle)
+        output = self.output_by_session.get(handle.session_id, b"").decode(errors="replace")
+        return Status(status.state, status.exit_code, "\n".join(output.splitlines()[-10:]))
+
+    async def usage(self, handle: Handle) -> Usage | None:
+        if handle.session_id not in self._running and handle.session_id not in self._exited:
+            return self.usage_by_session.pop(handle.session_id, None)
+        return self.usage_by_session.setdefault(handle.session_id, Usage(1, 1, 1))
+
     async def stop(self, handle: Handle, grace: float | None = None) -> int | None:
         self.stopped.append(handle)
+        self._end(handle)
         if self._running.pop(handle.session_id, None) is not None:
             return 0
         return self._exited.pop(handle.session_id, None)  # after stop the session is forgotten, as in local
@@ -66,6 +83,12 @@ class FakeBackend:
         """Test helper: the tool dies on its own, as a real process would."""
         if self._running.pop(handle.session_id, None) is not None:
             self._exited[handle.session_id] = exit_code
+            self._end(handle)
+
+    def _end(self, handle: Handle) -> None:
+        self.usage_by_session.setdefault(handle.session_id, Usage(1, 1, 1))
+        if ended := self._ended.get(handle.session_id):
+            ended.set()
 
 
 class SlowBackend(FakeBackend):

@@ -1,0 +1,36 @@
+"""Free TCP ports on 127.0.0.1 for local tools, never the same one to two tools at once."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from services.lifecycle.backends.base import LaunchError
+
+# Ports handed out recently, with when: the kernel may offer a port again as soon as the probe socket closes,
+# before the first tool has bound it, and two tools on one port is worse than a failed start: the loser's
+# readiness probe is answered by the winner, and the session looks running with a dead process.
+_ISSUED: dict[int, float] = {}
+_ISSUED_FOR = 120.0  # seconds; far longer than any tool takes to bind its port
+
+
+def free_port() -> int:
+    now = time.monotonic()
+    for port, at in list(_ISSUED.items()):
+        if now - at > _ISSUED_FOR:
+            del _ISSUED[port]
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _ISSUED:
+            _ISSUED[port] = now
+            return port
+    raise LaunchError("no free port on 127.0.0.1")
+
+
+def listening(port: int) -> bool:
+    """Whether anything on this machine accepts connections on 127.0.0.1:``port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
