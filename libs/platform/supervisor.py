@@ -46,8 +46,10 @@ class ServiceState:
     proc: asyncio.subprocess.Process | None = None
     restarts: int = 0
     last_exit: int | None = None
-    #: monotonic start time of every run, for status and tests
+    #: monotonic start time of every run, for status
     starts: list[float] = field(default_factory=list)
+    #: the delay chosen before each restart, in order (what the backoff decided, not what a clock measured)
+    delays: list[float] = field(default_factory=list)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -108,6 +110,7 @@ class Supervisor:
             if uptime >= self.backoff.reset_after:
                 delay = self.backoff.initial
             st.restarts += 1
+            st.delays.append(delay)
             log.warning("service %s exited with code %s after %.1fs; restart #%d in %.1fs",
                         st.spec.name, code, uptime, st.restarts, delay)
             with contextlib.suppress(TimeoutError):
