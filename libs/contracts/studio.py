@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 
 from libs.contracts.events import Event, registry
 
@@ -204,11 +204,28 @@ class StudioProgressRecorded(StudioEvent):
 
 @registry.register
 class StudioSessionRunning(StudioEvent):
+    """v2: ``handle`` no longer carries the session's proxy secret (it is derived; DESIGN §2, no secret in an event)."""
+
     event_type: ClassVar[str] = "StudioSessionRunning"
+    schema_version: ClassVar[int] = 2
     run: int
     handle: dict[str, Any]
     url: str
     expires_at: AwareDatetime | None = None  # None: unlimited lifespan
+
+    @field_validator("handle")
+    @classmethod
+    def _no_secret(cls, handle: dict[str, Any]) -> dict[str, Any]:
+        if "secret" in handle:
+            raise ValueError("a session handle in an event must not carry its secret")
+        return handle
+
+
+@registry.upcaster(StudioSessionRunning.event_type, 1)
+def upcast_studio_session_running_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 stored the proxy secret in the handle; drop it, so old events never hand it to a reader."""
+    handle = {k: v for k, v in (data.get("handle") or {}).items() if k != "secret"}
+    return {**data, "handle": handle}
 
 
 @registry.register

@@ -15,7 +15,16 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    make_asgi_app,
+    start_http_server,
+)
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -33,6 +42,14 @@ def registry() -> CollectorRegistry:
         PlatformCollector(registry=_registry)
         GCCollector(registry=_registry)
     return _registry
+
+
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def metrics_text() -> bytes:
+    """This process's registry in the Prometheus text format (for a framework's own ``/metrics`` route)."""
+    return generate_latest(registry())
 
 
 def metrics_app() -> Any:
@@ -75,3 +92,34 @@ class ServiceMetrics:
                   buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS) -> Any:
         return self._make(Histogram, name, doc, labels, buckets=tuple(buckets))
 
+
+
+def parked_events(service: str) -> Any:
+    """``studios_parked_events{service, consumer}``: events a consumer has parked (failed, or held behind a failed
+    event of the same stream) and not yet retried or discarded; set by the consumer from ``es.parked``."""
+    return ServiceMetrics(service).gauge("parked_events", "Events parked by a consumer, not yet retried or discarded",
+                                         ("consumer",))
+
+
+#: Start latency buckets (seconds): a bare tool answers in about a second here, JupyterLab in 1-2 s, a git clone or a
+#: loaded machine takes longer, and the ready timeout is 180 s.
+START_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 180, 300)
+
+
+class LifecycleMetrics:
+    """The lifecycle service's metrics (one set per process; every instance shares the same collectors)."""
+
+    def __init__(self) -> None:
+        m = ServiceMetrics("lifecycle")
+        #: set by each reconcile pass from the store: how many studios are in each active state
+        self.sessions = m.gauge("sessions", "Studios in each active session state, as of the last reconcile pass",
+                                ("state",))
+        self.start_seconds = m.histogram("session_start_seconds",
+                                         "From a start being requested to the tool answering", buckets=START_BUCKETS)
+        self.reconcile_passes = m.counter("reconcile_passes_total", "Reconcile passes", ("outcome",))
+
+    def observe_sessions(self, counts: dict[str, int], states: Sequence[str]) -> None:
+        """Set the gauge for every state in ``states`` (0 where ``counts`` has none), so a state emptied since the
+        last pass does not keep its old value."""
+        for state in states:
+            self.sessions(state=state).set(counts.get(state, 0))

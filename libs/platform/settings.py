@@ -21,6 +21,13 @@ class PlatformSettings(BaseSettings):
     log_json: bool = Field(False, alias="STUDIOS_LOG_JSON")
     #: JetStream flushes to disk every 2 minutes by default; operators may want it tighter.
     nats_sync_interval: str | None = Field(None, alias="STUDIOS_NATS_SYNC_INTERVAL")
+    #: The key per-session proxy secrets derive from (``libs.platform.session_keys``); gateway and lifecycle must
+    #: read the same file. Default: ``<data dir>/lifecycle/session-key``, created on first use.
+    session_key_path: Path | None = Field(None, alias="STUDIOS_SESSION_KEY_FILE")
+
+    @property
+    def session_key_file(self) -> Path:
+        return self.session_key_path or self.data_dir.resolve() / "lifecycle" / "session-key"
 
     @property
     def admin_token_file(self) -> Path:

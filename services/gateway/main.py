@@ -25,6 +25,8 @@ from libs.bus.streams import DEFAULT, Topology, ensure_streams
 from libs.contracts.commands import Command, Reply
 from libs.contracts.studio_state import State
 from libs.eventstore import EventStore
+from libs.platform.metrics import METRICS_CONTENT_TYPE, metrics_text
+from libs.platform.session_keys import load_or_create_key
 from services.gateway.access.auth import Principal
 from services.gateway.api.seqera import StudiosContext, install
 from services.gateway.api.seqera import router as studios_router
@@ -32,6 +34,7 @@ from services.gateway.api.seqera import users as identity_api
 from services.gateway.api.seqera.common import install_error_handlers
 from services.gateway.bootstrap import ensure_defaults
 from services.gateway.commands import BusCommandSender
+from services.gateway.proxy.admission import SecretOf, derived_secrets
 from services.gateway.proxy.http import proxy_router
 from services.gateway.proxy.wiring import connect_permission, lookup_studio, token_authenticator
 from services.gateway.read.consistency import wait_for
@@ -99,7 +102,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     install_error_handlers(app)
     app.include_router(identity_api.router)
     app.include_router(studios_router)
-    app.include_router(_proxy(app, http))
+    app.include_router(_proxy(app, http, derived_secrets(load_or_create_key(settings.session_key_file))))
     _add_health(app)
     _add_asyncapi(app)
     return app
@@ -115,7 +118,7 @@ def _wake_projections_on_events(broker: NatsBroker, topology: Topology) -> None:
         projections.wake(STUDIOS)
 
 
-def _proxy(app: FastAPI, http: httpx.AsyncClient) -> APIRouter:
+def _proxy(app: FastAPI, http: httpx.AsyncClient, secret_of: SecretOf) -> APIRouter:
     """The proxy's look-ups, bound late: the pool and the sender exist only once the lifespan has run."""
 
     def pool() -> asyncpg.Pool:
@@ -134,12 +137,10 @@ def _proxy(app: FastAPI, http: httpx.AsyncClient) -> APIRouter:
         async def send(self, cmd: Command) -> Reply:
             return await app.state.sender.send(cmd)  # type: ignore[no-any-return]
 
-    return proxy_router(lookup, authenticate, can_connect, LateSender(), http)
+    return proxy_router(lookup, authenticate, can_connect, LateSender(), http, secret_of=secret_of)
 
 
 def _add_health(app: FastAPI) -> None:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -150,7 +151,8 @@ def _add_health(app: FastAPI) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        # This process's studios_* registry (libs.platform.metrics), not prometheus_client's default one.
+        return Response(metrics_text(), media_type=METRICS_CONTENT_TYPE)
 
 
 def _add_asyncapi(app: FastAPI) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 from libs.bus.broker import make_broker
 from libs.bus.commands import CommandServer
@@ -24,6 +23,8 @@ from libs.contracts.studio_commands import (
     UpdateStudio,
 )
 from libs.eventstore import EventStore
+from libs.platform.metrics import start_metrics_server
+from libs.platform.session_keys import load_or_create_key
 from services.lifecycle import subscribers
 from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.handlers import StudioHandlers
@@ -39,23 +40,13 @@ PUBLIC_COMMANDS: tuple[type[StudioCommand], ...] = (
     CreateStudio, UpdateStudio, StartStudio, StopStudio, ExtendLifespan, DeleteStudio, RecordConnection)
 
 
-def session_key(state_dir: Path) -> bytes:
-    """The key session secrets derive from; kept in the data dir so a restart can still reach live tools."""
-    path = state_dir / "session-key"
-    state_dir.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return bytes.fromhex(path.read_text().strip())
-
-
 async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topology = DEFAULT) -> None:
     database_url, nats_url = settings.require_urls()
     store = await EventStore.connect(database_url)
     broker = make_broker(nats_url, name="lifecycle", quiet=True)
     backend = LocalBackend(settings.state_dir, grace=settings.stop_grace_seconds)
     handlers = StudioHandlers(store)
-    provisioner = Provisioner(store, settings.workspaces_dir, session_key(settings.state_dir))
+    provisioner = Provisioner(store, settings.workspaces_dir, load_or_create_key(settings.session_key_file))
     runner = SessionRunner(handlers, backend, provisioner,
                            RunnerConfig(settings.ready_timeout_seconds, settings.stop_grace_seconds))
     idle = timedelta(minutes=settings.idle_timeout_minutes) if settings.idle_timeout_minutes else None
@@ -69,6 +60,7 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     await broker.connect()
     await ensure_streams(broker.js, topology)
     relay = Relay(store, broker.js, dsn=database_url, topology=topology)
+    metrics = _serve_metrics(settings)
     await reconciler.run_once()  # before taking new work: adopt or settle what the last run left
     await broker.start()
     tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(reconciler.run(stop))]
@@ -82,4 +74,18 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if metrics is not None:
+            metrics.shutdown()
         await store.close()
+
+
+def _serve_metrics(settings: LifecycleSettings) -> Any:
+    """Lifecycle has no HTTP API of its own, so its ``/metrics`` is a small server thread. A port already taken
+    (a second lifecycle on one host) costs the metrics, not the service."""
+    if not settings.metrics_port:
+        return None
+    try:
+        return start_metrics_server(settings.metrics_port, settings.host)
+    except OSError as e:
+        log.warning("lifecycle metrics not served on %s:%s: %s", settings.host, settings.metrics_port, e)
+        return None

@@ -17,6 +17,8 @@ class LifecycleSettings(PlatformSettings):
     reconcile_interval_seconds: float = Field(15.0, alias="STUDIOS_RECONCILE_INTERVAL_SECONDS", gt=0)
     #: Stop a running session nobody has been connected to for this long (stop reason IDLE_TIMEOUT); 0: never.
     idle_timeout_minutes: float = Field(0, alias="STUDIOS_IDLE_TIMEOUT_MINUTES", ge=0)
+    #: Port of lifecycle's Prometheus ``/metrics`` (on ``STUDIOS_HOST``); 0: not served.
+    metrics_port: int = Field(9101, alias="STUDIOS_LIFECYCLE_METRICS_PORT", ge=0, le=65535)
 
     @property
     def workspaces_dir(self) -> Path:

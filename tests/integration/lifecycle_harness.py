@@ -20,6 +20,7 @@ from libs.contracts.studio import StudioStatus, StudioTemplate, stream_name
 from libs.contracts.studio_commands import CreateStudio
 from libs.contracts.studio_state import INITIAL, State, evolve
 from libs.eventstore import EventStore, load
+from libs.platform.session_keys import load_or_create_key, session_secret
 from services.lifecycle import main as lifecycle_main
 from services.lifecycle.settings import LifecycleSettings
 
@@ -31,6 +32,11 @@ class Lifecycle:
     store: EventStore
     client: CommandClient
     settings: LifecycleSettings
+    topology: Topology | None = None
+
+    def secret(self, state: State) -> str:
+        """The run's proxy secret, derived as the gateway does (no event carries it)."""
+        return session_secret(load_or_create_key(self.settings.session_key_file), state.run_key)
 
     async def send(self, cmd: Command) -> Reply:
         return await self.client.send(cmd, timeout=10)
@@ -77,7 +83,7 @@ async def running_lifecycle(database_url: str, nats_url: str, data_dir: Path,
                 await nc.request("studios.cmd.lifecycle.create_studio", b"{}", timeout=0.2)
                 break
             await asyncio.sleep(0.05)
-        yield Lifecycle(store, client, settings)
+        yield Lifecycle(store, client, settings, topology)
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)

@@ -29,7 +29,7 @@ async def test_start_use_stop_delete(database_url: str, nats_url: str, tmp_path:
         handle = state.handle or {}
         url = f"http://{handle['host']}:{handle['port']}/connect/{cmd.session_id}/hello"
         async with httpx.AsyncClient() as http:
-            assert (await http.get(url, headers={"X-Studios-Secret": handle["secret"]})).status_code == 200
+            assert (await http.get(url, headers={"X-Studios-Secret": lc.secret(state)})).status_code == 200
             assert (await http.get(url)).status_code == 403
 
         with pytest.raises(Conflict):

@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 from libs.contracts.errors import StudiosError
 from libs.contracts.studio import StudioStatus
 from libs.contracts.studio_state import State
+from libs.platform.session_keys import session_secret
 from services.gateway.proxy.headers import COOKIE
 
 QUERY_TOKEN = "access_token"
@@ -38,6 +39,8 @@ Authenticate = Callable[[str], Awaitable[U | None]]
 #: False is a 403; raising a ``StudiosError`` (``NotFound`` to hide the studio, ``Forbidden``) answers with it.
 CanConnect = Callable[[U, State], Awaitable[bool]]
 Via = Literal["bearer", "query", "cookie"]
+#: A running session's proxy secret (None: not known), see ``derived_secrets``.
+SecretOf = Callable[[State], str | None]
 
 
 @dataclass(frozen=True)
@@ -76,17 +79,34 @@ def credential(conn: HTTPConnection) -> tuple[str, Via] | None:
     return None
 
 
-def upstream_of(state: State) -> Upstream | None:
+def derived_secrets(key: bytes) -> SecretOf:
+    """The gateway's way: the run's secret from the key lifecycle derives it from (no event carries it)."""
+
+    def secret_of(state: State) -> str | None:
+        return session_secret(key, state.run_key)
+
+    return secret_of
+
+
+def handle_secret(state: State) -> str | None:
+    """A secret the handle itself names: only for test fakes that build a ``State`` by hand; the gateway's
+    composition root always passes ``derived_secrets``."""
+    secret = (state.handle or {}).get("secret")
+    return str(secret) if secret else None
+
+
+def upstream_of(state: State, secret_of: SecretOf = handle_secret) -> Upstream | None:
     handle = state.handle or {}
     try:
-        host, port, secret = str(handle["host"]), int(handle["port"]), str(handle["secret"])
+        host, port = str(handle["host"]), int(handle["port"])
     except (KeyError, TypeError, ValueError):
         return None
+    secret = secret_of(state)
     return Upstream(host, port, secret) if host and secret else None
 
 
 async def admit(conn: HTTPConnection, session_id: str, lookup: Lookup, authenticate: Authenticate[U],
-                can_connect: CanConnect[U]) -> Admitted[U] | Denied:
+                can_connect: CanConnect[U], secret_of: SecretOf = handle_secret) -> Admitted[U] | Denied:
     found = credential(conn)
     if found is None:
         return Denied(401, "Authentication required: send 'Authorization: Bearer <token>', or open the studio's "
@@ -106,7 +126,7 @@ async def admit(conn: HTTPConnection, session_id: str, lookup: Lookup, authentic
     if state.status is not StudioStatus.RUNNING:
         status = state.status.value if state.status else "unknown"
         return Denied(409, f"studio is not running (status: {status})")
-    upstream = upstream_of(state)
+    upstream = upstream_of(state, secret_of)
     if upstream is None:
         return Denied(502, f"Studio {session_id} is running but its tool's address is not known yet")
     return Admitted(user, state, upstream, token, via)

@@ -30,9 +30,11 @@ from services.gateway.proxy.admission import (
     CanConnect,
     Denied,
     Lookup,
+    SecretOf,
     U,
     Upstream,
     admit,
+    handle_secret,
 )
 from services.gateway.proxy.connections import ConnectionTracker
 from services.gateway.proxy.headers import COOKIE, Forwarding, downstream_headers, upstream_headers, without_query_param
@@ -45,8 +47,10 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 def proxy_router(lookup: Lookup, authenticate: Authenticate[U], can_connect: CanConnect[U],
                  commands: CommandSender, client: httpx.AsyncClient, *,
-                 tracker: ConnectionTracker | None = None) -> APIRouter:
+                 tracker: ConnectionTracker | None = None, secret_of: SecretOf = handle_secret) -> APIRouter:
     """Routes for ``/connect/{sessionId}/...``; their lifespan flushes connection records on shutdown.
+
+    ``secret_of`` gives a running session's proxy secret: the gateway passes ``derived_secrets(key)``.
 
     ``client`` is used bare (no default headers, no redirects): give it ``trust_env=False`` (tools are on
     127.0.0.1; a proxy from the environment must not capture them), a connect timeout of a few seconds and a
@@ -68,7 +72,7 @@ def proxy_router(lookup: Lookup, authenticate: Authenticate[U], can_connect: Can
 
     @router.api_route("/connect/{session_id}/{path:path}", methods=METHODS, include_in_schema=False)
     async def proxy_http(request: Request, session_id: str, path: str) -> Response:
-        admitted = await admit(request, session_id, lookup, authenticate, can_connect)
+        admitted = await admit(request, session_id, lookup, authenticate, can_connect, secret_of)
         if isinstance(admitted, Denied):
             response: Response = problem(admitted)
         elif admitted.via == "query" and request.method in ("GET", "HEAD"):
@@ -81,7 +85,7 @@ def proxy_router(lookup: Lookup, authenticate: Authenticate[U], can_connect: Can
 
     @router.websocket("/connect/{session_id}/{path:path}")
     async def proxy_ws(websocket: WebSocket, session_id: str, path: str) -> None:
-        admitted = await admit(websocket, session_id, lookup, authenticate, can_connect)
+        admitted = await admit(websocket, session_id, lookup, authenticate, can_connect, secret_of)
         if isinstance(admitted, Denied):
             await refuse(websocket, admitted)
             return

@@ -7,8 +7,6 @@ gateway), read from the store; it never reads the gateway's tables.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import os
 from pathlib import Path
@@ -17,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 from libs.contracts import identity
 from libs.contracts.studio_state import State
 from libs.eventstore import EventStore
+from libs.platform.session_keys import session_secret
 from services.lifecycle.backends import mounts
 from services.lifecycle.backends.base import LaunchSpec
 
@@ -36,8 +35,8 @@ class Provisioner:
 
     def secret(self, state: State) -> str:
         """The run's secret, derived rather than stored, so a restarted lifecycle that adopts a live process
-        still knows it. Only the gateway proxy is told it (through the running session's handle)."""
-        return hmac.new(self.session_key, state.run_key.encode(), hashlib.sha256).hexdigest()
+        still knows it. The gateway proxy derives the same value from the same key; it is in no event."""
+        return session_secret(self.session_key, state.run_key)
 
     def workspace(self, state: State) -> Path:
         return self.workspaces / state.session_id

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from datetime import datetime, timedelta
 
 from libs.contracts.studio import StopReason, StudioStatus
 from libs.contracts.studio_commands import RecordSessionStopped, StopStudio
 from libs.contracts.studio_state import State, due_for_lifespan_stop
 from libs.eventstore import EventStore
+from libs.platform.metrics import LifecycleMetrics
 from services.lifecycle.backends.base import ComputeBackend, Handle
 from services.lifecycle.handlers import Clock, StudioHandlers, utcnow
 from services.lifecycle.sessions.runner import SessionRunner
@@ -24,6 +26,7 @@ from services.lifecycle.studio.rules import FORCE_STOP_AFTER
 
 log = logging.getLogger("studios.lifecycle.reconcile")
 ACTOR = "lifecycle"
+METRICS = LifecycleMetrics()
 ACTIVE = (StudioStatus.STARTING, StudioStatus.RUNNING, StudioStatus.STOPPING, StudioStatus.BUILDING)
 
 
@@ -46,6 +49,7 @@ class Reconciler:
         # listed, so a process missing from that list really is gone. The other order would take a session that
         # became running during the pass for a vanished one, record it stopped and then kill it as an orphan.
         studios = await self.active_studios()
+        METRICS.observe_sessions(Counter(s.status.value for s in studios if s.status), [a.value for a in ACTIVE])
         live = {h.session_id: h for h in await self.backend.list_sessions()}
         now = self.clock()
         wanted = {state.run_key for state in studios}
@@ -99,7 +103,9 @@ class Reconciler:
         while not stop.is_set():
             try:
                 await self.run_once()
+                METRICS.reconcile_passes(outcome="ok").inc()
             except Exception:
+                METRICS.reconcile_passes(outcome="failed").inc()
                 log.exception("reconciliation failed; retrying")
             try:
                 await asyncio.wait_for(stop.wait(), self.interval)

@@ -24,6 +24,7 @@ from libs.contracts.studio_commands import (
     StudioCommand,
 )
 from libs.contracts.studio_state import State
+from libs.platform.metrics import LifecycleMetrics
 from services.lifecycle.backends.base import ComputeBackend, Handle
 from services.lifecycle.handlers import StudioHandlers, utcnow
 from services.lifecycle.sessions.provisioning import Provisioner
@@ -31,6 +32,7 @@ from services.lifecycle.sessions.provisioning import Provisioner
 log = logging.getLogger("studios.lifecycle.runner")
 T = TypeVar("T")
 ACTOR = "lifecycle"
+METRICS = LifecycleMetrics()
 
 
 class StartFailed(Exception):
@@ -101,8 +103,10 @@ class SessionRunner:
                 await self.backend.stop(handle, grace=5.0)
             return
         reply = await self._record(state, RecordSessionRunning,
-                                   handle=handle.to_dict() | {"secret": self.provisioner.secret(state)},
+                                   handle=handle.to_dict(),
                                    url=f"/connect/{session_id}/")
+        if (reply.result or {}).get("events") and state.last_started:
+            METRICS.start_seconds.observe(max(0.0, (utcnow() - state.last_started).total_seconds()))
         if not (reply.result or {}).get("events"):
             # The studio moved on (stopped, deleted) while it started: nobody will ever stop this process.
             log.info("session %s run %s is no longer wanted; stopping it", session_id, run)
