@@ -44,11 +44,15 @@ class Reply(BaseModel):
 
 
 def valid_traceparent(value: str | None) -> str | None:
-    """``value`` if it is a W3C ``traceparent`` (version ``ff`` is invalid by the spec), else None."""
+    """``value`` if it is a W3C ``traceparent``, else None: the spec has a receiver treat an invalid one as absent
+    (version ``ff``, an all-zero trace or parent id are invalid too)."""
     if value is None:
         return None
-    value = value.strip().lower()
-    return value if TRACEPARENT.match(value) and not value.startswith("ff") else None
+    value = value.strip()
+    if not TRACEPARENT.match(value):
+        return None
+    version, trace_id, parent_id, _ = value.split("-")
+    return None if version == "ff" or set(trace_id) == {"0"} or set(parent_id) == {"0"} else value
 
 
 class CommandMeta(BaseModel):
