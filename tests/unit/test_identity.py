@@ -17,24 +17,24 @@ from libs.contracts.identity import (
     WorkspaceCreated,
 )
 from libs.testing.given_when_then import Aggregate
-from services.gateway.domain import identity as idn
 from services.gateway.domain import organization as org
 from services.gateway.domain import resources as res
+from services.gateway.domain import token as tok
+from services.gateway.domain import user as usr
 from services.gateway.domain import workspace as wsp
 from services.gateway.domain.permissions import Role
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
-users = Aggregate(idn.decide_user, idn.evolve_user, idn.User())
-tokens = Aggregate(idn.decide_token, idn.evolve_token, idn.Token())
-orgs = Aggregate(org.decide_org, org.evolve_org, org.Org())
-workspaces = Aggregate(wsp.decide_workspace, wsp.evolve_workspace, wsp.Workspace())
-compute_envs = Aggregate(res.decide_compute_env, res.evolve_resource, res.Resource())
-data_links = Aggregate(res.decide_data_link, res.evolve_resource, res.Resource())
-labels = Aggregate(res.decide_label, res.evolve_resource, res.Resource())
+# One convention (decide/evolve/INITIAL per aggregate module), so one helper serves every aggregate.
+users = Aggregate.of(usr)
+tokens = Aggregate.of(tok)
+orgs = Aggregate.of(org)
+workspaces = Aggregate.of(wsp)
+compute_envs = data_links = labels = Aggregate.of(res)
 
-CREATE_USER = idn.CreateUser(7, "ada", "ada@example.org", NOW, "1")
+CREATE_USER = usr.CreateUser(7, "ada", "ada@example.org", NOW, "1")
 USER = UserCreated(user_id=7, user_name="ada", email="ada@example.org", at=NOW, actor="1")
-ISSUE = idn.IssueToken(9, 7, "laptop", "h1", NOW, "7")
+ISSUE = tok.IssueToken(9, 7, "laptop", "h1", NOW, "7")
 ISSUED = TokenIssued(token_id=9, user_id=7, name="laptop", token_hash="h1", at=NOW, actor="7")
 WS = wsp.CreateWorkspace(3, 1, "lab", "The lab", 7, 30, NOW, "7")
 WS_CREATED = [WorkspaceCreated(workspace_id=3, org_id=1, name="lab", full_name="The lab", at=NOW, actor="7"),
@@ -44,35 +44,35 @@ WS_CREATED = [WorkspaceCreated(workspace_id=3, org_id=1, name="lab", full_name="
 def test_a_user_is_created_once_and_a_repeat_is_a_no_op() -> None:
     users.given().when(CREATE_USER).then(USER)
     users.given(USER).when(CREATE_USER).then_nothing()
-    users.given(USER).when(idn.CreateUser(7, "bob", "b@x.org", NOW, "1")).then_raises(Conflict)
+    users.given(USER).when(usr.CreateUser(7, "bob", "b@x.org", NOW, "1")).then_raises(Conflict)
 
 
 @pytest.mark.parametrize("name,email", [("a", "a@x.org"), ("-ada", "a@x.org"), ("a b", "a@x.org"),
                                         ("ada", "not-an-email")])
 def test_bad_user_names_and_emails_are_invalid_input(name: str, email: str) -> None:
-    users.given().when(idn.CreateUser(7, name, email, NOW, "1")).then_raises(InvalidInput)
+    users.given().when(usr.CreateUser(7, name, email, NOW, "1")).then_raises(InvalidInput)
 
 
 def test_a_token_stores_its_hash_and_is_revoked_once() -> None:
     state = tokens.given().when(ISSUE).then(ISSUED)
     assert state.token_hash == "h1"
     revoked = TokenRevoked(token_id=9, user_id=7, at=NOW, actor="7")
-    tokens.given(ISSUED).when(idn.RevokeToken(9, NOW, "7")).then(revoked)
-    tokens.given(ISSUED, revoked).when(idn.RevokeToken(9, NOW, "7")).then_nothing()
-    tokens.given().when(idn.RevokeToken(9, NOW, "7")).then_raises(NotFound)
+    tokens.given(ISSUED).when(tok.RevokeToken(9, NOW, "7")).then(revoked)
+    tokens.given(ISSUED, revoked).when(tok.RevokeToken(9, NOW, "7")).then_nothing()
+    tokens.given().when(tok.RevokeToken(9, NOW, "7")).then_raises(NotFound)
 
 
 def test_a_token_expiry_must_be_in_the_future_and_scopes_known() -> None:
-    past = idn.IssueToken(9, 7, "x", "h", NOW, "7", expiry=NOW - timedelta(seconds=1))
+    past = tok.IssueToken(9, 7, "x", "h", NOW, "7", expiry=NOW - timedelta(seconds=1))
     tokens.given().when(past).then_raises(InvalidInput, "expiry")
-    tokens.given().when(idn.IssueToken(9, 7, "x", "h", NOW, "7", scopes=("studio:fly",))).then_raises(InvalidInput)
-    tokens.given().when(idn.IssueToken(9, 7, "", "h", NOW, "7")).then_raises(InvalidInput)
+    tokens.given().when(tok.IssueToken(9, 7, "x", "h", NOW, "7", scopes=("studio:fly",))).then_raises(InvalidInput)
+    tokens.given().when(tok.IssueToken(9, 7, "", "h", NOW, "7")).then_raises(InvalidInput)
 
 
 def test_rotating_the_bootstrap_token_issues_then_rehashes() -> None:
-    tokens.given().when(idn.RotateToken(ISSUE)).then(ISSUED)
-    tokens.given(ISSUED).when(idn.RotateToken(ISSUE)).then_nothing()
-    new = idn.RotateToken(idn.IssueToken(9, 7, "laptop", "h2", NOW, "7"))
+    tokens.given().when(tok.RotateToken(ISSUE)).then(ISSUED)
+    tokens.given(ISSUED).when(tok.RotateToken(ISSUE)).then_nothing()
+    new = tok.RotateToken(tok.IssueToken(9, 7, "laptop", "h2", NOW, "7"))
     state = tokens.given(ISSUED).when(new).then(TokenRotated(token_id=9, token_hash="h2", at=NOW, actor="7"))
     assert state.token_hash == "h2"
 
@@ -136,7 +136,7 @@ def test_compute_env_configs_follow_seqera_and_reject_typos() -> None:
 def test_only_system_admins_allow_custom_commands() -> None:
     config = {"workDir": "/w", "allowCustomCommands": True}
     compute_envs.given().when(_ce("local-platform", config)).then_raises(Forbidden)
-    [event] = res.decide_compute_env(res.Resource(), _ce("local-platform", config, admin=True))
+    [event] = res.decide(res.INITIAL, _ce("local-platform", config, admin=True))
     assert isinstance(event, ComputeEnvCreated) and event.allow_custom_commands
     compute_envs.given().when(_ce("docker-platform", config, admin=True)).then_raises(InvalidInput)
 
@@ -148,7 +148,7 @@ def test_data_links_name_a_supported_store_and_host_folders_need_an_admin() -> N
     data_links.given().when(link("file:///srv/data")).then_raises(Forbidden)
     data_links.given().when(link("file://relative")).then_raises(InvalidInput)
     data_links.given().when(link("ftp://x/y")).then_raises(InvalidInput)
-    [event] = res.decide_data_link(res.Resource(), link("s3://bucket/prefix"))
+    [event] = res.decide(res.INITIAL, link("s3://bucket/prefix"))
     assert event.provider == "aws"  # type: ignore[attr-defined]
 
 

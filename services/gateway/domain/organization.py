@@ -8,7 +8,7 @@ from datetime import datetime
 from libs.contracts.errors import Conflict, InvalidInput, NotFound
 from libs.contracts.events import Event
 from libs.contracts.identity import OrganizationCreated, OrgMemberAdded
-from services.gateway.domain.identity import check_name, check_text
+from services.gateway.domain.checks import check_name, check_text
 
 ORG_ROLES = ("owner", "member", "collaborator")
 
@@ -44,7 +44,7 @@ class AddOrgMember:
     role: str = "member"
 
 
-def decide_org(state: Org, c: CreateOrganization | AddOrgMember) -> list[Event]:
+def decide(state: Org, c: CreateOrganization | AddOrgMember) -> list[Event]:
     if isinstance(c, CreateOrganization):
         if state.exists:
             if state.name == c.name:
@@ -69,9 +69,12 @@ def decide_org(state: Org, c: CreateOrganization | AddOrgMember) -> list[Event]:
                            actor=c.actor)]
 
 
-def evolve_org(state: Org, e: Event) -> Org:
+def evolve(state: Org, e: Event) -> Org:
     if isinstance(e, OrganizationCreated):
         return Org(True, e.name, {})
     if isinstance(e, OrgMemberAdded):
         return replace(state, members={**state.members, e.user_id: e.role})
     return state
+
+
+INITIAL = Org()

@@ -1,5 +1,5 @@
 """Aggregates of workspace resources: compute environment (``computeenv-<id>``), data link (``datalink-<id>``),
-label (``label-<id>``). Pure.
+label (``label-<id>``). Pure. They share one state, one ``decide`` and one ``evolve``.
 
 Two rules guard the host: a local compute environment that lets the ``custom`` tool run any command, and a
 ``file://`` data link that exposes a host folder, may only be created by a system administrator.
@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 from libs.contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from libs.contracts.events import Event
 from libs.contracts.identity import ComputeEnvCreated, ComputeEnvDeleted, DataLinkCreated, LabelCreated
+from services.gateway.domain.checks import check_text
 from services.gateway.domain.computeenv_config import validate_config
-from services.gateway.domain.identity import check_text
 
 RESOURCE_NAME = re.compile(r"^[A-Za-z\d][\w.-]{0,99}$")
 LABEL_NAME = re.compile(r"^[A-Za-z\d](?:[\w-]{0,37}[A-Za-z\d])?$")
@@ -60,7 +60,7 @@ class DeleteComputeEnv:
     actor: str
 
 
-def decide_compute_env(state: Resource, c: CreateComputeEnv | DeleteComputeEnv) -> list[Event]:
+def _compute_env(state: Resource, c: CreateComputeEnv | DeleteComputeEnv) -> list[Event]:
     if isinstance(c, DeleteComputeEnv):
         if not state.exists or state.deleted:
             raise NotFound(f"Compute environment {c.compute_env_id} not found")
@@ -110,7 +110,7 @@ def provider_of(resource_ref: str) -> str:
     return provider
 
 
-def decide_data_link(state: Resource, c: CreateDataLink) -> list[Event]:
+def _data_link(state: Resource, c: CreateDataLink) -> list[Event]:
     if state.exists:
         if (state.workspace_id, state.name) == (c.workspace_id, c.name):
             return []
@@ -141,7 +141,7 @@ class CreateLabel:
     is_default: bool = False
 
 
-def decide_label(state: Resource, c: CreateLabel) -> list[Event]:
+def _label(state: Resource, c: CreateLabel) -> list[Event]:
     if state.exists:
         if (state.workspace_id, state.name) == (c.workspace_id, c.name):
             return []
@@ -158,7 +158,20 @@ def decide_label(state: Resource, c: CreateLabel) -> list[Event]:
                          resource=c.resource, is_default=c.is_default, at=c.now, actor=c.actor)]
 
 
-def evolve_resource(state: Resource, e: Event) -> Resource:
+ResourceCommand = CreateComputeEnv | DeleteComputeEnv | CreateDataLink | CreateLabel
+INITIAL = Resource()
+
+
+def decide(state: Resource, c: ResourceCommand) -> list[Event]:
+    """One decide for the three: each command names its kind, and each kind has its own stream."""
+    if isinstance(c, CreateComputeEnv | DeleteComputeEnv):
+        return _compute_env(state, c)
+    if isinstance(c, CreateDataLink):
+        return _data_link(state, c)
+    return _label(state, c)
+
+
+def evolve(state: Resource, e: Event) -> Resource:
     if isinstance(e, ComputeEnvCreated | DataLinkCreated | LabelCreated):
         return Resource(True, e.workspace_id, e.name, False)
     if isinstance(e, ComputeEnvDeleted):

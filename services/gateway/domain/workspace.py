@@ -12,7 +12,7 @@ from datetime import datetime
 from libs.contracts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from libs.contracts.events import Event
 from libs.contracts.identity import ParticipantAdded, ParticipantRemoved, ParticipantRoleChanged, WorkspaceCreated
-from services.gateway.domain.identity import check_name, check_text
+from services.gateway.domain.checks import check_name, check_text
 from services.gateway.domain.permissions import Role, may_grant, parse_role
 
 VISIBILITIES = ("PRIVATE", "SHARED")
@@ -123,7 +123,7 @@ def _check_grant(granter: Role | None, *roles: Role) -> None:
             raise Forbidden(f"Your role cannot grant or change the '{role.value}' role")
 
 
-def decide_workspace(state: Workspace, c: WorkspaceCommand) -> list[Event]:
+def decide(state: Workspace, c: WorkspaceCommand) -> list[Event]:
     if isinstance(c, CreateWorkspace):
         return _create(state, c)
     if not state.exists:
@@ -154,7 +154,7 @@ def decide_workspace(state: Workspace, c: WorkspaceCommand) -> list[Event]:
                                actor=c.actor)]
 
 
-def evolve_workspace(state: Workspace, e: Event) -> Workspace:
+def evolve(state: Workspace, e: Event) -> Workspace:
     if isinstance(e, WorkspaceCreated):
         return Workspace(True, e.org_id, e.name, {}, e.workspace_id)
     if isinstance(e, ParticipantAdded):
@@ -167,3 +167,6 @@ def evolve_workspace(state: Workspace, e: Event) -> Workspace:
         return replace(state, participants={k: v for k, v in state.participants.items()
                                             if k != e.participant_id})
     return state
+
+
+INITIAL = Workspace()

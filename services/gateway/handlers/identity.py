@@ -13,8 +13,9 @@ from libs.contracts import identity as ev
 from libs.contracts.events import Event
 from libs.eventstore import AppendRequest, EventStore, execute
 from libs.eventstore.reservations import reserve
-from services.gateway.domain import identity as idn
 from services.gateway.domain import organization as org
+from services.gateway.domain import token as tok
+from services.gateway.domain import user as usr
 from services.gateway.domain import workspace as wsp
 from services.gateway.domain.permissions import Role
 
@@ -46,8 +47,8 @@ async def create_user(store: EventStore, *, user_name: str, email: str, actor: s
     owner = ev.stream(ev.USER, uid)
     extra = [await reserve(store, "username", user_name.lower(), owner, now, f"User name '{user_name}'"),
              await reserve(store, "useremail", email.lower(), owner, now, f"Email '{email}'")]
-    cmd = idn.CreateUser(uid, user_name, email, now, actor, first_name, last_name, is_admin)
-    done = await execute(store, owner, cmd, idn.decide_user, idn.evolve_user, idn.User(),
+    cmd = usr.CreateUser(uid, user_name, email, now, actor, first_name, last_name, is_admin)
+    done = await execute(store, owner, cmd, usr.decide, usr.evolve, usr.INITIAL,
                          also=with_reservations(extra), metadata=meta(actor))
     return uid, done.position
 
@@ -58,16 +59,16 @@ async def issue_token(store: EventStore, *, user_id: int, name: str, actor: str,
     """Issue (or, with ``rotate``, ensure) a token; returns its id, the token itself and the position."""
     tid = token_id if token_id is not None else await store.next_id()
     secret = token or new_token()
-    issue = idn.IssueToken(tid, user_id, name, hash_token(secret), now, actor, expiry, tuple(scopes))
-    cmd: idn.TokenCommand = idn.RotateToken(issue) if rotate else issue
-    done = await execute(store, ev.stream(ev.TOKEN, tid), cmd, idn.decide_token, idn.evolve_token, idn.Token(),
+    issue = tok.IssueToken(tid, user_id, name, hash_token(secret), now, actor, expiry, tuple(scopes))
+    cmd: tok.TokenCommand = tok.RotateToken(issue) if rotate else issue
+    done = await execute(store, ev.stream(ev.TOKEN, tid), cmd, tok.decide, tok.evolve, tok.INITIAL,
                          metadata=meta(actor))
     return tid, secret, done.position
 
 
 async def revoke_token(store: EventStore, *, token_id: int, actor: str, now: datetime) -> int | None:
-    done = await execute(store, ev.stream(ev.TOKEN, token_id), idn.RevokeToken(token_id, now, actor),
-                         idn.decide_token, idn.evolve_token, idn.Token(), metadata=meta(actor))
+    done = await execute(store, ev.stream(ev.TOKEN, token_id), tok.RevokeToken(token_id, now, actor),
+                         tok.decide, tok.evolve, tok.INITIAL, metadata=meta(actor))
     return done.position
 
 
@@ -81,7 +82,7 @@ async def create_org(store: EventStore, *, name: str, full_name: str, owner_user
     extra = [await reserve(store, "orgname", name.lower(), owner, now, f"Organization name '{name}'")]
     cmd = org.CreateOrganization(oid, name, full_name, owner_user_id, mid, now, actor, description, location,
                                  website)
-    done = await execute(store, owner, cmd, org.decide_org, org.evolve_org, org.Org(), also=with_reservations(extra),
+    done = await execute(store, owner, cmd, org.decide, org.evolve, org.INITIAL, also=with_reservations(extra),
                          metadata=meta(actor))
     return oid, done.position
 
@@ -90,7 +91,7 @@ async def add_member(store: EventStore, *, org_id: int, user_id: int, role: str,
                      now: datetime) -> tuple[int, int | None]:
     mid = await store.next_id()
     cmd = org.AddOrgMember(org_id, mid, user_id, now, actor, role)
-    done = await execute(store, ev.stream(ev.ORG, org_id), cmd, org.decide_org, org.evolve_org, org.Org(),
+    done = await execute(store, ev.stream(ev.ORG, org_id), cmd, org.decide, org.evolve, org.INITIAL,
                          metadata=meta(actor))
     return mid, done.position
 
@@ -112,8 +113,8 @@ async def create_workspace(store: EventStore, *, org_id: int, name: str, full_na
 
 async def _ws(store: EventStore, workspace_id: int, cmd: wsp.WorkspaceCommand, actor: str,
               extra: Sequence[AppendRequest | None] = ()) -> int | None:
-    done = await execute(store, ev.stream(ev.WORKSPACE, workspace_id), cmd, wsp.decide_workspace,
-                         wsp.evolve_workspace, wsp.Workspace(), also=with_reservations(extra),
+    done = await execute(store, ev.stream(ev.WORKSPACE, workspace_id), cmd, wsp.decide, wsp.evolve,
+                         wsp.INITIAL, also=with_reservations(extra),
                          metadata=meta(actor))
     return done.position
 

@@ -29,10 +29,10 @@ async def create_compute_env(store: EventStore, *, workspace_id: int, name: str,
     owner = ev.stream(ev.COMPUTE_ENV, cid)
     cmd = res.CreateComputeEnv(cid, workspace_id, name, platform, config, actor_is_admin, now, actor, description,
                                credentials_id)
-    res.decide_compute_env(res.Resource(), cmd)  # bad input is a 400 before the name is looked at
+    res.decide(res.INITIAL, cmd)  # bad input is a 400 before the name is looked at
     extra = [await reserve(store, "computeenvname", f"{workspace_id}:{name}", owner, now,
                            f"Compute environment name '{name}'")]
-    done = await execute(store, owner, cmd, res.decide_compute_env, res.evolve_resource, res.Resource(),
+    done = await execute(store, owner, cmd, res.decide, res.evolve, res.INITIAL,
                          also=with_reservations(extra), metadata=meta(actor))
     return cid, done.position
 
@@ -42,8 +42,8 @@ async def delete_compute_env(store: EventStore, *, compute_env_id: str, workspac
     """Delete and give the name back in the same transaction."""
     owner = ev.stream(ev.COMPUTE_ENV, compute_env_id)
     freed = release("computeenvname", f"{workspace_id}:{name}", owner, now)
-    done = await execute(store, owner, res.DeleteComputeEnv(compute_env_id, now, actor), res.decide_compute_env,
-                         res.evolve_resource, res.Resource(), also=with_reservations([freed]), metadata=meta(actor))
+    done = await execute(store, owner, res.DeleteComputeEnv(compute_env_id, now, actor), res.decide,
+                         res.evolve, res.INITIAL, also=with_reservations([freed]), metadata=meta(actor))
     return done.position
 
 
@@ -55,10 +55,10 @@ async def create_data_link(store: EventStore, *, workspace_id: int, name: str, r
     owner = ev.stream(ev.DATA_LINK, did)
     cmd = res.CreateDataLink(did, workspace_id, name, resource_ref, actor_is_admin, now, actor, description,
                              provider, public_accessible, credentials_id)
-    res.decide_data_link(res.Resource(), cmd)
+    res.decide(res.INITIAL, cmd)
     extra = [await reserve(store, "datalinkname", f"{workspace_id}:{name}", owner, now,
                            f"Data link name '{name}'")]
-    done = await execute(store, owner, cmd, res.decide_data_link, res.evolve_resource, res.Resource(),
+    done = await execute(store, owner, cmd, res.decide, res.evolve, res.INITIAL,
                          also=with_reservations(extra), metadata=meta(actor))
     return did, done.position
 
@@ -70,12 +70,12 @@ async def create_label(store: EventStore, *, workspace_id: int, name: str, actor
     lid = await store.next_id()
     owner = ev.stream(ev.LABEL, lid)
     cmd = res.CreateLabel(lid, workspace_id, name, now, actor, value, resource, is_default)
-    res.decide_label(res.Resource(), cmd)
+    res.decide(res.INITIAL, cmd)
     try:
         extra = [await reserve(store, "labelname", f"{workspace_id}:{name}={value or ''}", owner, now,
                                f"Label '{name}'")]
     except NameTaken as taken:
         return int(taken.owner.split("-", 1)[1]), None
-    done = await execute(store, owner, cmd, res.decide_label, res.evolve_resource, res.Resource(),
+    done = await execute(store, owner, cmd, res.decide, res.evolve, res.INITIAL,
                          also=with_reservations(extra), metadata=meta(actor))
     return lid, done.position

@@ -1,84 +1,18 @@
-"""Aggregates of identity: user (``user-<id>``) and token (``token-<id>``). Pure. Organizations: ``organization``.
+"""The token aggregate (``token-<id>``): issue, rotate (the bootstrap admin token), revoke. Pure.
 
-Every ``decide`` is idempotent for a repeated identical create (returns no events), so bootstrap and retried
-requests are safe; a different create on an existing stream is a conflict.
+A repeated identical issue decides nothing; a revoked token stays revoked (a second revoke is a no-op).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from libs.contracts.errors import Conflict, InvalidInput, NotFound
 from libs.contracts.events import Event
-from libs.contracts.identity import (
-    TokenIssued,
-    TokenRevoked,
-    TokenRotated,
-    UserCreated,
-)
+from libs.contracts.identity import TokenIssued, TokenRevoked, TokenRotated
 from services.gateway.domain.permissions import ALL_PERMISSIONS
 
-NAME = re.compile(r"^[a-zA-Z\d](?:[a-zA-Z\d]|[-_](?=[a-zA-Z\d])){1,38}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-
-
-def check_name(value: str, what: str) -> None:
-    """Seqera's name rule: 2-39 letters, digits, single dashes or underscores between them."""
-    if not NAME.match(value):
-        raise InvalidInput(f"Invalid {what} name '{value}': use 2-39 letters, digits, '-' or '_' "
-                           "(not at either end, not twice in a row)")
-
-
-def check_text(value: str | None, what: str, limit: int = 100) -> None:
-    if value is not None and len(value) > limit:
-        raise InvalidInput(f"{what} is longer than {limit} characters")
-
-
-# -- user -----------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class User:
-    exists: bool = False
-    user_name: str = ""
-    email: str = ""
-    is_admin: bool = False
-
-
-@dataclass(frozen=True)
-class CreateUser:
-    user_id: int
-    user_name: str
-    email: str
-    now: datetime
-    actor: str
-    first_name: str | None = None
-    last_name: str | None = None
-    is_admin: bool = False
-
-
-def decide_user(state: User, c: CreateUser) -> list[Event]:
-    if state.exists:
-        if (state.user_name, state.email) == (c.user_name, c.email):
-            return []
-        raise Conflict(f"User {c.user_id} already exists")
-    check_name(c.user_name, "user")
-    if not EMAIL.match(c.email) or len(c.email) > 254:
-        raise InvalidInput(f"Invalid email address '{c.email}'")
-    check_text(c.first_name, "firstName")
-    check_text(c.last_name, "lastName")
-    return [UserCreated(user_id=c.user_id, user_name=c.user_name, email=c.email, first_name=c.first_name,
-                        last_name=c.last_name, is_admin=c.is_admin, at=c.now, actor=c.actor)]
-
-
-def evolve_user(state: User, e: Event) -> User:
-    if isinstance(e, UserCreated):
-        return User(True, e.user_name, e.email, e.is_admin)
-    return state
-
-
-# -- token ----------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Token:
@@ -133,7 +67,7 @@ def _issue(state: Token, c: IssueToken) -> list[Event]:
                         expiry=c.expiry, scopes=tuple(c.scopes), at=c.now, actor=c.actor)]
 
 
-def decide_token(state: Token, c: TokenCommand) -> list[Event]:
+def decide(state: Token, c: TokenCommand) -> list[Event]:
     if isinstance(c, IssueToken):
         return _issue(state, c)
     if isinstance(c, RotateToken):
@@ -150,7 +84,7 @@ def decide_token(state: Token, c: TokenCommand) -> list[Event]:
     return [TokenRevoked(token_id=c.token_id, user_id=state.user_id, at=c.now, actor=c.actor)]
 
 
-def evolve_token(state: Token, e: Event) -> Token:
+def evolve(state: Token, e: Event) -> Token:
     if isinstance(e, TokenIssued):
         return Token(True, e.user_id, e.token_hash, False)
     if isinstance(e, TokenRotated):
@@ -158,3 +92,6 @@ def evolve_token(state: Token, e: Event) -> Token:
     if isinstance(e, TokenRevoked):
         return replace(state, revoked=True)
     return state
+
+
+INITIAL = Token()
