@@ -126,7 +126,15 @@ async def test_no_secret_in_store_read_model_or_stream_and_the_proxy_still_works
             app.include_router(proxy_router(lambda sid: queries.studio(gateway.pool, sid), _anyone, _allowed,
                                             lc, upstream, secret_of=secret_of))
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
-                for cmd in cmds:
-                    r = await client.get(f"/connect/{cmd.session_id}/hello", headers={"Authorization": "Bearer tok"})
+                for state in states:
+                    r = await client.get(f"/connect/{state.session_id}/hello", headers={"Authorization": "Bearer tok"})
                     assert r.status_code == 200, r.text
-                    assert r.json()["session"] == cmd.session_id
+                    assert r.json()["session"] == state.run_key  # the tool of that run answered
+
+
+def test_the_first_service_creates_the_key_and_the_other_reads_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "lifecycle" / "session-key"
+    first = load_or_create_key(path)
+    assert load_or_create_key(path) == first and len(first) == 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["session-key"]  # no temporary file left behind
