@@ -14,15 +14,10 @@ import hashlib
 import logging
 import os
 import socket
-import time
 
 import asyncpg
 
 log = logging.getLogger("studios.lifecycle.leadership")
-
-#: How often a held lock's connection is checked with a round trip (a dead connection has lost the lock).
-LIVENESS_EVERY = 2.0
-
 
 def lock_key(name: str) -> int:
     """A stable signed 64-bit advisory-lock key for ``name``."""
@@ -33,20 +28,19 @@ class LeaderLock:
     def __init__(self, dsn: str, name: str = "lifecycle-reconciler") -> None:
         self.dsn, self.name, self.key = dsn, name, lock_key(name)
         self._conn: asyncpg.Connection | None = None
-        self._checked_at = 0.0
 
     @property
     def held(self) -> bool:
         return self._conn is not None
 
     async def hold(self) -> bool:
-        """Keep or take the lock (one try, never waiting); True while this process is the leader."""
+        """Keep or take the lock (one try, never waiting); True while this process is the leader.
+
+        A held lock is checked with a round trip on every call (once per reconcile pass): a connection that died
+        took the lock with it, and another process may already lead."""
         if self._conn is not None:
-            if time.monotonic() - self._checked_at < LIVENESS_EVERY:
-                return True
             try:
                 await self._conn.fetchval("SELECT 1", timeout=5)
-                self._checked_at = time.monotonic()
                 return True
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
                 log.warning("%s: lost the leader connection; stepping down", self.name)
@@ -55,7 +49,7 @@ class LeaderLock:
         conn = await asyncpg.connect(self.dsn, server_settings={"application_name": app})
         try:
             if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key):
-                self._conn, self._checked_at = conn, time.monotonic()
+                self._conn = conn
                 log.info("%s: leader (pid %s)", self.name, os.getpid())
                 return True
         except BaseException:
