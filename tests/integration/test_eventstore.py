@@ -1,4 +1,6 @@
-"""The event store's write guarantees against the real PostgreSQL: expected versions, idempotency, atomicity."""
+"""What only the PostgreSQL store can show: appends in a caller's transaction, per-connection settings, the
+position index as the last line of defence, the benchmark. The store's contract (expected versions, idempotency,
+atomicity, reads, reservations) runs against both stores in ``test_eventstore_contract.py``."""
 
 from __future__ import annotations
 
@@ -6,20 +8,13 @@ import asyncio
 import os
 import re
 import sys
-import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
-from libs.eventstore import (
-    AppendRequest,
-    EventStore,
-    Expected,
-    IdempotencyConflict,
-    NewEvent,
-    WrongExpectedVersion,
-)
+from libs.eventstore import AppendRequest, EventStore, NewEvent, TransactionHasId, WrongExpectedVersion
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,144 +23,71 @@ def events(n: int, kind: str = "ThingHappened") -> list[NewEvent]:
     return [NewEvent(kind, {"i": i}) for i in range(n)]
 
 
-async def stored(store: EventStore) -> tuple[int, int]:
-    """(rows in es.events, rows in es.streams): what a failed append must leave untouched."""
-    row = await store.pool.fetchrow("SELECT (SELECT count(*) FROM es.events), (SELECT count(*) FROM es.streams)")
-    assert row is not None
-    return row[0], row[1]
+# -- appends in a caller's transaction --------------------------------------------------------------------------
 
 
-# -- expected version -----------------------------------------------------------------------------------------
+async def test_an_append_in_a_caller_transaction_that_has_not_written_commits_with_it(store: EventStore) -> None:
+    async with store.pool.acquire() as conn:
+        async with conn.transaction():
+            await store.append_many([AppendRequest("thing-1", events(1)), AppendRequest("other-1", events(1))],
+                                    conn=conn)  # several streams: one append_many, all its locks first
+            assert await store.stream_version("thing-1") == -1  # not committed yet
+        assert await store.stream_version("thing-1") == await store.stream_version("other-1") == 0
+    async with store.pool.acquire() as conn, conn.transaction():
+        await store.append("thing-1", events(1), conn=conn)
+    assert await store.stream_version("thing-1") == 1
 
 
-async def test_any_appends_to_a_new_and_an_existing_stream(store: EventStore) -> None:
-    assert (await store.append("thing-1", events(2), Expected.ANY)).version == 1
-    assert (await store.append("thing-1", events(1), Expected.ANY)).version == 2
+async def test_an_append_in_a_transaction_that_already_has_an_id_is_refused(store: EventStore) -> None:
+    """Its events would commit out of horizon order: refused with a clear error, nothing stored, the caller's
+    transaction still usable."""
+    await store.pool.execute("CREATE TABLE scratch (n int)")
+    async with store.pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("INSERT INTO scratch VALUES (1)")  # the transaction has an id now
+            for append in (lambda: store.append("thing-1", events(1), conn=conn),
+                           lambda: store.append_many([AppendRequest("thing-1", events(1))], conn=conn)):
+                with pytest.raises(TransactionHasId, match="already has a transaction id"):
+                    await append()
+            await store.append("thing-1", events(1), conn=None)  # the store's own connection is fine
+        with pytest.raises(TransactionHasId):
+            async with conn.transaction():
+                await store.append("a-1", events(1), conn=conn)
+                await store.append("b-1", events(1), conn=conn)  # a second append: use append_many
+    assert await store.stream_version("thing-1") == 0
+    assert await store.stream_version("a-1") == -1  # rolled back with the caller's transaction
+    assert await store.pool.fetchval("SELECT count(*) FROM scratch") == 1
 
 
-async def test_no_stream_succeeds_once_then_conflicts(store: EventStore) -> None:
-    assert (await store.append("thing-1", events(2), Expected.NO_STREAM)).version == 1
-    before = await stored(store)
-    with pytest.raises(WrongExpectedVersion) as e:
-        await store.append("thing-1", events(1), Expected.NO_STREAM)
-    assert e.value.extra["stream"] == "thing-1"
-    assert await stored(store) == before
+# -- per-connection server settings ------------------------------------------------------------------------------
 
 
-async def test_stream_exists_conflicts_on_a_new_stream_then_succeeds(store: EventStore) -> None:
-    with pytest.raises(WrongExpectedVersion):
-        await store.append("thing-1", events(1), Expected.STREAM_EXISTS)
-    assert (await stored(store))[0] == 0
-    assert await store.stream_version("thing-1") == -1
-    await store.append("thing-1", events(1))
-    assert (await store.append("thing-1", events(1), Expected.STREAM_EXISTS)).version == 1
+async def settings_of(conn: Any) -> tuple[str, str]:
+    return (await conn.fetchval("SHOW idle_in_transaction_session_timeout"),
+            await conn.fetchval("SHOW statement_timeout"))
 
 
-async def test_exact_version_succeeds_only_at_that_version(store: EventStore) -> None:
-    await store.append("thing-1", events(3))
-    before = await stored(store)
-    for wrong in (0, 1, 3, 7):
-        with pytest.raises(WrongExpectedVersion):
-            await store.append("thing-1", events(1), wrong)
-    assert await stored(store) == before
-    with pytest.raises(WrongExpectedVersion):
-        await store.append("thing-2", events(1), 0)  # exact 0 on a stream that does not exist
-    assert (await store.append("thing-1", events(2), 2)).version == 4
-    assert [e.stream_position for e in await store.read_stream("thing-1")] == [0, 1, 2, 3, 4]
+async def test_pool_and_writer_connections_carry_the_timeouts(store: EventStore) -> None:
+    """Set per connection (startup parameters), so any server DATABASE_URL names gets them, not only ours."""
+    async with store.pool.acquire() as conn:
+        assert await settings_of(conn) == ("1min", "1min")
+        await conn.execute("RESET ALL")  # what a pool's default reset would do: the startup values stay
+        assert await settings_of(conn) == ("1min", "1min")
+    assert store._writers is not None
+    assert await store._writers.run(settings_of) == ("1min", "1min")
 
 
-# -- idempotency ----------------------------------------------------------------------------------------------
-
-
-async def test_a_retry_returns_the_original_positions(store: EventStore) -> None:
-    batch = events(3)
-    first = await store.append("thing-1", batch, Expected.NO_STREAM)
-    await store.append("thing-1", events(1))  # the stream moved on since
-    before = await stored(store)
-    again = await store.append("thing-1", batch, Expected.NO_STREAM)  # would conflict if not recognised
-    assert again == first
-    assert await stored(store) == before
-
-
-async def test_a_partial_duplicate_conflicts_and_stores_nothing(store: EventStore) -> None:
-    batch = events(2)
-    await store.append("thing-1", batch)
-    before = await stored(store)
-    with pytest.raises(IdempotencyConflict):
-        await store.append("thing-1", [*batch, *events(1)])
-    with pytest.raises(IdempotencyConflict):
-        await store.append("thing-1", [*events(1), batch[1]])
-    assert await stored(store) == before
-
-
-async def test_the_same_ids_on_another_stream_conflict(store: EventStore) -> None:
-    batch = events(2)
-    await store.append("thing-1", batch)
-    before = await stored(store)
-    with pytest.raises(IdempotencyConflict):
-        await store.append("thing-2", batch)
-    with pytest.raises(IdempotencyConflict):
-        await store.append("thing-2", batch[:1])
-    assert await stored(store) == before
-    assert await store.stream_version("thing-2") == -1
-
-
-# -- several streams at once ----------------------------------------------------------------------------------
-
-
-async def test_append_many_is_all_or_nothing(store: EventStore) -> None:
-    await store.append("other-1", events(1))
-    before = await stored(store)
-    with pytest.raises(WrongExpectedVersion) as e:
-        await store.append_many([
-            AppendRequest("thing-1", events(2), Expected.NO_STREAM),
-            AppendRequest("other-1", events(1), Expected.NO_STREAM),
-        ])
-    assert e.value.extra["stream"] == "other-1"
-    assert await stored(store) == before
-    assert await store.read_stream("thing-1") == []
-    results = await store.append_many([
-        AppendRequest("thing-1", events(2), Expected.NO_STREAM),
-        AppendRequest("other-1", events(1), 0),
-    ])
-    assert [(r.stream, r.version) for r in results] == [("thing-1", 1), ("other-1", 1)]
-
-
-async def test_append_many_rolls_back_on_an_idempotency_conflict(store: EventStore) -> None:
-    taken = events(1)
-    await store.append("other-1", taken)
-    before = await stored(store)
-    with pytest.raises(IdempotencyConflict):
-        await store.append_many([AppendRequest("thing-1", events(1)), AppendRequest("thing-2", taken)])
-    assert await stored(store) == before
-
-
-async def test_bad_input_is_refused_before_storing(store: EventStore) -> None:
-    with pytest.raises(ValueError):
-        await store.append("nocategory", events(1))
-    with pytest.raises(ValueError):
-        await store.append("thing-1", [])
-    with pytest.raises(ValueError):
-        await store.append("thing-1", events(1), -5)
-    assert await stored(store) == (0, 0)
-
-
-async def test_concurrent_retries_of_one_append_store_it_once(store: EventStore) -> None:
-    """Two writers racing with the same ids: one stores, the other gets the same positions back."""
-    batch = [NewEvent("ThingHappened", {"i": i}, event_id=uuid.uuid4()) for i in range(3)]
-    results = await asyncio.gather(*(store.append("thing-1", batch) for _ in range(4)))
-    assert len(set(results)) == 1
-    assert (await stored(store))[0] == 3
-
-
-async def test_concurrent_writers_of_one_stream_get_gapless_positions(store: EventStore) -> None:
-    """The stream's lock serialises its writers: every append lands, at the next position, none lost or doubled."""
-    results = await asyncio.gather(*(store.append("thing-1", events(1 + i % 3)) for i in range(40)))
-    total = sum(1 + i % 3 for i in range(40))
-    assert sorted(r.version for r in results)[-1] == total - 1
-    positions = [e.stream_position for e in await store.read_stream("thing-1")]
-    assert positions == list(range(total))
-    assert await store.stream_version("thing-1") == total - 1
+async def test_the_dsn_and_the_caller_override_the_timeouts(database_url: str) -> None:
+    store = await EventStore.connect(f"{database_url}?statement_timeout=5s",
+                                     server_settings={"idle_in_transaction_session_timeout": "7s",
+                                                      "statement_timeout": "9s"})
+    try:
+        async with store.pool.acquire() as conn:
+            assert await settings_of(conn) == ("7s", "5s")  # the DSN wins over the caller, the caller over ours
+        assert store._writers is not None
+        assert await store._writers.run(settings_of) == ("7s", "5s")
+    finally:
+        await store.close()
 
 
 async def waiting_on_a_transaction(store: EventStore) -> None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from libs.eventstore import migrate
 from libs.eventstore.migrate import _LOCK_KEY, EVENT_STORE
@@ -88,5 +89,36 @@ async def test_a_store_written_before_0002_keeps_its_streams_after_it(database_u
         assert (await store.append("thing-2", [NewEvent("D", {})], Expected.NO_STREAM)).version == 0
         assert [e.event_type for e in await store.read_stream("thing-1")] == ["A", "B", "C"]
         assert await store.pool.fetchval("SELECT count(*) FROM es.streams") == 2
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(("read_ids", "member_id", "next_id"), [(4321, 7000, 7001), (9000, 7000, 9001)])
+async def test_an_upgraded_store_hands_out_ids_above_every_id_in_use(database_url: str, read_ids: int,
+                                                                     member_id: int, next_id: int) -> None:
+    """0005 moves id allocation from read.ids to es.ids: it carries on above read.ids and above any numeric id the
+    events hold (read.ids may have been reset, events never are)."""
+    from libs.eventstore import EventStore
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        before = [f for v, f in EVENT_STORE.files() if v < 5]
+        for path in before:
+            await conn.execute(path.read_text())
+        await conn.execute("""CREATE TABLE public.schema_migrations (namespace text NOT NULL, version int NOT NULL,
+            name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (namespace, version))""")
+        for v, path in EVENT_STORE.files():
+            if v < 5:
+                await conn.execute("INSERT INTO public.schema_migrations VALUES ('eventstore', $1, $2)", v, path.name)
+        await conn.execute("CREATE SCHEMA read; CREATE SEQUENCE read.ids START WITH 1000")
+        await conn.execute("SELECT setval('read.ids', $1)", read_ids)
+        await conn.execute("""SELECT es.append('org-1500', -1, ARRAY[gen_random_uuid()], ARRAY['OrgCreated'],
+            ARRAY[1]::smallint[], ARRAY[$1::jsonb], ARRAY['{}']::jsonb[])""",
+                           f'{{"org_id": 1500, "member_id": {member_id}, "name": "x"}}')
+    finally:
+        await conn.close()
+    store = await EventStore.connect(database_url)  # applies 0005
+    try:
+        assert await store.next_id() == next_id
     finally:
         await store.close()
