@@ -1,4 +1,10 @@
-"""The lifecycle service's composition root: store, broker, command server, relay, runner, reconciler."""
+"""The lifecycle service's composition root: store, broker, command server, relay, runner, reconciler.
+
+Stopping (``run``'s ``stop`` event) comes in two kinds (``libs/platform/signals.py``). SIGTERM is a restart of this
+process: it stops taking commands and events, lets what is in flight finish (bounded by
+``STUDIOS_DRAIN_SECONDS``; a start cut short is resumed by the next process) and exits, leaving every session
+running for the next lifecycle to adopt. A whole-system shutdown also stops every session (``StopReason.SHUTDOWN``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
+
+from faststream.nats import NatsBroker
 
 from libs.bus.broker import make_broker
 from libs.bus.commands import CommandServer
@@ -25,9 +33,11 @@ from libs.contracts.studio_commands import (
 from libs.eventstore import EventStore
 from libs.platform.metrics import start_metrics_server
 from libs.platform.session_keys import load_or_create_key
+from libs.platform.signals import is_system_shutdown
 from services.lifecycle import subscribers
 from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.handlers import StudioHandlers
+from services.lifecycle.sessions.leadership import LeaderLock
 from services.lifecycle.sessions.provisioning import Provisioner
 from services.lifecycle.sessions.reconciler import Reconciler
 from services.lifecycle.sessions.runner import RunnerConfig, SessionRunner
@@ -43,14 +53,16 @@ PUBLIC_COMMANDS: tuple[type[StudioCommand], ...] = (
 async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topology = DEFAULT) -> None:
     database_url, nats_url = settings.require_urls()
     store = await EventStore.connect(database_url)
-    broker = make_broker(nats_url, name="lifecycle", quiet=True)
+    # graceful_timeout: on stop, FastStream waits this long for the handlers under way (commands in flight).
+    broker = make_broker(nats_url, name="lifecycle", quiet=True, graceful_timeout=settings.drain_seconds)
     backend = LocalBackend(settings.state_dir, grace=settings.stop_grace_seconds)
     handlers = StudioHandlers(store)
     provisioner = Provisioner(store, settings.workspaces_dir, load_or_create_key(settings.session_key_file))
     runner = SessionRunner(handlers, backend, provisioner,
                            RunnerConfig(settings.ready_timeout_seconds, settings.stop_grace_seconds))
     idle = timedelta(minutes=settings.idle_timeout_minutes) if settings.idle_timeout_minutes else None
-    reconciler = Reconciler(store, handlers, runner, backend, settings.reconcile_interval_seconds, idle_timeout=idle)
+    reconciler = Reconciler(store, handlers, runner, backend, settings.reconcile_interval_seconds, idle_timeout=idle,
+                            leader=LeaderLock(database_url))
 
     server = CommandServer(broker, "lifecycle")
     for command in PUBLIC_COMMANDS:
@@ -63,20 +75,40 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     metrics = _serve_metrics(settings)
     await reconciler.run_once()  # before taking new work: adopt or settle what the last run left
     await broker.start()
-    tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(reconciler.run(stop))]
+    relay_stop = asyncio.Event()  # the relay outlives the drain, so what the drain records is published at once
+    relay_task = asyncio.create_task(relay.run(relay_stop))
+    reconcile_task = asyncio.create_task(reconciler.run(stop))
     log.info("lifecycle ready")
     try:
         await stop.wait()
     finally:
-        await broker.stop()  # no new commands while the sessions are being stopped
         with contextlib.suppress(Exception):
-            await reconciler.stop_all("Studios was shut down")
-        for t in tasks:
+            await _wind_down(stop, broker, reconciler, runner, reconcile_task, settings.drain_seconds)
+        relay_stop.set()
+        for t in (relay_task, reconcile_task):
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(relay_task, reconcile_task, return_exceptions=True)
         if metrics is not None:
             metrics.shutdown()
         await store.close()
+
+
+async def _wind_down(stop: asyncio.Event, broker: NatsBroker, reconciler: Reconciler, runner: SessionRunner,
+                     reconcile_task: asyncio.Task[None], drain_seconds: float) -> None:
+    system = is_system_shutdown(stop)
+    log.info("lifecycle stopping (%s)", "system shutdown: stopping every session" if system
+             else "restart: sessions keep running")
+    await broker.stop()  # no new commands or start/stop events; the handlers under way finish first
+    # The reconciler's loop ends with the stop event; a pass under way finishes (bounded), never one more.
+    await asyncio.wait([reconcile_task], timeout=drain_seconds)
+    if system:
+        await reconciler.shutdown()
+    else:
+        try:  # starts and stops under way finish; what the bound cuts short the next lifecycle resumes
+            await asyncio.wait_for(runner.drain(), drain_seconds)
+        except TimeoutError:
+            log.warning("session work still under way after %.0fs: left to the next lifecycle", drain_seconds)
+    await reconciler.release()
 
 
 def _serve_metrics(settings: LifecycleSettings) -> Any:

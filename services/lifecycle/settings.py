@@ -14,6 +14,10 @@ class LifecycleSettings(PlatformSettings):
     stop_grace_seconds: float = Field(30.0, alias="STUDIOS_STOP_GRACE_SECONDS", ge=0)
     #: How long a tool may take to answer its readiness probe before the start fails.
     ready_timeout_seconds: float = Field(180.0, alias="STUDIOS_READY_TIMEOUT_SECONDS", gt=0)
+    #: On SIGTERM (a restart), how long commands and session starts/stops under way may take to finish before
+    #: the process exits anyway (the next lifecycle resumes what was cut short); keep it below the supervisor's
+    #: grace period for lifecycle (40 s).
+    drain_seconds: float = Field(20.0, alias="STUDIOS_DRAIN_SECONDS", ge=0)
     reconcile_interval_seconds: float = Field(15.0, alias="STUDIOS_RECONCILE_INTERVAL_SECONDS", gt=0)
     #: Stop a running session nobody has been connected to for this long (stop reason IDLE_TIMEOUT); 0: never.
     idle_timeout_minutes: float = Field(0, alias="STUDIOS_IDLE_TIMEOUT_MINUTES", ge=0)

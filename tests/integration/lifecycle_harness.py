@@ -21,6 +21,7 @@ from libs.contracts.studio_commands import CreateStudio
 from libs.contracts.studio_state import INITIAL, State, evolve
 from libs.eventstore import EventStore, load
 from libs.platform.session_keys import load_or_create_key, session_secret
+from libs.platform.signals import Stop
 from services.lifecycle import main as lifecycle_main
 from services.lifecycle.settings import LifecycleSettings
 
@@ -33,6 +34,14 @@ class Lifecycle:
     client: CommandClient
     settings: LifecycleSettings
     topology: Topology | None = None
+    stop: Stop | None = None
+    task: asyncio.Task[None] | None = None
+
+    async def exit(self, *, system_shutdown: bool) -> None:
+        """Stop the service as SIGTERM (a restart: sessions keep running) or a whole-system shutdown would."""
+        assert self.stop is not None and self.task is not None
+        self.stop.request(system_shutdown=system_shutdown)
+        await asyncio.wait_for(self.task, 60)
 
     def secret(self, state: State) -> str:
         """The run's proxy secret, derived as the gateway does (no event carries it)."""
@@ -65,12 +74,16 @@ def create(name: str, *, auto_start: bool = True, template: StudioTemplate = HTT
 
 
 @contextlib.asynccontextmanager
-async def running_lifecycle(database_url: str, nats_url: str, data_dir: Path,
-                            **overrides: Any) -> AsyncIterator[Lifecycle]:
+async def running_lifecycle(database_url: str, nats_url: str, data_dir: Path, *, system_shutdown: bool = True,
+                            topology: Topology | None = None, **overrides: Any) -> AsyncIterator[Lifecycle]:
+    """The service until the block ends, then stopped as a whole-system shutdown (so no tool outlives the test)
+    unless ``system_shutdown=False``. Its JetStream streams are its own, unless ``topology`` is given: then they
+    are the caller's to delete (so a second lifecycle can carry on with them)."""
     settings = LifecycleSettings(DATABASE_URL=database_url, NATS_URL=nats_url, STUDIOS_DATA_DIR=str(data_dir),
                                  STUDIOS_STOP_GRACE_SECONDS=5, STUDIOS_RECONCILE_INTERVAL_SECONDS=1, **overrides)
-    topology = Topology.unique("lc")
-    stop = asyncio.Event()
+    own_streams = topology is None
+    topology = topology or Topology.unique("lc")
+    stop = Stop()
     task = asyncio.create_task(lifecycle_main.run(settings, stop, topology))
     store = await EventStore.connect(database_url)
     nc = await nats.connect(nats_url)
@@ -83,11 +96,11 @@ async def running_lifecycle(database_url: str, nats_url: str, data_dir: Path,
                 await nc.request("studios.cmd.lifecycle.create_studio", b"{}", timeout=0.2)
                 break
             await asyncio.sleep(0.05)
-        yield Lifecycle(store, client, settings, topology)
+        yield Lifecycle(store, client, settings, topology, stop, task)
     finally:
-        stop.set()
+        stop.request(system_shutdown=system_shutdown)
         await asyncio.wait_for(task, 60)
-        js = nc.jetstream()
-        await delete_streams(js, topology)
+        if own_streams:
+            await delete_streams(nc.jetstream(), topology)
         await nc.close()
         await store.close()

@@ -7,12 +7,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import nats
+import psutil
 import pytest
 
-from libs.contracts.errors import Conflict, InvalidInput
-from libs.contracts.studio import ProgressStatus, StopReason, StudioStatus
+from libs.bus.streams import Topology, delete_streams
+from libs.contracts.errors import Conflict, InvalidInput, Unavailable
+from libs.contracts.studio import ProgressStatus, StopReason, StudioConfiguration, StudioStatus, StudioTemplate
 from libs.contracts.studio_commands import DeleteStudio, StartStudio, StopStudio
-from tests.integration.lifecycle_harness import create, running_lifecycle
+from libs.contracts.studio_state import State
+from tests.integration.lifecycle_harness import Lifecycle, create, running_lifecycle
 
 
 def _now() -> datetime:
@@ -65,8 +69,6 @@ async def test_a_tool_that_never_answers_ends_errored_with_a_reason(
     async with running_lifecycle(database_url, nats_url, tmp_path, STUDIOS_READY_TIMEOUT_SECONDS=2) as lc:
         # A custom command on a compute env that was never registered: allowed (no env events), but it
         # serves nothing, so the readiness probe gives up.
-        from libs.contracts.studio import StudioConfiguration, StudioTemplate
-
         cmd = create(f"silent-{uuid.uuid4().hex[:4]}",
                      template=StudioTemplate(repository="studios/custom:1", tool="custom"),
                      configuration=StudioConfiguration(command=("sleep", "60")))
@@ -74,3 +76,84 @@ async def test_a_tool_that_never_answers_ends_errored_with_a_reason(
         state = await lc.wait_status(cmd.session_id, StudioStatus.ERRORED, timeout=30)
         assert state.status_message and "did not answer" in state.status_message
         assert any(p.status is ProgressStatus.ERRORED for p in state.progress)
+
+
+# -- restarts do no harm: SIGTERM leaves sessions to the next lifecycle; only a system shutdown stops them ----------
+
+def _tool_alive(state: State) -> bool:
+    handle = state.handle or {}
+    return bool(handle) and psutil.pid_exists(int(handle["ident"])) and \
+        psutil.Process(int(handle["ident"])).status() != psutil.STATUS_ZOMBIE
+
+
+async def _answers(lc: Lifecycle, state: State) -> int:
+    handle = state.handle or {}
+    async with httpx.AsyncClient() as http:
+        r = await http.get(f"http://{handle['host']}:{handle['port']}/connect/{state.session_id}/hello",
+                           headers={"X-Studios-Secret": lc.secret(state)})
+        return r.status_code
+
+
+async def test_sigterm_leaves_sessions_running_and_the_next_lifecycle_adopts_them(
+        database_url: str, nats_url: str, tmp_path: Path) -> None:
+    topology = Topology.unique("lc")
+    try:
+        async with running_lifecycle(database_url, nats_url, tmp_path, topology=topology) as first:
+            cmd = create("survivor")
+            await first.send(cmd)
+            before = await first.wait_status(cmd.session_id, StudioStatus.RUNNING)
+            await first.exit(system_shutdown=False)
+            with pytest.raises(Unavailable):  # it took no more commands once stopping
+                await first.send(StopStudio(session_id=cmd.session_id, now=_now(), actor="1"))
+            kept = await first.state(cmd.session_id)
+            assert kept.status is StudioStatus.RUNNING and _tool_alive(kept)
+            assert await _answers(first, kept) == 200
+
+        # The next lifecycle's start-up reconciliation (done before it answers commands) adopts the session.
+        async with running_lifecycle(database_url, nats_url, tmp_path, topology=topology) as second:
+            adopted = await second.state(cmd.session_id)
+            assert adopted.status is StudioStatus.RUNNING and adopted.run == before.run
+            assert adopted.handle == before.handle and _tool_alive(adopted)
+            assert await _answers(second, adopted) == 200
+            await second.send(StopStudio(session_id=cmd.session_id, now=_now(), actor="1"))
+            stopped = await second.wait_status(cmd.session_id, StudioStatus.STOPPED)
+            assert stopped.stop_reason is StopReason.USER_REQUEST and not _tool_alive(before)
+    finally:
+        async with await nats.connect(nats_url) as nc:
+            await delete_streams(nc.jetstream(), topology)
+
+
+async def test_sigterm_finishes_a_start_under_way(database_url: str, nats_url: str, tmp_path: Path) -> None:
+    # A tool that takes a moment before it answers, so the stop comes while the runner waits for it.
+    slow = StudioConfiguration(command=("sh", "-c", 'sleep 1; exec python3 -m http.server "$CONNECT_TOOL_PORT"'))
+    cmd = create("slow-start", template=StudioTemplate(repository="studios/custom:1", tool="custom"),
+                 configuration=slow)
+    async with running_lifecycle(database_url, nats_url, tmp_path) as lc:
+        await lc.send(cmd)
+        launched = await lc.wait_for(cmd.session_id, lambda s: s.status is StudioStatus.STARTING and len(
+            s.progress) > 2 and s.progress[2].status is ProgressStatus.SUCCEEDED)
+        assert launched.progress[3].status is not ProgressStatus.SUCCEEDED
+        await lc.exit(system_shutdown=False)
+        state = await lc.state(cmd.session_id)
+        assert state.status is StudioStatus.RUNNING, state.status_message
+        assert _tool_alive(state)
+    # a second lifecycle, stopped as a system shutdown, leaves nothing behind
+    async with running_lifecycle(database_url, nats_url, tmp_path) as lc:
+        await lc.exit(system_shutdown=True)
+        final = await lc.state(cmd.session_id)
+        assert final.status is StudioStatus.STOPPED and final.stop_reason is StopReason.SHUTDOWN
+        assert not _tool_alive(state)
+
+
+async def test_a_system_shutdown_stops_every_session_with_reason_shutdown(
+        database_url: str, nats_url: str, tmp_path: Path) -> None:
+    async with running_lifecycle(database_url, nats_url, tmp_path) as lc:
+        cmds = [create(f"down-{i}") for i in range(2)]
+        for c in cmds:
+            await lc.send(c)
+        running = [await lc.wait_status(c.session_id, StudioStatus.RUNNING) for c in cmds]
+        await lc.exit(system_shutdown=True)
+        for before in running:
+            after = await lc.state(before.session_id)
+            assert after.status is StudioStatus.STOPPED and after.stop_reason is StopReason.SHUTDOWN
+            assert not _tool_alive(before)

@@ -5,6 +5,10 @@
   (``LIFESPAN_EXPIRED``).
 - ``stopping`` with no task under way: stop it again; stuck there longer than the force-stop delay: forced.
 - a live process that no studio wants (deleted, stopped, another run): stopped. No orphans.
+
+Only the holder of the leader lock (``leadership.py``) acts, so two lifecycle processes never both reconcile: the
+others' passes do nothing until the leader goes. A service restart leaves sessions alone (the next process adopts
+them); only ``shutdown()``, on a whole-system shutdown, stops them, each recorded with ``StopReason.SHUTDOWN``.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from libs.eventstore import EventStore
 from libs.platform.metrics import LifecycleMetrics
 from services.lifecycle.backends.base import ComputeBackend, Handle
 from services.lifecycle.handlers import Clock, StudioHandlers, utcnow
+from services.lifecycle.sessions.leadership import LeaderLock
 from services.lifecycle.sessions.runner import SessionRunner
-from services.lifecycle.studio.rules import FORCE_STOP_AFTER
+from services.lifecycle.studio.rules import FORCE_STOP_AFTER, idle
 
 log = logging.getLogger("studios.lifecycle.reconcile")
 ACTOR = "lifecycle"
@@ -33,9 +38,11 @@ ACTIVE = (StudioStatus.STARTING, StudioStatus.RUNNING, StudioStatus.STOPPING, St
 class Reconciler:
     def __init__(self, store: EventStore, handlers: StudioHandlers, runner: SessionRunner,
                  backend: ComputeBackend, interval: float = 15.0, clock: Clock = utcnow,
-                 idle_timeout: timedelta | None = None) -> None:
+                 idle_timeout: timedelta | None = None, leader: LeaderLock | None = None) -> None:
         self.store, self.handlers, self.runner, self.backend = store, handlers, runner, backend
         self.interval, self.clock, self.idle_timeout = interval, clock, idle_timeout
+        #: None: this reconciler is the only one (tests, a single process); else it acts only while leading
+        self.leader = leader
 
     async def active_studios(self) -> list[State]:
         # Lifecycle's own streams; one fold per studio keeps this simple at the scale of one machine.
@@ -44,7 +51,13 @@ class Reconciler:
         states = [await self.handlers.state(r["id"]) for r in names]
         return [s for s in states if s.exists and not s.deleted and s.status in ACTIVE]
 
-    async def run_once(self) -> None:
+    async def leading(self) -> bool:
+        return self.leader is None or await self.leader.hold()
+
+    async def run_once(self) -> bool:
+        """One pass, if this reconciler leads; True when it did."""
+        if not await self.leading():
+            return False
         # The store first, the processes second: a studio read as running was running before the processes were
         # listed, so a process missing from that list really is gone. The other order would take a session that
         # became running during the pass for a vanished one, record it stopped and then kill it as an orphan.
@@ -54,12 +67,15 @@ class Reconciler:
         now = self.clock()
         wanted = {state.run_key for state in studios}
         for state in studios:
+            if state.status is StudioStatus.RUNNING and state.run_key in live:  # e.g. adopted after a restart
+                self.runner.watcher.watch(state.session_id, state.run, live[state.run_key])
             if not self.runner.busy(state.session_id):
                 await self._reconcile(state, live.get(state.run_key), now)
         for key, handle in live.items():
             if key not in wanted and not await self._wanted(key):
                 log.warning("stopping orphan session process %s", key)
                 await self.backend.stop(handle, grace=5.0)
+        return True
 
     async def _wanted(self, run_key: str) -> bool:
         """Whether a process outside the pass's snapshot belongs to a studio that started after the snapshot."""
@@ -82,7 +98,7 @@ class Reconciler:
             await self.handlers.handle(StopStudio(session_id=sid, now=now, actor=ACTOR, run=run,
                                                   stop_reason=StopReason.LIFESPAN_EXPIRED))
             self.runner.stop(sid, run)
-        elif state.status is StudioStatus.RUNNING and self._idle(state, now):
+        elif state.status is StudioStatus.RUNNING and idle(state, now, self.idle_timeout):
             await self.handlers.handle(StopStudio(session_id=sid, now=now, actor=ACTOR, run=run,
                                                   stop_reason=StopReason.IDLE_TIMEOUT,
                                                   reason=f"no connection for {self.idle_timeout}"))
@@ -93,17 +109,11 @@ class Reconciler:
                                                       stop_reason=StopReason.ADMIN, reason="stop took too long"))
             self.runner.stop(sid, run)
 
-    def _idle(self, state: State, now: datetime) -> bool:
-        """Nobody connected, and nothing happened to the studio (a connection closing included) for the timeout."""
-        if self.idle_timeout is None or state.active_connections or state.updated_at is None:
-            return False
-        return now - state.updated_at >= self.idle_timeout
-
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await self.run_once()
-                METRICS.reconcile_passes(outcome="ok").inc()
+                acted = await self.run_once()
+                METRICS.reconcile_passes(outcome="ok" if acted else "standby").inc()
             except Exception:
                 METRICS.reconcile_passes(outcome="failed").inc()
                 log.exception("reconciliation failed; retrying")
@@ -112,17 +122,27 @@ class Reconciler:
             except TimeoutError:
                 pass
 
-    async def stop_all(self, reason: str) -> None:
-        """On a graceful shutdown: stop every session this service runs, recorded as an admin stop."""
-        for state in await self.active_studios():
+    async def release(self) -> None:
+        """Hand leadership on at once (a restart's replacement need not wait for this connection to time out)."""
+        if self.leader is not None:
+            await self.leader.release()
+
+    async def shutdown(self) -> None:
+        """On a whole-system shutdown: stop every running session, each recorded with ``StopReason.SHUTDOWN``.
+
+        Only the leader speaks for the whole store; every process stops the work of its own runner."""
+        leading = await self.leading()
+        for state in await self.active_studios() if leading else []:
             # A start under way is only interrupted: the next start-up's reconciliation resumes it.
             if state.status is StudioStatus.RUNNING:
                 try:
-                    await self.handlers.handle(StopStudio(session_id=state.session_id, now=utcnow(), actor=ACTOR,
-                                                          stop_reason=StopReason.ADMIN, reason=reason))
+                    await self.handlers.handle(StopStudio(session_id=state.session_id, now=self.clock(),
+                                                          actor=ACTOR, stop_reason=StopReason.SHUTDOWN,
+                                                          reason="Studios was shut down"))
                 except Exception:
                     log.exception("could not record the stop of %s", state.session_id)
             self.runner.stop(state.session_id, state.run)
         await self.runner.drain()
-        for handle in await self.backend.list_sessions():  # whatever no studio accounted for
-            await self.backend.stop(handle, grace=5.0)
+        if leading:
+            for handle in await self.backend.list_sessions():  # whatever no studio accounted for
+                await self.backend.stop(handle, grace=5.0)
