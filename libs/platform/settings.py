@@ -21,6 +21,17 @@ class PlatformSettings(BaseSettings):
     log_json: bool = Field(False, alias="STUDIOS_LOG_JSON")
     #: JetStream flushes to disk every 2 minutes by default; operators may want it tighter.
     nats_sync_interval: str | None = Field(None, alias="STUDIOS_NATS_SYNC_INTERVAL")
+    #: Set on every connection the event store opens (startup parameters), so they hold on any server
+    #: ``DATABASE_URL`` names: a transaction left open holds the commit horizon back for every reader, and a
+    #: statement this long is a bug or a lock pile-up. A setting in the DSN's query string wins over these.
+    db_idle_in_transaction_timeout: str = Field("60s", alias="STUDIOS_DB_IDLE_IN_TRANSACTION_TIMEOUT")
+    db_statement_timeout: str = Field("60s", alias="STUDIOS_DB_STATEMENT_TIMEOUT")
+
+    @property
+    def database_settings(self) -> dict[str, str]:
+        """``server_settings`` for ``EventStore.connect``."""
+        return {"idle_in_transaction_session_timeout": self.db_idle_in_transaction_timeout,
+                "statement_timeout": self.db_statement_timeout}
     #: The key per-session proxy secrets derive from (``libs.platform.session_keys``); gateway and lifecycle must
     #: read the same file. Default: ``<data dir>/lifecycle/session-key``, created on first use.
     session_key_path: Path | None = Field(None, alias="STUDIOS_SESSION_KEY_FILE")

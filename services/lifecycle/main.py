@@ -52,7 +52,7 @@ PUBLIC_COMMANDS: tuple[type[StudioCommand], ...] = (
 
 async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topology = DEFAULT) -> None:
     database_url, nats_url = settings.require_urls()
-    store = await EventStore.connect(database_url)
+    store = await EventStore.connect(database_url, server_settings=settings.database_settings)
     # graceful_timeout: on stop, FastStream waits this long for the handlers under way (commands in flight).
     broker = make_broker(nats_url, name="lifecycle", quiet=True, graceful_timeout=settings.drain_seconds)
     backend = LocalBackend(settings.state_dir, grace=settings.stop_grace_seconds)
