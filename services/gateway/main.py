@@ -65,7 +65,8 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = await EventStore.connect(database_url, sources=[GATEWAY], max_size=20)
+        store = await EventStore.connect(database_url, sources=[GATEWAY], max_size=20,
+                                         server_settings=settings.database_settings)
         broker = make_broker(nats_url, name="gateway", quiet=True)
         _wake_projections_on_events(broker, topology)
         await broker.connect()
