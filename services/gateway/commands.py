@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from libs.bus.commands import CommandClient
 from libs.contracts.commands import Command, CommandMeta, Reply, valid_traceparent
@@ -76,10 +80,10 @@ class RequestTrace:
     traceparent: str | None = None
 
     @classmethod
-    def of(cls, headers: Mapping[str, str]) -> RequestTrace:
+    def of(cls, headers: Mapping[str, str], *, with_key: bool = True) -> RequestTrace:
         """From request headers (case-insensitive ones, as Starlette's); a bad ``Idempotency-Key`` is a 400."""
         correlation = (headers.get("x-correlation-id") or headers.get("x-request-id") or "").strip()
-        return cls(_key(headers.get(IDEMPOTENCY_KEY.lower())),
+        return cls(_key(headers.get(IDEMPOTENCY_KEY.lower())) if with_key else None,
                    correlation[:MAX_CORRELATION_LENGTH] if correlation.isprintable() and correlation else None,
                    valid_traceparent(headers.get("traceparent")))
 
@@ -92,3 +96,30 @@ class RequestTrace:
     def meta(self, actor: str) -> CommandMeta:
         return CommandMeta(command_id=self.command_id(actor), correlation_id=self.correlation_id,
                            traceparent=self.traceparent, origin="gateway")
+
+
+_current: ContextVar[RequestTrace | None] = ContextVar("studios_request_trace", default=None)
+
+
+def current_trace() -> RequestTrace:
+    """The trace of the HTTP request being served (``TraceRequests``), for glue that has no request object (the
+    gateway's in-process handlers); outside a request, an empty one."""
+    return _current.get() or RequestTrace()
+
+
+class TraceRequests:
+    """ASGI middleware: makes each request's correlation id and ``traceparent`` the ``current_trace()``. The key
+    is left out: only the Studios routes honour ``Idempotency-Key`` (they read it themselves, and refuse a bad one
+    with a 400, which a middleware could not)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        token = _current.set(RequestTrace.of(Headers(scope=scope), with_key=False))
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            _current.reset(token)

@@ -31,7 +31,7 @@ from services.gateway.access.auth import Principal
 from services.gateway.api.seqera import StudiosContext, install
 from services.gateway.api.seqera import router as studios_router
 from services.gateway.api.seqera import users as identity_api
-from services.gateway.api.seqera.common import install_error_handlers
+from services.gateway.api.seqera.common import install_error_handlers, install_request_trace
 from services.gateway.bootstrap import ensure_defaults
 from services.gateway.commands import BusCommandSender
 from services.gateway.proxy.admission import SecretOf, derived_secrets
@@ -101,6 +101,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     app = FastAPI(title="Studios", version="0.1.0", lifespan=lifespan,
                   description="Studios control plane: Seqera Platform Studios API and friends")
     install_error_handlers(app)
+    install_request_trace(app)
     app.include_router(identity_api.router)
     app.include_router(studios_router)
     app.include_router(_proxy(app, http, derived_secrets(load_or_create_key(settings.session_key_file))))

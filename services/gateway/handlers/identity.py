@@ -13,6 +13,7 @@ from libs.contracts import identity as ev
 from libs.contracts.events import Event
 from libs.eventstore import AppendRequest, EventStore, execute
 from libs.eventstore.reservations import reserve
+from services.gateway.commands import current_trace
 from services.gateway.domain import organization as org
 from services.gateway.domain import token as tok
 from services.gateway.domain import user as usr
@@ -30,7 +31,9 @@ def hash_token(token: str) -> str:
 
 
 def meta(actor: str) -> dict[str, str]:
-    return {"actor": actor, "source": "gateway"}
+    """Event metadata (DESIGN §2): the actor, this service, and the request's correlation id and traceparent.
+    Each command gets a fresh command id (its cause): these handlers do not honour ``Idempotency-Key``."""
+    return current_trace().meta(actor).event_metadata(actor=actor, source="gateway")
 
 
 def with_reservations(

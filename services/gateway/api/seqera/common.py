@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,13 +10,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from libs.contracts.errors import StudiosError, Unavailable
+from libs.platform.clock import now as now  # the one clock, re-exported for the dialect's routers
+from services.gateway.commands import TraceRequests
 from services.gateway.read.consistency import wait_for
 from services.gateway.read.projections.identity import CATEGORIES as IDENTITY_CATEGORIES
 from services.gateway.read.projections.identity import NAME as IDENTITY
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def settle(pool: asyncpg.Pool, position: int | None) -> None:
@@ -33,6 +29,11 @@ def _message(e: RequestValidationError) -> str:
         loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
         parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
     return "Bad request: " + "; ".join(parts)
+
+
+def install_request_trace(app: FastAPI) -> None:
+    """Every request's correlation id and ``traceparent`` reach the events its writes append (before start)."""
+    app.add_middleware(TraceRequests)
 
 
 def install_error_handlers(app: FastAPI) -> None:
