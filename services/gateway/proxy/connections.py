@@ -16,11 +16,12 @@ import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from libs.contracts.studio_commands import RecordConnection
 from libs.contracts.studio_state import State
+from libs.platform.clock import now as utcnow
 from libs.platform.metrics import ServiceMetrics
 from services.gateway.commands import CommandSender
 from services.gateway.proxy.admission import ProxyUser
@@ -28,10 +29,6 @@ from services.gateway.proxy.admission import ProxyUser
 log = logging.getLogger(__name__)
 _dropped = ServiceMetrics("gateway").counter("proxy_connection_records_dropped_total",
                                              "Connection records dropped because the queue was full")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """What the Studios routes need from the composition root: the store, the command sender and the public URL.
 
 ``install(app, ctx)`` puts a ``StudiosContext`` on ``app.state.studios`` (and the store on ``app.state.store``,
-where ``access.auth`` finds it); routes take it through ``ContextDep`` and the caller via ``CallerDep``.
+where ``access.auth`` finds it); routes take it through ``ContextDep`` and the caller via ``access.auth.CurrentUser``.
 ``ContextDep`` is per request: it carries the request's ``RequestTrace`` (``Idempotency-Key``, correlation id,
 ``traceparent``), which ``writes`` turns into each command's envelope.
 """
@@ -9,17 +9,12 @@ where ``access.auth`` finds it); routes take it through ``ContextDep`` and the c
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
 from libs.eventstore import EventStore
-from services.gateway.access.auth import CurrentUser, Principal
 from services.gateway.commands import RequestTrace, TracingSender
-
-Caller = Principal
-CallerDep = CurrentUser
 
 
 @dataclass
@@ -47,7 +42,3 @@ def context(request: Request) -> StudiosContext:
 
 
 ContextDep = Annotated[StudiosContext, Depends(context)]
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Request
 
 from libs.contracts.errors import NotFound
 from libs.contracts.studio_commands import StartStudio, UpdateStudio
+from libs.platform.clock import now
+from services.gateway.access.auth import CurrentUser
 from services.gateway.api.seqera.studios import access, writes
 from services.gateway.api.seqera.studios import models as m
-from services.gateway.api.seqera.studios.context import CallerDep, ContextDep, now
+from services.gateway.api.seqera.studios.context import ContextDep
 from services.gateway.api.seqera.studios.reads import dto_of
+from services.gateway.api.seqera.studios.requests import WorkspaceId
 from services.gateway.read import resources as queries_resources
 from services.gateway.read import studios as queries
 
 router = APIRouter(tags=["studios"])
-WorkspaceId = Annotated[int | None, Query(alias="workspaceId")]
 
 
 def _labels(ids: list[int] | None) -> tuple[str, ...] | None:
@@ -25,7 +27,7 @@ def _labels(ids: list[int] | None) -> tuple[str, ...] | None:
 
 @router.put("/studios/{session_id}", response_model=m.DataStudioDto)
 async def update_studio(request: Request, session_id: str, body: m.DataStudioUpdateRequest, ctx: ContextDep,
-                        caller: CallerDep, workspace_id: WorkspaceId = None) -> m.DataStudioDto:
+                        caller: CurrentUser, workspace_id: WorkspaceId = None) -> m.DataStudioDto:
     db = ctx.store.pool
     state = await access.studio(db, caller, session_id, workspace_id, "studio:update")
     if body.compute_env_id is not None:
@@ -41,7 +43,7 @@ async def update_studio(request: Request, session_id: str, body: m.DataStudioUpd
 
 
 @router.put("/studios/{session_id}/start", response_model=m.DataStudioStartResponse)
-async def start_studio(request: Request, session_id: str, ctx: ContextDep, caller: CallerDep,
+async def start_studio(request: Request, session_id: str, ctx: ContextDep, caller: CurrentUser,
                        workspace_id: WorkspaceId = None,
                        body: Annotated[m.DataStudioStartRequest | None, Body()] = None) -> m.DataStudioStartResponse:
     db = ctx.store.pool

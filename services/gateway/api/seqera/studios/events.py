@@ -16,19 +16,20 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
 from libs.contracts import studio as ev
 from libs.contracts.events import registry
 from libs.contracts.studio_state import INITIAL, State, evolve
 from libs.eventstore import RecordedEvent
+from services.gateway.access.auth import CurrentUser
 from services.gateway.api.seqera.studios import access
-from services.gateway.api.seqera.studios.context import CallerDep, ContextDep, StudiosContext
+from services.gateway.api.seqera.studios.context import ContextDep, StudiosContext
 from services.gateway.api.seqera.studios.reads import dto_of
+from services.gateway.api.seqera.studios.requests import Max, Offset, WorkspaceId
 
 router = APIRouter(tags=["studios"])
-WorkspaceId = Annotated[int | None, Query(alias="workspaceId")]
 KEEPALIVE = 15.0
 
 
@@ -64,7 +65,7 @@ async def _feed(request: Request, ctx: StudiosContext, session_id: str, resume_a
 
 
 @router.get("/studios/{session_id}/events")
-async def studio_events(request: Request, session_id: str, ctx: ContextDep, caller: CallerDep,
+async def studio_events(request: Request, session_id: str, ctx: ContextDep, caller: CurrentUser,
                         workspace_id: WorkspaceId = None, follow: bool = True,
                         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None
                         ) -> StreamingResponse:
@@ -86,9 +87,9 @@ def _entry(r: RecordedEvent) -> dict[str, Any]:
 
 
 @router.get("/studios/{session_id}/history")
-async def studio_history(session_id: str, ctx: ContextDep, caller: CallerDep, workspace_id: WorkspaceId = None,
-                         max: Annotated[int | None, Query(ge=0)] = None,
-                         offset: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+async def studio_history(session_id: str, ctx: ContextDep, caller: CurrentUser, workspace_id: WorkspaceId = None,
+                         max: Max = None,
+                         offset: Offset = None) -> dict[str, Any]:
     """``{"events": [{eventType, at, actor, reason, data, ...}], "totalSize": n}``, oldest first."""
     await access.studio(ctx.store.pool, caller, session_id, workspace_id, "studio:read")
     stream = ev.stream_name(session_id)

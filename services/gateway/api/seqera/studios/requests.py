@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from fastapi import Query
 from pydantic import Field
 
 from services.gateway.api.seqera.base import SeqeraModel
@@ -15,6 +16,11 @@ from services.gateway.api.seqera.base import SeqeraModel
 NonNegative = Annotated[int, Field(ge=0)]
 Name = Annotated[str, Field(min_length=1, max_length=80)]
 Description = Annotated[str, Field(max_length=2048)]
+
+# Query parameters every studio route reads the same way (Annotated aliases, the gateway's one DI style).
+WorkspaceId = Annotated[int | None, Query(alias="workspaceId")]
+Max = Annotated[int | None, Query(ge=0)]
+Offset = Annotated[int | None, Query(ge=0)]
 
 
 class MountData(SeqeraModel):

@@ -10,10 +10,13 @@ from fastapi import APIRouter, Query, Request, Response
 from libs.contracts.errors import Conflict, InvalidInput, NotFound
 from libs.contracts.naming import validate_name
 from libs.contracts.studio_commands import CreateStudio, DeleteStudio, ExtendLifespan, StopStudio
+from libs.platform.clock import now
+from services.gateway.access.auth import CurrentUser
 from services.gateway.api.seqera.studios import access, writes
 from services.gateway.api.seqera.studios import models as m
-from services.gateway.api.seqera.studios.context import CallerDep, ContextDep, now
+from services.gateway.api.seqera.studios.context import ContextDep
 from services.gateway.api.seqera.studios.reads import dto_of, page_of
+from services.gateway.api.seqera.studios.requests import Max, Offset, WorkspaceId
 from services.gateway.domain import templates
 from services.gateway.read import Db
 from services.gateway.read import resources as queries_resources
@@ -21,13 +24,10 @@ from services.gateway.read import studios as queries
 from services.gateway.read.search import parse_search
 
 router = APIRouter(tags=["studios"])
-WorkspaceId = Annotated[int | None, Query(alias="workspaceId")]
-Max = Annotated[int | None, Query(ge=0)]
-Offset = Annotated[int | None, Query(ge=0)]
 
 
 @router.get("/studios", response_model=m.DataStudioListResponse)
-async def list_studios(request: Request, ctx: ContextDep, caller: CallerDep, workspace_id: WorkspaceId = None,
+async def list_studios(request: Request, ctx: ContextDep, caller: CurrentUser, workspace_id: WorkspaceId = None,
                        search: str | None = None, max: Max = None, offset: Offset = None,
                        attributes: Annotated[list[str] | None, Query()] = None) -> m.DataStudioListResponse:
     db = ctx.store.pool
@@ -42,7 +42,7 @@ async def list_studios(request: Request, ctx: ContextDep, caller: CallerDep, wor
 
 
 @router.post("/studios", response_model=m.DataStudioCreateResponse)
-async def create_studio(request: Request, body: m.DataStudioCreateRequest, ctx: ContextDep, caller: CallerDep,
+async def create_studio(request: Request, body: m.DataStudioCreateRequest, ctx: ContextDep, caller: CurrentUser,
                         workspace_id: WorkspaceId = None,
                         auto_start: Annotated[bool | None, Query(alias="autoStart")] = None,
                         autostart: bool | None = None) -> m.DataStudioCreateResponse:
@@ -90,7 +90,7 @@ async def _check_data_links(db: Db, ws: int, ids: tuple[str, ...]) -> None:
 
 
 @router.get("/studios/validate", status_code=204)
-async def validate_studio_name(ctx: ContextDep, caller: CallerDep, workspace_id: WorkspaceId = None,
+async def validate_studio_name(ctx: ContextDep, caller: CurrentUser, workspace_id: WorkspaceId = None,
                                name: str | None = None) -> Response:
     ws = await access.workspace_of(ctx.store.pool, caller, workspace_id)
     await access.require(ctx.store.pool, caller, ws, "studio:read")
@@ -101,7 +101,7 @@ async def validate_studio_name(ctx: ContextDep, caller: CallerDep, workspace_id:
 
 
 @router.get("/studios/templates", response_model=m.DataStudioTemplatesListResponse)
-async def list_templates(ctx: ContextDep, caller: CallerDep, workspace_id: WorkspaceId = None, max: Max = None,
+async def list_templates(ctx: ContextDep, caller: CurrentUser, workspace_id: WorkspaceId = None, max: Max = None,
                          offset: Offset = None) -> m.DataStudioTemplatesListResponse:
     if workspace_id is not None:
         await access.require(ctx.store.pool, caller, workspace_id, "studio:read")
@@ -112,7 +112,7 @@ async def list_templates(ctx: ContextDep, caller: CallerDep, workspace_id: Works
 
 
 @router.get("/studios/data-links", response_model=m.DataStudioMountedLinksResponse)
-async def list_mounted_data_links(ctx: ContextDep, caller: CallerDep, workspace_id: WorkspaceId = None,
+async def list_mounted_data_links(ctx: ContextDep, caller: CurrentUser, workspace_id: WorkspaceId = None,
                                   org_id: Annotated[int | None, Query(alias="orgId")] = None,
                                   status: str | None = None, exclude: str | None = None
                                   ) -> m.DataStudioMountedLinksResponse:
@@ -131,14 +131,14 @@ async def list_mounted_data_links(ctx: ContextDep, caller: CallerDep, workspace_
 
 
 @router.get("/studios/{session_id}", response_model=m.DataStudioDto)
-async def describe_studio(request: Request, session_id: str, ctx: ContextDep, caller: CallerDep,
+async def describe_studio(request: Request, session_id: str, ctx: ContextDep, caller: CurrentUser,
                           workspace_id: WorkspaceId = None) -> m.DataStudioDto:
     state = await access.studio(ctx.store.pool, caller, session_id, workspace_id, "studio:read")
     return await dto_of(request, ctx, state, with_labels=True)
 
 
 @router.put("/studios/{session_id}/stop", response_model=m.DataStudioStopResponse)
-async def stop_studio(request: Request, session_id: str, ctx: ContextDep, caller: CallerDep,
+async def stop_studio(request: Request, session_id: str, ctx: ContextDep, caller: CurrentUser,
                       workspace_id: WorkspaceId = None) -> m.DataStudioStopResponse:
     await access.studio(ctx.store.pool, caller, session_id, workspace_id, "studio:stop")
     state = await writes.send(ctx, StopStudio(session_id=session_id, now=now(), actor=caller.actor))
@@ -147,7 +147,7 @@ async def stop_studio(request: Request, session_id: str, ctx: ContextDep, caller
 
 
 @router.post("/studios/{session_id}/lifespan", response_model=m.DataStudioDto)
-async def extend_lifespan(request: Request, session_id: str, ctx: ContextDep, caller: CallerDep,
+async def extend_lifespan(request: Request, session_id: str, ctx: ContextDep, caller: CurrentUser,
                           workspace_id: WorkspaceId = None) -> m.DataStudioDto:
     await access.studio(ctx.store.pool, caller, session_id, workspace_id, "studio:start")
     state = await writes.send(ctx, ExtendLifespan(session_id=session_id, now=now(), actor=caller.actor))
@@ -155,7 +155,7 @@ async def extend_lifespan(request: Request, session_id: str, ctx: ContextDep, ca
 
 
 @router.delete("/studios/{session_id}", status_code=204)
-async def delete_studio(session_id: str, ctx: ContextDep, caller: CallerDep,
+async def delete_studio(session_id: str, ctx: ContextDep, caller: CurrentUser,
                         workspace_id: WorkspaceId = None) -> Response:
     await access.studio(ctx.store.pool, caller, session_id, workspace_id, "studio:delete")
     await writes.send(ctx, DeleteStudio(session_id=session_id, now=now(), actor=caller.actor))

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Response
 
 from libs.contracts.errors import NotFound
 from libs.platform.clock import now
+from services.gateway.access.auth import CurrentUser, Principal
 from services.gateway.api.seqera.studios import access
 from services.gateway.api.seqera.studios import models as m
-from services.gateway.api.seqera.studios.context import Caller, CallerDep, ContextDep, StudiosContext
+from services.gateway.api.seqera.studios.context import ContextDep, StudiosContext
 from services.gateway.domain.studio_settings import FIELDS
 from services.gateway.handlers.studio_settings import change_settings
 from services.gateway.read import identity as queries_identity
@@ -23,7 +24,7 @@ router = APIRouter(tags=["workspaces"])
 PATH = "/orgs/{org_id}/workspaces/{workspace_id}/settings/studios"
 
 
-async def _check(ctx: StudiosContext, caller: Caller, org_id: int, workspace_id: int, permission: str) -> None:
+async def _check(ctx: StudiosContext, caller: Principal, org_id: int, workspace_id: int, permission: str) -> None:
     ws = await queries_identity.workspace(ctx.store.pool, workspace_id)
     if ws is None or ws["orgId"] != org_id:
         raise NotFound(f"Workspace {workspace_id} not found in organization {org_id}")
@@ -32,7 +33,7 @@ async def _check(ctx: StudiosContext, caller: Caller, org_id: int, workspace_id:
 
 @router.get(PATH, response_model=m.DataStudioWorkspaceSettingsResponse)
 async def get_settings(org_id: int, workspace_id: int, ctx: ContextDep,
-                       caller: CallerDep) -> m.DataStudioWorkspaceSettingsResponse:
+                       caller: CurrentUser) -> m.DataStudioWorkspaceSettingsResponse:
     await _check(ctx, caller, org_id, workspace_id, "workspace:read")
     row = await queries.workspace_settings(ctx.store.pool, str(workspace_id)) or {}
     return m.DataStudioWorkspaceSettingsResponse(org_id=org_id, wsp_id=workspace_id,
@@ -41,7 +42,7 @@ async def get_settings(org_id: int, workspace_id: int, ctx: ContextDep,
 
 @router.put(PATH, status_code=204)
 async def put_settings(org_id: int, workspace_id: int, body: m.DataStudioWorkspaceSettingsRequest,
-                       ctx: ContextDep, caller: CallerDep) -> Response:
+                       ctx: ContextDep, caller: CurrentUser) -> Response:
     await _check(ctx, caller, org_id, workspace_id, "workspace:admin")
     position = await change_settings(ctx.store, workspace_id, org_id, body.model_dump(exclude_unset=True), now(),
                                      caller.actor)
