@@ -109,6 +109,15 @@ class ActiveConnection(_Value):
     connection_ids: tuple[str, ...] = ()
 
 
+class ResourceUsage(_Value):
+    """What one run used, recorded when it stops: peak resident memory, and cpu in millicores (1000 = one core
+    busy) averaged over the run and at its busiest sampling interval (Civis's ``maxMemoryUsage``/``maxCpuUsage``)."""
+
+    peak_memory_mb: int
+    avg_cpu_millicores: int
+    peak_cpu_millicores: int
+
+
 class StudioEvent(Event):
     """Common facts: which studio, when, who, and why (free text, for the audit trail)."""
 
@@ -256,6 +265,7 @@ class StudioSessionStopped(StudioEvent):
     exit_code: int | None = None
     message: str | None = None
     errored: bool = False
+    usage: ResourceUsage | None = None  # None: the backend could not tell (or the run ended before it was watched)
 
 
 @registry.register

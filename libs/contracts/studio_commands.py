@@ -16,6 +16,7 @@ from libs.contracts.commands import Command
 from libs.contracts.studio import (
     ProgressStatus,
     RemoteConfig,
+    ResourceUsage,
     StopReason,
     StudioConfiguration,
     StudioTemplate,
@@ -144,6 +145,7 @@ class RecordSessionStopped(StudioCommand):
     stop_reason: StopReason | None = None
     exit_code: int | None = None
     message: str | None = None
+    usage: ResourceUsage | None = None
 
 
 class RecordConnection(StudioCommand):

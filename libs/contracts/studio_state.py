@@ -18,6 +18,7 @@ from libs.contracts.studio import (
     ProgressStatus,
     ProgressStep,
     RemoteConfig,
+    ResourceUsage,
     StopReason,
     StudioBuildFailed,
     StudioBuildStarted,
@@ -73,6 +74,7 @@ class State(BaseModel):
     url: str | None = None
     expires_at: datetime | None = None  # None: unlimited or not running
     exit_code: int | None = None
+    usage: ResourceUsage | None = None  # the last run's, once it stopped
     build_id: str | None = None
     build_url: str | None = None
     # timestamps
@@ -168,6 +170,7 @@ def _(e: StudioStartRequested, s: State) -> State:
         url=None,
         expires_at=None,
         exit_code=None,
+        usage=None,
         build_id=None,
         build_url=None,
         last_started=e.at,
@@ -241,7 +244,8 @@ def _(e: StudioSessionStopped, s: State) -> State:
     status = StudioStatus.ERRORED if e.errored else StudioStatus.STOPPED
     update = _status(status, e.at, status_message=e.message, stop_reason=e.stop_reason)
     return s.model_copy(
-        update=dict(exit_code=e.exit_code, expires_at=None, active_connections=(), last_stopped=e.at, **update)
+        update=dict(exit_code=e.exit_code, usage=e.usage, expires_at=None, active_connections=(),
+                    last_stopped=e.at, **update)
     )
 
 

@@ -3,18 +3,29 @@ repository pinned at creation, and data links in the workspace."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 
 from libs.contracts.errors import InvalidInput
 from libs.contracts.identity import DataLinkCreated
 from libs.contracts.identity import stream as identity_stream
-from libs.contracts.studio import RemoteConfig, StopReason, StudioConfiguration, StudioStatus, StudioTemplate
+from libs.contracts.studio import (
+    RemoteConfig,
+    StopReason,
+    StudioConfiguration,
+    StudioStatus,
+    StudioTemplate,
+    stream_name,
+)
+from libs.contracts.studio_state import State
 from libs.eventstore import EventStore, Expected, to_new_events
-from services.lifecycle.backends import mounts
+from services.lifecycle.backends import mounts, ports, processes
 from services.lifecycle.backends.base import Handle
 from services.lifecycle.backends.fake import FakeBackend
 from services.lifecycle.backends.local import LocalBackend
@@ -79,10 +90,26 @@ async def test_an_idle_session_is_stopped_after_the_idle_timeout(parts: tuple) -
     assert state.status is StudioStatus.STOPPED and state.stop_reason is StopReason.IDLE_TIMEOUT
 
 
-async def test_a_vanished_process_is_recorded_stopped(parts: tuple) -> None:  # type: ignore[type-arg]
+async def test_a_tool_that_dies_is_errored_by_its_watcher_without_a_reconcile_pass(
+        parts: tuple) -> None:  # type: ignore[type-arg]
+    handlers, runner, _, backend, _ = parts
+    sid = await _running(handlers, runner)
+    [handle] = await backend.list_sessions()
+    backend.output_by_session[handle.session_id] = b"starting\nout of cheese\n"
+    backend.crash(handle, 3)
+    state = await _until_status(handlers, sid, StudioStatus.ERRORED)
+    assert (state.exit_code, state.stop_reason) == (3, StopReason.ERROR)
+    assert state.status_message == "The tool exited with code 3. Last output:\nstarting\nout of cheese"
+    assert state.usage is not None
+    assert backend.stopped[-1] == handle  # what it left behind was stopped too
+
+
+async def test_an_unwatched_vanished_process_is_recorded_stopped_by_the_reconciler(
+        parts: tuple) -> None:  # type: ignore[type-arg]
     handlers, runner, reconciler, backend, _ = parts
     sid = await _running(handlers, runner)
     [handle] = await backend.list_sessions()
+    runner.watcher.close()  # as when the process vanished while no lifecycle was running
     backend.crash(handle, 137)
     await reconciler.run_once()
     state = await handlers.state(sid)
@@ -159,9 +186,7 @@ async def test_data_links_are_read_only_in_the_workspace(store: EventStore, tmp_
     backend = LocalBackend(tmp_path / "state", grace=2)
     runner = SessionRunner(handlers, backend, Provisioner(store, tmp_path / "ws", b"k" * 32))
     probe = ("cat data/reference/genome.fa > seen.txt; (touch data/reference/new && echo wrote || echo refused) "
-             "> write.txt; python -c 'import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])' > limit.txt; "
-             "python -c 'import os; print(len(os.sched_getaffinity(0)))' > cores.txt; "
-             "exec python -m http.server --bind 127.0.0.1 $CONNECT_TOOL_PORT")
+             "> write.txt; exec python -m http.server --bind 127.0.0.1 $CONNECT_TOOL_PORT")
     cmd = create("mounted", template=StudioTemplate(repository="studios/custom:1", tool="custom"),
                  configuration=StudioConfiguration(mount_data=("dl-1",), memory=4096, cpu=1,
                                                    command=("sh", "-c", probe)))
@@ -173,8 +198,14 @@ async def test_data_links_are_read_only_in_the_workspace(store: EventStore, tmp_
         assert state.status is StudioStatus.RUNNING, state.status_message
         ws = tmp_path / "ws" / cmd.session_id
         assert (ws / "seen.txt").read_text().startswith(">chr1")
-        assert int((ws / "limit.txt").read_text()) == 4096 * 1024 * 1024
-        assert int((ws / "cores.txt").read_text()) == 1
+        handle = Handle.from_dict(state.handle or {})
+        group = backend.records.group(handle.session_id)
+        if backend.layout is not None:  # the launch step says which enforcement applied
+            assert group is not None and int(handle.ident) in group.pids()
+            assert state.progress[2].detail == (f"limits: cgroup v{group.version}, cpu quota 1 core(s), "
+                                                "memory 4096 MiB resident")
+        else:
+            assert "RLIMIT_AS 4096 MiB" in (state.progress[2].detail or "")
         mounted = mounts.can_mount()
         assert (ws / "write.txt").read_text().strip() == ("refused" if mounted else "wrote")
         assert not (data / "new").exists() or not mounted
@@ -183,3 +214,57 @@ async def test_data_links_are_read_only_in_the_workspace(store: EventStore, tmp_
     finally:
         for handle in await backend.list_sessions():
             await backend.stop(handle, grace=2)
+
+
+async def _until_status(handlers: StudioHandlers, sid: str, status: StudioStatus, within: float = 20.0) -> State:
+    deadline = asyncio.get_running_loop().time() + within
+    while (state := await handlers.state(sid)).status is not status:
+        assert asyncio.get_running_loop().time() < deadline, f"{sid} is {state.status}, not {status}"
+        await asyncio.sleep(0.05)
+    return state
+
+
+async def _until(condition: Callable[[], bool], within: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_tool_that_exits_leaving_a_child_is_errored_with_its_code_and_leaves_nothing(
+        store: EventStore, tmp_path: Path) -> None:
+    """Issue 6 §7: the main process backgrounds a server and exits 7; the studio says so, and nothing is left."""
+    handlers = StudioHandlers(store)
+    backend = LocalBackend(tmp_path / "state", grace=2)
+    runner = SessionRunner(handlers, backend, Provisioner(store, tmp_path / "ws", b"k" * 32))
+    script = 'python3 -m http.server "$CONNECT_TOOL_PORT" & sleep 2; exit 7'
+    cmd = create("exits-7", template=StudioTemplate(repository="studios/custom:1", tool="custom"),
+                 configuration=StudioConfiguration(cpu=1, memory=1024, command=("sh", "-c", script)))
+    await handlers.handle(cmd)
+    runner.start(cmd.session_id, 1)
+    await runner.drain()
+    running = await handlers.state(cmd.session_id)
+    assert running.status is StudioStatus.RUNNING, running.status_message
+    handle = Handle.from_dict(running.handle or {})
+    started = set(processes.group_members(int(handle.ident)))
+    assert len(started) >= 2  # the shell, its server (and its sleep)
+
+    state = await _until_status(handlers, cmd.session_id, StudioStatus.ERRORED)  # no reconciler in this test
+
+    assert (state.exit_code, state.stop_reason) == (7, StopReason.ERROR)
+    assert state.status_message is not None and state.status_message.startswith("The tool exited with code 7.")
+    assert "Serving HTTP" in state.status_message  # its last output lines
+    assert state.usage is not None and state.usage.peak_memory_mb > 0
+    stopped = [r for r in await store.read_stream(stream_name(cmd.session_id))
+               if r.event_type == "StudioSessionStopped"]
+    assert stopped[-1].data["reason"] == "the tool exited with code 7 on its own"
+    await _until(lambda: not any(psutil.pid_exists(p) and not _zombie(p) for p in started))
+    assert not ports.listening(handle.port)
+    assert await backend.list_sessions() == []
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

@@ -13,6 +13,7 @@ from libs.contracts.studio import (
     STUDIO_EVENTS,
     ProgressStatus,
     ProgressStep,
+    ResourceUsage,
     StopReason,
     StudioBuildFailed,
     StudioBuildStarted,
@@ -515,6 +516,26 @@ def test_a_session_that_ends_on_its_own(
     assert (state.status, state.stop_reason, state.exit_code) == (status, recorded, exit_code)
     if exit_code == 1:
         assert state.status_message == "Session exited with code 1"
+
+
+def test_a_tool_that_exits_on_its_own_is_errored_with_its_code_output_and_reason() -> None:
+    message = "Session exited with code 7. Last output:\nTraceback\nboom"
+    ended = cmd(RecordSessionStopped, 30, run=1, exit_code=7, message=message,
+                reason="the tool exited on its own with code 7")
+    state = spec.given(RUNNING).when(ended).then(
+        StudioSessionStopped(**common(30, reason="the tool exited on its own with code 7"), run=1,
+                             stop_reason=StopReason.ERROR, exit_code=7, message=message, errored=True))
+    assert (state.status, state.exit_code, state.status_message) == (StudioStatus.ERRORED, 7, message)
+
+
+def test_a_run_records_its_usage_at_stop_and_the_next_start_clears_it() -> None:
+    usage = ResourceUsage(peak_memory_mb=310, avg_cpu_millicores=120, peak_cpu_millicores=980)
+    stopped = [*STOPPING, *history_after(STOPPING, cmd(RecordSessionStopped, 12, run=1, exit_code=0, usage=usage))]
+    [event] = stopped[len(STOPPING):]
+    assert isinstance(event, StudioSessionStopped) and event.usage == usage
+    assert spec.fold(stopped).usage == usage
+    restarted = [*stopped, *history_after(stopped, cmd(StartStudio, 13))]
+    assert spec.fold(restarted).usage is None
 
 
 # lifespan -------------------------------------------------------------------------------------------------------

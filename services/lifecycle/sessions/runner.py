@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from libs.platform.metrics import LifecycleMetrics
 from services.lifecycle.backends.base import ComputeBackend, Handle
 from services.lifecycle.handlers import StudioHandlers, utcnow
 from services.lifecycle.sessions.provisioning import Provisioner
+from services.lifecycle.sessions.watcher import ExitWatcher, usage_fact
 
 log = logging.getLogger("studios.lifecycle.runner")
 T = TypeVar("T")
@@ -52,6 +53,8 @@ class SessionRunner:
         self.config = config or RunnerConfig()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._what: dict[str, str] = {}
+        #: notices a running tool that ends on its own; the reconciler hands it sessions adopted after a restart
+        self.watcher = ExitWatcher(handlers, backend)
 
     # -- scheduling ---------------------------------------------------------------------------------------
 
@@ -111,12 +114,14 @@ class SessionRunner:
             # The studio moved on (stopped, deleted) while it started: nobody will ever stop this process.
             log.info("session %s run %s is no longer wanted; stopping it", session_id, run)
             await self.backend.stop(handle, grace=5.0)
+            return
+        self.watcher.watch(session_id, run, handle)
 
     async def _launch(self, state: State) -> Handle:
         await self._step(state, 0, self.provisioner.provision(state))
         await self._step(state, 1, self.provisioner.mount(state), warned=True)
         spec = await self.provisioner.launch_spec(state)
-        return await self._step(state, 2, self.backend.launch(spec))
+        return await self._step(state, 2, self.backend.launch(spec), detail=lambda h: h.limits or None)
 
     async def _ready(self, state: State, handle: Handle) -> None:
         if not await self.backend.ready(handle, timeout=self.config.ready_timeout):
@@ -124,8 +129,10 @@ class SessionRunner:
             raise StartFailed(f"the tool did not answer within {self.config.ready_timeout:.0f}s "
                               f"({status.state}{': ' + status.message if status.message else ''})")
 
-    async def _step(self, state: State, index: int, work: Awaitable[T], warned: bool = False) -> T:
-        """Run one progress step; with ``warned``, the work's result is the step's warnings."""
+    async def _step(self, state: State, index: int, work: Awaitable[T], warned: bool = False,
+                    detail: Callable[[T], str | None] | None = None) -> T:
+        """Run one progress step; with ``warned``, the work's result is the step's warnings; ``detail`` makes the
+        succeeded step's line from the result (the launch step: which limits enforcement applied)."""
         label = state.progress[index].message if index < len(state.progress) else f"step {index}"
         await self._record(state, RecordProgress, step=label, status=ProgressStatus.IN_PROGRESS)
         try:
@@ -134,11 +141,12 @@ class SessionRunner:
             await self._record(state, RecordProgress, step=label, status=ProgressStatus.ERRORED, detail=str(e))
             raise StartFailed(f"{label}: {e}") from e
         except Exception as e:
-            detail = f"{type(e).__name__}: {e}"
-            await self._record(state, RecordProgress, step=label, status=ProgressStatus.ERRORED, detail=detail)
-            raise StartFailed(f"{label}: {detail}") from e
+            why = f"{type(e).__name__}: {e}"
+            await self._record(state, RecordProgress, step=label, status=ProgressStatus.ERRORED, detail=why)
+            raise StartFailed(f"{label}: {why}") from e
         warnings = tuple(result) if warned and isinstance(result, tuple) else ()
-        await self._record(state, RecordProgress, step=label, status=ProgressStatus.SUCCEEDED, warnings=warnings)
+        await self._record(state, RecordProgress, step=label, status=ProgressStatus.SUCCEEDED, warnings=warnings,
+                           detail=detail(result) if detail else None)
         return result
 
     async def _find(self, state: State) -> Handle | None:
@@ -158,8 +166,9 @@ class SessionRunner:
             return
         handle = Handle.from_dict(state.handle) if state.handle else await self._find(state)
         code = await self.backend.stop(handle, grace=self.config.grace) if handle else None
+        usage = usage_fact(await self.backend.usage(handle)) if handle else None
         if state.status is StudioStatus.STOPPING:
-            await self._record(state, RecordSessionStopped, exit_code=code)
+            await self._record(state, RecordSessionStopped, exit_code=code, usage=usage)
 
     async def _record(self, state: State, command: type[StudioCommand], **fields: Any) -> Reply:
         fields |= {"session_id": state.session_id, "now": utcnow(), "actor": ACTOR, "run": state.run}

@@ -109,6 +109,7 @@ def session_stopped(c: RecordSessionStopped, s: State) -> list[Event]:
             exit_code=c.exit_code,
             message=message,
             errored=s.status is not S.STOPPING and reason is StopReason.ERROR,
+            usage=c.usage,
         )
     ]
 
