@@ -21,7 +21,7 @@ from typing import Any, Protocol, cast
 import asyncpg
 
 from libs.bus import headers as h
-from libs.bus.acks import AckWindow, header_block
+from libs.bus.acks import AckWindow, PublishFailed, header_block
 from libs.eventstore import EventStore, Position
 from libs.eventstore import checkpoints as cp
 from libs.platform.metrics import ServiceMetrics
@@ -182,6 +182,9 @@ async def pump(store: EventStore, acks: AckWindow, checkpoint: str, *, batch: in
         await acks.drain()
         await advance_checkpoint(guard, checkpoint, saved, acks.acked)
         return acks.count
+    except PublishFailed:  # keep what JetStream did acknowledge: the retry republishes only the rest
+        await advance_checkpoint(guard, checkpoint, saved, acks.acked)
+        raise
     finally:
         if not reading.done():
             reading.cancel()

@@ -32,7 +32,7 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from libs.bus.acks import AckWindow, connection_of, fast_path_available
+from libs.bus.acks import AckWindow, PublishFailed, connection_of, fast_path_available
 from libs.bus.headers import subject_token
 from libs.bus.leadership import Leadership, LostLeadership, lock_key
 from libs.bus.publishing import event_headers, load_checkpoint, pump
@@ -184,6 +184,9 @@ class Relay:
                     log.warning("%s; stepping down", e)
                     await self.step_down()
                     delay = self.poll_min
+                except PublishFailed as e:  # JetStream refused or did not answer: no traceback for that
+                    log.warning("%s: publishing failed (%s); retrying from the checkpoint", self.checkpoint, e)
+                    delay = max(self.leader_retry, delay)
                 except Exception:
                     log.exception("%s: publishing failed; retrying from the checkpoint", self.checkpoint)
                     delay = max(self.leader_retry, delay)

