@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from libs.eventstore import EventStore, WrongExpectedVersion
+from libs.platform.clock import now as clock_now
 from services.gateway.handlers import identity as h
 from services.gateway.handlers import resources as r
 
@@ -41,7 +41,7 @@ def default_work_dir() -> str:
 async def ensure_defaults(store: EventStore, admin_token: str, *, work_dir: str | None = None,
                           allow_custom_commands: bool = False) -> int | None:
     """Create what is missing; returns the last position appended (None when everything existed)."""
-    now = datetime.now(UTC)
+    now = clock_now()
     work = work_dir or default_work_dir()
     positions: list[int | None] = []
     _, p = await _once(lambda: h.create_user(store, user_name="admin", email="admin@localhost", actor=ACTOR,
