@@ -47,28 +47,51 @@ class StudioHandlers:
         self.source = source
         # Studio streams grow with every progress step and connection: fold each only from where it was.
         self.cache = StateCache(size=5000)
+        self._traces: dict[tuple[str, int], tuple[str | None, str | None]] = {}
 
     async def state(self, session_id: str) -> State:
         state, _ = await load(self.store, stream_name(session_id), evolve, INITIAL, cache=self.cache)
         return state
 
     async def handle(self, command: StudioCommand, meta: CommandMeta | None = None) -> Reply:
-        meta = meta or CommandMeta()
+        """``meta``: the envelope of a command that came over the bus; None for this service's own commands (the
+        runner's, the reconciler's), which take the trace of the run they are about and can never be repeats."""
+        sent = meta is not None
+        meta = meta or await self._run_trace(command)
         metadata: dict[str, Any] = meta.event_metadata(actor=command.actor, source=self.source,
-                                                       fingerprint=_fingerprint(command))
+                                                       fingerprint=_fingerprint(command) if sent else None)
         metadata["command"] = command.name
         command = command.model_copy(update={"now": self.clock()})
         also = None
-        if await previous(self.store, meta.command_id) is None:  # a repeat needs no commit, name or decision
+        if not sent or await previous(self.store, meta.command_id) is None:  # a repeat needs no commit or name
             if isinstance(command, CreateStudio):
                 command = await _pinned(command)
             also = await self._reservations(command)
+        # An own command's fresh id has nothing to find: its events keep time-ordered ids (cheaper to index).
         done = await execute(self.store, stream_name(command.session_id), command, decide, evolve, INITIAL,
-                             metadata=metadata, command_id=meta.command_id, also=also, cache=self.cache)
+                             metadata=metadata, command_id=meta.command_id if sent else None, also=also,
+                             cache=self.cache)
         state = done.state
         return Reply(position=done.position, result={
             "sessionId": state.session_id, "status": state.status.value if state.status else None,
             "run": state.run, "events": [e.event_type for e in done.events], "repeated": done.repeated})
+
+    async def _run_trace(self, command: StudioCommand) -> CommandMeta:
+        """A fresh command id with the correlation id and traceparent of the request that started the run (its
+        ``StudioStartRequested``), so a start's progress, running and stop events trace back to it. Looked up
+        once per run."""
+        run = getattr(command, "run", None)
+        if run is None:
+            return CommandMeta()
+        key = (command.session_id, int(run))
+        trace = self._traces.get(key)
+        if trace is None:
+            row = await self.store.pool.fetchrow(_RUN_TRACE, stream_name(command.session_id), int(run))
+            trace = (row["correlation_id"], row["traceparent"]) if row else (None, None)
+            if len(self._traces) >= 5000:
+                self._traces.clear()  # runs are short-lived; a miss costs one indexed read
+            self._traces[key] = trace
+        return CommandMeta(correlation_id=trace[0], traceparent=trace[1])
 
     async def _reservations(self, command: StudioCommand) -> Callable[[State, Sequence[Event]], list[AppendRequest]]:
         """The name appends that go with this command, decided before the studio's own (they need a read)."""
@@ -84,6 +107,11 @@ class StudioHandlers:
                                                  command.session_id, now)
                 return lambda s, events: _renamed(s, events, req, now)
         return lambda s, events: _released_on_delete(s, events, now)
+
+
+_RUN_TRACE = """SELECT metadata->>'correlation_id' AS correlation_id, metadata->>'traceparent' AS traceparent
+  FROM es.events WHERE stream_name = $1 AND event_type = 'StudioStartRequested' AND (data->>'run')::bigint = $2
+ ORDER BY stream_position DESC LIMIT 1"""
 
 
 def _fingerprint(command: StudioCommand) -> str:

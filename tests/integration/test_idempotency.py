@@ -194,3 +194,19 @@ async def test_without_headers_the_command_id_correlates_and_no_traceparent_is_m
     md = created["metadata"]
     assert md["correlation_id"] == md["causation_id"] == md["command_id"]
     assert "traceparent" not in md and md["actor"] == "1" and md["source"] == "lifecycle"
+
+
+async def test_the_runner_events_of_a_run_carry_the_trace_of_the_request_that_started_it(gw: Gateway) -> None:
+    r = await gw.post(f"/studios?workspaceId={WS}", headers={"traceparent": TRACEPARENT, "X-Request-Id": "start-9"},
+                      json={"name": "run-traced", "computeEnvId": CE, "dataStudioToolUrl": "studios/http-echo:1"})
+    assert r.status_code == 200, r.text
+    sid = r.json()["studio"]["sessionId"]
+    # what the session runner does once the tool answers: an in-process command, without an envelope
+    await gw.handlers.handle(RecordSessionRunning(session_id=sid, now=datetime.now(UTC), actor="lifecycle", run=1,
+                                                  handle={}, url="http://127.0.0.1:1"))
+    (started,) = await gw.events("StudioStartRequested")
+    (running,) = await gw.events("StudioSessionRunning")
+    md = running["metadata"]
+    assert (md["correlation_id"], md["traceparent"], md["actor"], md["source"]) == (
+        "start-9", TRACEPARENT, "lifecycle", "lifecycle")
+    assert md["causation_id"] == md["command_id"] != started["metadata"]["command_id"]
