@@ -31,7 +31,6 @@ from libs.eventstore.errors import CheckpointMoved
 log = logging.getLogger("studios.bus.relay")
 
 Connect = Callable[[dict[str, str]], Awaitable[asyncpg.Connection]]
-_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 class LostLeadership(CheckpointMoved):
@@ -122,7 +121,8 @@ class Leadership:
         started = self._clock()
         try:
             epoch = await cp.epoch_of(self._conn, self.checkpoint, timeout=max(1.0, self.ttl / 4))
-        except _ERRORS as e:
+        except Exception as e:  # whatever it is (closed by the server, a timeout, a query cut short by a pause),
+            # this connection no longer proves the lock is held
             await self.release()
             raise LostLeadership(f"{self.checkpoint}: lost the leader connection ({type(e).__name__})") from None
         if epoch != self.epoch:
@@ -142,12 +142,12 @@ class Leadership:
             raise LostLeadership(f"{self.checkpoint}: not the leader")
         try:
             await cp.advance_as_leader(self._conn, name, expected, new, self.epoch)
-        except _ERRORS as e:
-            await self.release()
-            raise LostLeadership(f"{self.checkpoint}: lost the leader connection ({type(e).__name__})") from None
         except CheckpointMoved:
             await self.release()
             raise
+        except Exception as e:
+            await self.release()
+            raise LostLeadership(f"{self.checkpoint}: lost the leader connection ({type(e).__name__})") from None
 
     async def release(self) -> None:
         conn, self._conn = self._conn, None

@@ -148,3 +148,16 @@ def nats_server(directory: Path, *, max_payload: int) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def spawn_relay(database_url: str, nats_url: str, topology: Topology, log: Path, *, pace: float = 0.03,
+                batch: int = 100, window: int = 300, lease_ttl: float = 30.0) -> subprocess.Popen[bytes]:
+    """A relay in a process of its own (``workers/relay_worker.py``), logging to ``log``."""
+    args = [sys.executable, "-u", "-m", "tests.integration.workers.relay_worker",
+            "--database-url", database_url, "--nats-url", nats_url, "--events-stream", topology.events_stream,
+            "--events-prefix", topology.events_prefix, "--pace", str(pace), "--batch", str(batch),
+            "--window", str(window), "--lease-ttl", str(lease_ttl)]
+    return subprocess.Popen(args, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)

@@ -11,7 +11,6 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,10 @@ from tests.integration.bus_helpers import (  # noqa: F401
     count_by_msg_id,
     nats_server,
     nc_fixture,
+    spawn_relay,
     topology_fixture,
     wait_for,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("fast_path", [True, False], ids=["write-buffer", "public-publish"])
@@ -71,15 +69,6 @@ async def test_relay_publishes_the_contract(store: EventStore, nc: NATS, topolog
     status = await relay_status(store, topology=topology)
     assert status["position"] == status["head"] == e2.global_position and status["lag"] == 0
     assert status["leader"] is None and status["epoch"] == 1 and status["parked"] == 0
-
-
-def _spawn(database_url: str, nats_url: str, topology: Topology, log: Path, *, pace: float = 0.03,
-           batch: int = 100, window: int = 300) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-u", "-m", "tests.integration.workers.relay_worker",
-            "--database-url", database_url, "--nats-url", nats_url, "--events-stream", topology.events_stream,
-            "--events-prefix", topology.events_prefix, "--pace", str(pace), "--batch", str(batch),
-            "--window", str(window)]
-    return subprocess.Popen(args, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
 async def _wait_for(check: Any, within: float = 60.0) -> dict[str, Any]:
@@ -122,7 +111,7 @@ async def test_relay_killed_mid_batch_publishes_each_event_once(
     killed_at = []
     for n, threshold in enumerate((1000, 2500)):
         log = tmp_path / f"run{n}.log"
-        proc = _spawn(database_url, nats_url, topology, log)
+        proc = spawn_relay(database_url, nats_url, topology, log)
         try:
             status = await _wait_for(_status_when(store, topology, lambda s, t=threshold: s["position"] >= t))
         finally:
@@ -134,7 +123,7 @@ async def test_relay_killed_mid_batch_publishes_each_event_once(
     # published past the checkpoint when killed: the restart republishes those and JetStream drops the repeats
     assert any(messages > position for position, messages in killed_at)
     log = tmp_path / "final.log"
-    proc = _spawn(database_url, nats_url, topology, log, pace=0)
+    proc = spawn_relay(database_url, nats_url, topology, log, pace=0)
     try:
         await _wait_for(_status_when(store, topology, lambda s: s["position"] == head and s["lag"] == 0))
     finally:
@@ -146,7 +135,8 @@ async def test_relay_killed_mid_batch_publishes_each_event_once(
 
 
 def _resumed_from(log: Path) -> list[int]:
-    return [int(n) for n in re.findall(r"leader \(pid \d+\), resuming after position (\d+)", log.read_text())]
+    return [int(n) for n in re.findall(r"leader \(pid \d+, epoch \d+\), resuming after position (\d+)",
+                                       log.read_text())]
 
 
 def _leader_pid(status: dict[str, Any]) -> int | None:
@@ -161,7 +151,7 @@ async def test_two_relays_one_publishes_and_the_other_takes_over(
     ids = await append_events(store, 5000)
     head = (await store.head()).global_position
     procs = {p.pid: (p, tmp_path / f"{i}.log") for i, p in enumerate(
-        _spawn(database_url, nats_url, topology, tmp_path / f"{i}.log") for i in range(2))}
+        spawn_relay(database_url, nats_url, topology, tmp_path / f"{i}.log") for i in range(2))}
     try:
         status = await _wait_for(_status_when(store, topology, lambda s: s["position"] >= 1000))
         leader = _leader_pid(status)

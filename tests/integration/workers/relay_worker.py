@@ -40,7 +40,8 @@ async def main(ns: argparse.Namespace) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     relay = Relay(store, nc.jetstream(), topology=topology, batch=ns.batch, window=ns.window,
-                  dsn=ns.database_url, leader_retry=0.2)
+                  dsn=ns.database_url, leader_retry=0.2, lease_ttl=ns.lease_ttl,
+                  ack_timeout=min(10.0, ns.lease_ttl / 2))
     print("worker started", flush=True)
     await relay.run(stop)
     await nc.drain()
@@ -54,5 +55,6 @@ if __name__ == "__main__":
     p.add_argument("--pace", type=float, default=0.0)
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--window", type=int, default=1000)
+    p.add_argument("--lease-ttl", type=float, default=30.0)
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     asyncio.run(main(p.parse_args()))
