@@ -151,6 +151,13 @@ async def test_a_create_whose_reply_was_lost_retried_with_its_key_answers_the_sa
         assert without_key.status_code == 409  # the key is what makes it a retry
 
 
+async def test_concurrent_creates_with_one_key_make_one_studio(gw: Gateway) -> None:
+    results = await asyncio.gather(*(gw.create("once", key="create-together") for _ in range(3)))
+    assert [r.status_code for r in results] == [200] * 3, [r.text for r in results]
+    assert len({r.json()["studio"]["sessionId"] for r in results}) == 1
+    assert len(await gw.events("StudioCreated")) == 1
+
+
 async def test_the_same_key_with_another_body_is_a_422_and_decides_nothing(gw: Gateway) -> None:
     assert (await gw.create("one", key="k")).status_code == 200
     before = len(await gw.events())
