@@ -4,6 +4,7 @@ from libs.bus.acks import PublishFailed
 from libs.bus.broker import StudiosBroker, make_broker
 from libs.bus.commands import CommandClient, CommandServer, queue_group
 from libs.bus.headers import Envelope
+from libs.bus.leadership import LostLeadership
 from libs.bus.relay import Relay, relay_status
 from libs.bus.replay import replay
 from libs.bus.streams import Topology, ensure_streams
@@ -12,6 +13,7 @@ __all__ = [
     "CommandClient",
     "CommandServer",
     "Envelope",
+    "LostLeadership",
     "PublishFailed",
     "Relay",
     "StudiosBroker",

@@ -87,7 +87,8 @@ _NO_NEWLINES = str.maketrans({"\r": " ", "\n": " "})
 
 
 def fast_path_available(nc: object) -> bool:
-    """Whether nats-py's private write buffer is there as this module uses it (tested: nats-py 2.7 to 2.16).
+    """Whether nats-py's private write buffer is there as this module uses it (tested with nats-py 2.16, the
+    minor range pyproject.toml pins).
 
     The fast path hands an HPUB frame encoded here in one step to ``_send_command`` and kicks ``_flush_pending``:
     nats-py validates and encodes each header separately, which for the dozen headers of the event contract cost

@@ -55,6 +55,7 @@ class Leadership:
         self.epoch: int | None = None
         self._conn: asyncpg.Connection | None = None
         self._confirmed_at = float("-inf")
+        self.renewals = 0  # successful confirms: the lease renewed on the server as well
 
     @property
     def leading(self) -> bool:
@@ -130,6 +131,7 @@ class Leadership:
             await self.release()
             raise LostLeadership(f"{self.checkpoint}: leader epoch {mine} superseded by {epoch}")
         self._confirmed_at = started
+        self.renewals += 1
 
     async def keep(self) -> None:
         """Renew the lease when a third of the ttl passed since the last confirm (an idle leader's heartbeat)."""

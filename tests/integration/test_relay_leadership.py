@@ -59,7 +59,8 @@ async def _status(store: EventStore, topology: Topology) -> dict[str, Any]:
 
 async def test_a_non_leader_waits_on_the_lock_and_takes_over_on_the_same_connection(
         store: EventStore, nats_url: str, nc: NATS, topology: Topology) -> None:
-    first, second = (Relay(store, nats_url, topology=topology) for _ in range(2))
+    """The leader renews its 1 s lease while idle, so the waiting one never gets the lock until it stops."""
+    first, second = (Relay(store, nats_url, topology=topology, lease_ttl=1.0, ack_timeout=0.5) for _ in range(2))
     stops = [asyncio.Event(), asyncio.Event()]
     ids = await append_events(store, 100)
     tasks = [asyncio.create_task(first.run(stops[0]))]
@@ -71,6 +72,9 @@ async def test_a_non_leader_waits_on_the_lock_and_takes_over_on_the_same_connect
         head = (await store.head()).global_position
         await wait_for(lambda: _if(_status(store, topology), lambda s: s["position"] == head))
         assert await _waiting_on_lock(store) == [waiter]
+        renewed = first.leadership.renewals
+        await wait_for(lambda: _async(first.leadership.renewals >= renewed + 4 or None))  # idle past its ttl
+        assert await _waiting_on_lock(store) == [waiter] and (await _status(store, topology))["epoch"] == 1
         stops[0].set()  # the leader stops: its lock goes to the waiting connection
         await asyncio.wait_for(tasks[0], 10)
         ids += await append_events(store, 100)
@@ -83,6 +87,25 @@ async def test_a_non_leader_waits_on_the_lock_and_takes_over_on_the_same_connect
         await asyncio.gather(*tasks)
     seen = await count_by_msg_id(nc.jetstream(), topology)
     assert set(seen) == set(ids) and set(seen.values()) == {1}
+
+
+async def test_run_publishes_on_a_nats_connection_of_its_own(
+        store: EventStore, nc: NATS, topology: Topology) -> None:
+    """Given the service's client, ``run`` opens its own connection to the same servers (and closes it)."""
+    relay = Relay(store, nc.jetstream(), topology=topology)
+    ids = await append_events(store, 10)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        head = (await store.head()).global_position
+        await wait_for(lambda: _if(_status(store, topology), lambda s: s["position"] == head))
+        own = relay._own
+        assert own is not None and own is not nc and own.is_connected and own.client_id != nc.client_id
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert relay._own is None and own.is_closed and nc.is_connected
+    assert set(await count_by_msg_id(nc.jetstream(), topology)) == set(ids)
 
 
 async def test_a_paused_leader_is_superseded_and_its_stale_epoch_is_refused(
