@@ -110,3 +110,20 @@ async def test_a_leader_whose_connection_died_steps_down(
         await asyncio.sleep(0.05)
     assert b.lock.held
     assert not await a.reconciler.run_once() and not a.lock.held
+
+
+async def test_two_lifecycles_starting_one_studio_keep_its_one_process(
+        store: EventStore, tmp_path: Path) -> None:
+    # One host (a shared backend), two runners: a replica's start and another's resume of it race. The loser finds
+    # the winner recorded the very process it adopted, and must not stop it as "no longer wanted".
+    handlers, backend = StudioHandlers(store), FakeBackend()
+    runners = [SessionRunner(handlers, backend, Provisioner(store, tmp_path / n, KEY)) for n in ("a", "b")]
+    cmd = create("raced-start")
+    await handlers.handle(cmd)
+    for runner in runners:
+        runner.start(cmd.session_id, 1)
+    await asyncio.gather(*(r.drain() for r in runners))
+    state = await handlers.state(cmd.session_id)
+    assert state.status is StudioStatus.RUNNING
+    assert [h.ident for h in await backend.list_sessions()] == [(state.handle or {})["ident"]]
+    assert backend.stopped == []

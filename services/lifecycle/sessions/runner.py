@@ -111,6 +111,9 @@ class SessionRunner:
         if (reply.result or {}).get("events") and state.last_started:
             METRICS.start_seconds.observe(max(0.0, (utcnow() - state.last_started).total_seconds()))
         if not (reply.result or {}).get("events"):
+            current = await self.handlers.state(session_id)
+            if current.run == run and (current.handle or {}).get("ident") == handle.ident:
+                return  # another lifecycle adopted this very process and recorded it first: it is the session
             # The studio moved on (stopped, deleted) while it started: nobody will ever stop this process.
             log.info("session %s run %s is no longer wanted; stopping it", session_id, run)
             await self.backend.stop(handle, grace=5.0)
