@@ -9,8 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,12 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from libs.contracts.commands import Command, Reply
 from libs.contracts.errors import NotFound
 from libs.contracts.studio import StudioStatus
 from libs.contracts.studio_state import State
 from libs.platform.infra import free_port
+from libs.testing.fakes import ProxiedUser
+from libs.testing.fakes import RecordingSender as RecordingSender  # shared; the proxy tests import it from here
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-of-the-session"
@@ -79,11 +79,7 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
         await asyncio.wait_for(task, 10)
 
 
-@dataclass(frozen=True)
-class User:
-    user_id: str
-    user_name: str | None
-
+User = ProxiedUser
 
 TOKENS = {"tok-alice": User("7", "alice"), "tok-bob": User("9", "bob"), "tok-viewer": User("11", "vera")}
 
@@ -104,25 +100,3 @@ def studio(session_id: str, port: int, **changes: Any) -> State:
         exists=True, session_id=session_id, workspace_id="1", user_id="7", name=session_id, run=3, created_at=now,
         status=StudioStatus.RUNNING, handle={"host": "127.0.0.1", "port": port, "secret": SECRET})
     return State(**(fields | changes))
-
-
-class RecordingSender:
-    """A ``CommandSender`` that keeps what it is sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[Command] = []
-        self._changed = asyncio.Event()
-
-    async def send(self, cmd: Command) -> Reply:
-        self.sent.append(cmd)
-        self._changed.set()
-        return Reply()
-
-    async def wait_for(self, count: int) -> list[Any]:
-        """What was sent once there are ``count`` commands (or after 5 s)."""
-        with suppress(TimeoutError):
-            async with asyncio.timeout(5):
-                while len(self.sent) < count:
-                    self._changed.clear()
-                    await self._changed.wait()
-        return list(self.sent)

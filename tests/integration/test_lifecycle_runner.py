@@ -25,6 +25,7 @@ from libs.contracts.studio import (
 )
 from libs.contracts.studio_state import State
 from libs.eventstore import EventStore, Expected, to_new_events
+from libs.testing.fakes import ManualClock
 from services.lifecycle.backends import mounts, ports, processes
 from services.lifecycle.backends.base import Handle
 from services.lifecycle.backends.fake import FakeBackend
@@ -36,17 +37,10 @@ from services.lifecycle.sessions.runner import SessionRunner
 from tests.integration.lifecycle_harness import create
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def parts(store: EventStore, tmp_path: Path) -> tuple[StudioHandlers, SessionRunner, Reconciler, FakeBackend, Clock]:
-    clock = Clock()
+def parts(store: EventStore,
+          tmp_path: Path) -> tuple[StudioHandlers, SessionRunner, Reconciler, FakeBackend, ManualClock]:
+    clock = ManualClock(datetime.now(UTC))
     handlers = StudioHandlers(store, clock=clock)
     backend = FakeBackend()
     runner = SessionRunner(handlers, backend, Provisioner(store, tmp_path / "ws", b"k" * 32))

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from libs.eventstore import EventStore
-from services.gateway.read.schema import GATEWAY
-from tests.integration.studios_api_helpers import CE, ORG, WS, Api, running_api
-
-
-@pytest.fixture
-async def api(database_url: str) -> AsyncIterator[Api]:
-    store = await EventStore.connect(database_url, sources=[GATEWAY])
-    try:
-        async with running_api(store) as a:
-            yield a
-    finally:
-        await store.close()
+from tests.integration.studios_api_helpers import CE, ORG, WS, Api
 
 
 def body(name: str, **extra: Any) -> dict[str, Any]:

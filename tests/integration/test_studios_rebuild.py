@@ -2,24 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
-from libs.eventstore import EventStore
 from services.gateway.read.projections.rebuild import rebuild, status
-from services.gateway.read.schema import GATEWAY
-from tests.integration.studios_api_helpers import CE, WS, Api, running_api
-
-
-@pytest.fixture
-async def api(database_url: str) -> AsyncIterator[Api]:
-    store = await EventStore.connect(database_url, sources=[GATEWAY])
-    try:
-        async with running_api(store) as a:
-            yield a
-    finally:
-        await store.close()
+from tests.integration.studios_api_helpers import CE, WS, Api
 
 
 async def _create(api: Api, name: str) -> str:
@@ -47,5 +31,5 @@ async def test_rebuild_swaps_to_an_identical_new_version(api: Api) -> None:
     again = await rebuild(api.store, "studios")
     assert again.version == 3
     assert not await api.store.pool.fetchval("SELECT to_regclass('read.studios_v1') IS NOT NULL")
-    [now] = await status(api.store)
-    assert now.name == "studios" and now.checkpoint == "studios_v3"
+    [now] = await status(api.store, "studios")
+    assert now.name == "studios" and now.checkpoint == "studios_v3" and now.state == "ok"

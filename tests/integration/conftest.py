@@ -1,0 +1,23 @@
+"""Fixtures the integration modules share (the session-wide infrastructure is in ``tests/conftest.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from libs.eventstore import EventStore
+from services.gateway.read.schema import GATEWAY
+from tests.integration.studios_api_helpers import Api, running_api
+
+
+@pytest.fixture
+async def api(database_url: str) -> AsyncIterator[Api]:
+    """The Seqera Studios API in process on a fresh database, its projection running (``test_identity_api``
+    overrides this with the identity routes' own ``api``)."""
+    store = await EventStore.connect(database_url, sources=[GATEWAY])
+    try:
+        async with running_api(store) as a:
+            yield a
+    finally:
+        await store.close()
