@@ -6,7 +6,9 @@ Uses ``DATABASE_URL``/``NATS_URL`` when set, else embedded servers (``bench.comm
 filled with ``--events`` events of ~300 bytes first (not timed). Then, each into a stream of its own:
 ``baseline`` publishes the same payloads with ``Nats-Msg-Id`` through ``publish_async`` as fast as nats-py lets it
 (payloads and headers built beforehand), ``ours`` runs ``Relay.run_once()`` from checkpoint zero: read by commit
-horizon from PostgreSQL, full header set, bounded ack window, checkpoint advanced as acks arrive.
+horizon from PostgreSQL, full header set, bounded ack window, leadership confirmed before each batch,
+checkpoint advanced (under the leader epoch) as acks arrive; ``relay-public-publish`` is the same relay on
+nats-py's public ``publish`` (the fallback when the private write buffer is not found).
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ async def baseline(js: nats.js.JetStreamContext, topology: Topology, n: int) -> 
 
 
 async def ours(store: EventStore, js: nats.js.JetStreamContext, topology: Topology, n: int,
-               window: int, batch: int) -> float:
-    relay = Relay(store, js, topology=topology, window=window, batch=batch)
+               window: int, batch: int, fast_path: bool | None = None) -> float:
+    relay = Relay(store, js, topology=topology, window=window, batch=batch, fast_path=fast_path)
     with Stopwatch() as t:
         published = await relay.run_once()
     await relay.step_down()
@@ -69,16 +71,18 @@ async def run(events: int, database_url: str, nats_url: str, window: int = 1000,
 async def measure(store: EventStore, nats_url: str, events: int, window: int, batch: int) -> None:
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
-    base_t, ours_t = Topology.unique("bb"), Topology.unique("bo")
+    base_t, ours_t, public_t = Topology.unique("bb"), Topology.unique("bo"), Topology.unique("bp")
     try:
         await fill(store, events)
-        for t in (base_t, ours_t):
+        for t in (base_t, ours_t, public_t):
             await ensure_streams(js, t)
         raw = await baseline(js, base_t, events)
         mine = await ours(store, js, ours_t, events, window, batch)
+        public = await ours(store, js, public_t, events, window, batch, fast_path=False)
         report("relay", mine, raw)
+        report("relay-public-publish", public, raw)
     finally:
-        for t in (base_t, ours_t):
+        for t in (base_t, ours_t, public_t):
             await delete_streams(js, t)
         await nc.drain()
 
