@@ -185,6 +185,7 @@ class Subscription:
         e = f.event
         async with conn.transaction():
             await take_turn(conn, self.name)
+            await checkpoints.load(conn, self.name)  # its row may have been created in the batch that rolled back
             await parked.park(conn, self.name, e, failing.attempts, failing.error)
             # from where the failing batch started (the event was its first): refused if anyone moved it since
             await checkpoints.advance(conn, self.name, f.start, e.position)

@@ -37,11 +37,8 @@ from services.gateway.commands import BusCommandSender
 from services.gateway.proxy.admission import SecretOf, derived_secrets
 from services.gateway.proxy.http import proxy_router
 from services.gateway.proxy.wiring import connect_permission, lookup_studio, token_authenticator
-from services.gateway.read.consistency import wait_for
 from services.gateway.read.projections import base as projections
-from services.gateway.read.projections.identity import CATEGORIES as IDENTITY_CATEGORIES
-from services.gateway.read.projections.identity import NAME as IDENTITY
-from services.gateway.read.projections.identity import identity_subscription
+from services.gateway.read.projections.identity import IDENTITY, identity_subscription
 from services.gateway.read.projections.studios import STUDIOS
 from services.gateway.read.schema import GATEWAY
 from services.gateway.settings import GatewaySettings
@@ -84,7 +81,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
             asyncio.create_task(identity_subscription(store).run(runtime.stop)),
             asyncio.create_task(projections.run(store, STUDIOS, runtime.stop)),
         ]
-        if not await wait_for(store.pool, IDENTITY, position, categories=IDENTITY_CATEGORIES, timeout=30.0):
+        if not await projections.wait_for_position(store.pool, IDENTITY, position, within=30.0):
             log.warning("identity read model is behind the bootstrap; serving anyway")
         log.info("gateway ready on http://%s:%s", settings.host, settings.port)
         try:

@@ -38,8 +38,10 @@ async def test_rebuild_swaps_in_an_equal_read_model(database_url: str) -> None:
         assert done.returncode == 0, done.stderr
         out = _cli(database_url, "projections", "status", "--json")
         assert out.returncode == 0, out.stderr
-        [row] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-        assert row["name"] == "studios" and row["version"] == 2 and row["lag"] == 0
+        rows = {r["name"]: r for r in (json.loads(line) for line in out.stdout.splitlines() if line.startswith("{"))}
+        assert sorted(rows) == ["gateway.identity", "studios"]  # found through the entry point, not an import
+        row = rows["studios"]
+        assert row["version"] == 2 and row["lag"] == 0 and row["state"] == "ok" and row["parked"] == 0
         after = {sid: (await read_studio(store.pool, sid)) for sid in ids}
         assert after == before and all(after.values())
 

@@ -14,8 +14,8 @@ from libs.eventstore import EventStore
 from services.gateway.api.seqera.common import install_error_handlers, install_request_trace
 from services.gateway.api.seqera.users import router
 from services.gateway.bootstrap import ensure_defaults
-from services.gateway.read.consistency import wait_for
-from services.gateway.read.projections.identity import CATEGORIES, NAME, identity_subscription
+from services.gateway.read.projections.base import wait_for_position
+from services.gateway.read.projections.identity import IDENTITY, identity_subscription
 from services.gateway.read.schema import GATEWAY
 
 ADMIN = "admin-token-for-metadata"
@@ -29,7 +29,7 @@ async def test_an_identity_write_over_http_carries_the_request_trace(database_ur
     try:
         position = await ensure_defaults(store, ADMIN, work_dir=str(tmp_path / "work"))
         task = asyncio.create_task(identity_subscription(store, poll_max=0.05).run(stop))
-        assert await wait_for(store.pool, NAME, position, categories=CATEGORIES)  # the admin token is readable
+        assert await wait_for_position(store.pool, IDENTITY, position)  # the admin token is readable
         app = FastAPI()
         app.state.store = store
         install_error_handlers(app)

@@ -14,11 +14,12 @@ import pytest
 from fastapi import FastAPI
 
 from libs.eventstore import EventStore
+from libs.testing.seqera_schema import checked_client_hooks
 from services.gateway.api.seqera.common import install_error_handlers
 from services.gateway.api.seqera.users import router
 from services.gateway.bootstrap import ensure_defaults
-from services.gateway.read.consistency import wait_for
-from services.gateway.read.projections.identity import CATEGORIES, NAME, identity_subscription
+from services.gateway.read.projections.base import wait_for_position
+from services.gateway.read.projections.identity import IDENTITY, identity_subscription
 from services.gateway.read.schema import GATEWAY
 
 ADMIN = "admin-token-for-tests"
@@ -53,12 +54,14 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     position = await ensure_defaults(store, ADMIN, work_dir=str(tmp_path / "work"))
     stop = asyncio.Event()
     task = asyncio.create_task(identity_subscription(store, poll_max=0.05).run(stop))
-    assert await wait_for(store.pool, NAME, position, categories=CATEGORIES)
+    assert await wait_for_position(store.pool, IDENTITY, position)
     app = FastAPI()
     app.state.store = store
     install_error_handlers(app)
     app.include_router(router)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+    # Every response to a path in Seqera's specs is checked against its schema (libs.testing.seqera_schema).
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw",
+                                 event_hooks=checked_client_hooks()) as client:
         yield Api(client, store)
     stop.set()
     await task
@@ -80,7 +83,7 @@ async def test_bootstrap_is_idempotent_even_when_two_gateways_start_at_once(api:
 
 async def test_a_new_admin_token_in_the_settings_replaces_the_old_one(api: Api) -> None:
     position = await ensure_defaults(api.store, "rotated-admin-token")
-    assert await wait_for(api.store.pool, NAME, position, categories=CATEGORIES)
+    assert await wait_for_position(api.store.pool, IDENTITY, position)
     assert (await api.call("GET", "/user-info")).status_code == 401
     assert (await api.call("GET", "/user-info", token="rotated-admin-token")).status_code == 200
 

@@ -12,14 +12,13 @@ from starlette.exceptions import HTTPException
 from libs.contracts.errors import StudiosError, Unavailable
 from libs.platform.clock import now as now  # the one clock, re-exported for the dialect's routers
 from services.gateway.commands import TraceRequests
-from services.gateway.read.consistency import wait_for
-from services.gateway.read.projections.identity import CATEGORIES as IDENTITY_CATEGORIES
-from services.gateway.read.projections.identity import NAME as IDENTITY
+from services.gateway.read.projections.base import wait_for_position
+from services.gateway.read.projections.identity import IDENTITY
 
 
 async def settle(pool: asyncpg.Pool, position: int | None) -> None:
     """Wait until the identity read model shows a write; 503 if it is stuck (the write itself is kept)."""
-    if not await wait_for(pool, IDENTITY, position, categories=IDENTITY_CATEGORIES):
+    if not await wait_for_position(pool, IDENTITY, position):
         raise Unavailable("The change was saved but the read model is behind; retry the read shortly")
 
 

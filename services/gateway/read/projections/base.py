@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import asyncpg
@@ -51,9 +51,9 @@ async def active_version(conn: Db, name: str) -> int:
     return int(v) if v is not None else 1
 
 
-def subscription(store: EventStore, projection: Projection, version: int) -> Subscription:
+def subscription(store: EventStore, projection: Projection, version: int, **options: float) -> Subscription:
     return Subscription(store, projection.checkpoint(version), projection.handler(version),
-                        categories=projection.categories)
+                        categories=projection.categories, service="gateway", **options)  # type: ignore[arg-type]
 
 
 _WAKE: dict[str, asyncio.Event] = {}
@@ -70,21 +70,43 @@ def wake(projection: Projection) -> None:
 
 
 async def run(store: EventStore, projection: Projection, stop: asyncio.Event,
-              poll_min: float = 0.02, poll_max: float = 0.1) -> None:
-    """Follow the serving version until ``stop``; after a rebuild swaps versions, follow the new one."""
+              poll_min: float = 0.02, poll_max: float = 0.1, **options: float) -> None:
+    """Follow the serving version until ``stop``; after a rebuild swaps versions, follow the new one. One
+    ``Subscription`` per version is kept, with the back-off of an event that fails."""
     woken = _wake_event(projection.name)
+    subscriptions: dict[int, Subscription] = {}
     delay = poll_min
     while not stop.is_set():
+        backoff: float | None = None
         try:
             version = await active_version(store.pool, projection.name)
-            n = await subscription(store, projection, version).run_once()
-            delay = poll_min if n else min(delay * 2, poll_max)
-            if n:
+            sub = subscriptions.get(version)
+            if sub is None:
+                sub = subscriptions[version] = subscription(store, projection, version, **options)
+            if await sub.run_once():
+                delay = poll_min
                 continue
+            delay = min(delay * 2, poll_max)
+            backoff = sub.retry_in()
         except Exception:
             log.exception("projection %s failed; retrying", projection.name)
             delay = poll_max
-        await idle(stop, woken, delay)
+        if backoff is not None:  # a wake-up must not cut a back-off short
+            await idle(stop, None, backoff)
+        else:
+            await idle(stop, woken, delay)
+
+
+@dataclass
+class Follower:
+    """``run(stop)`` for one projection, e.g. in a service's lifespan."""
+
+    store: EventStore
+    projection: Projection
+    options: dict[str, float] = field(default_factory=dict)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await run(self.store, self.projection, stop, **self.options)
 
 
 async def wait_for_position(pool: asyncpg.Pool, projection: Projection, position: int | None,

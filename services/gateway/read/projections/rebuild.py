@@ -8,28 +8,14 @@ checkpoint by itself. The previous version is kept for a rollback; older ones ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from libs.contracts.errors import Conflict, NotFound
-from libs.eventstore import EventStore, Position
+from libs.eventstore import EventStore, parked
 from libs.eventstore import checkpoints as cps
+from libs.eventstore.projections import ProjectionStatus
 from services.gateway.read.projections import PROJECTIONS
 from services.gateway.read.projections.base import Projection, active_version, lag, plain, subscription
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('projection:' || $1))"
-
-
-@dataclass(frozen=True)
-class ProjectionStatus:
-    name: str
-    version: int
-    building: int | None
-    checkpoint: str
-    position: Position
-    lag: int
-    error: str | None
-    updated_at: datetime | None
 
 
 def _projection(name: str) -> Projection:
@@ -55,6 +41,7 @@ async def _start(store: EventStore, p: Projection) -> tuple[int, int]:
         await conn.execute(p.create_sql, new)
         await conn.execute("UPDATE read.projection_versions SET building = $2 WHERE name = $1", p.name, new)
         await cps.reset(plain(conn), p.checkpoint(new))
+        await conn.execute("DELETE FROM es.parked WHERE consumer = $1", p.checkpoint(new))  # of an earlier try
     return old, new
 
 
@@ -65,6 +52,7 @@ async def _swap(store: EventStore, p: Projection, old: int, new: int) -> None:
         for table in p.tables:
             await conn.execute(f"DROP TABLE IF EXISTS read.{table}_v{old - 1}")
         await conn.execute("DELETE FROM es.checkpoints WHERE name = $1", p.checkpoint(old - 1))
+        await conn.execute("DELETE FROM es.parked WHERE consumer = $1", p.checkpoint(old - 1))
 
 
 async def _abandon(store: EventStore, p: Projection) -> None:
@@ -92,10 +80,13 @@ async def _status_of(store: EventStore, p: Projection) -> ProjectionStatus:
         building = await conn.fetchval("SELECT building FROM read.projection_versions WHERE name = $1", p.name)
         cp = await cps.load(plain(conn), p.checkpoint(version))
         behind = await lag(conn, p.categories, cp.position)
-    return ProjectionStatus(p.name, version, building, cp.name, cp.position, behind, cp.error, cp.updated_at)
+        held = await parked.count(conn, cp.name)
+    return ProjectionStatus(p.name, version, building, cp.name, cp.position, behind, held, cp.error, cp.updated_at,
+                            cp.paused)
 
 
 async def status(store: EventStore, name: str | None = None) -> list[ProjectionStatus]:
-    """Every projection (or one) with its serving version, checkpoint, lag (events still to apply) and last error."""
+    """Every projection (or one) with its serving version, checkpoint, lag (events still to apply), parked events
+    and last error."""
     names = [name] if name else sorted(PROJECTIONS)
     return [await _status_of(store, _projection(n)) for n in names]

@@ -2,7 +2,10 @@
 workspace Studios settings into ``read.workspace_studio_settings_v<n>``.
 
 Each row keeps the whole folded ``State`` as JSON (the DTO is built from it at read time) plus indexed columns for
-filtering. The row remembers the stream position it has applied, so a replayed event is skipped.
+filtering. The row remembers the stream position it has applied, so a replayed event is skipped, and an event
+that does not follow it (a gap: an earlier one was parked or discarded) raises ``StreamGap``: the subscription
+parks it and holds the studio's later events, so the row never shows position N+1 folded over a missing N. An
+unknown event type raises as well (tried, backed off, parked; ``studios parked list``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from libs.contracts.events import registry
 from libs.contracts.studio_settings import StudioWorkspaceSettingsChanged
 from libs.contracts.studio_state import INITIAL, State, evolve
 from libs.eventstore import RecordedEvent
-from libs.eventstore.subscription import Handler
+from libs.eventstore.subscription import Handler, StreamGap
 from services.gateway.read.projections.base import Projection
 
 NAME = "studios"
@@ -41,8 +44,12 @@ _UPSERT = """INSERT INTO {t} (session_id, workspace_id, user_id, name, status, c
 async def apply_studio(conn: asyncpg.Connection, table: str, event: RecordedEvent) -> None:
     row = await conn.fetchrow(f"SELECT version, state FROM {table} WHERE session_id = $1 FOR UPDATE",
                               event.stream_name.split("-", 1)[1])
-    if row is not None and row["version"] >= event.stream_position:
+    applied = row["version"] if row is not None else -1  # a studio's stream starts with StudioCreated at 0
+    if applied >= event.stream_position:
         return  # already applied
+    if event.stream_position != applied + 1:
+        # an event in between is missing (parked, discarded): never fold over the hole
+        raise StreamGap(event.stream_name, applied, event.stream_position)
     state = State.model_validate(row["state"]) if row is not None else INITIAL
     state = evolve(state, registry.load(event.event_type, event.schema_version, event.data))
     if not state.exists:
