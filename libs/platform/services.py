@@ -12,6 +12,9 @@ from pathlib import Path
 
 from libs.platform.signals import SYSTEM_SHUTDOWN
 
+#: Set (to ``1``) for a service started only to take part in a whole-system shutdown: it stops what it owns and exits.
+SYSTEM_SHUTDOWN_ENV = "STUDIOS_SYSTEM_SHUTDOWN"
+
 log = logging.getLogger("studios.services")
 
 
@@ -26,6 +29,10 @@ class ServiceSpec:
     grace_seconds: float = 10.0
     #: what the supervisor sends on a whole-system shutdown; a restart of this one service is always SIGTERM
     shutdown_signal: signal.Signals = signal.SIGTERM
+    #: the service owns work that outlives it (lifecycle's tools): when the system shuts down while the service is
+    #: not running (between two restarts), the supervisor starts it once with ``SYSTEM_SHUTDOWN_ENV`` set, so it
+    #: can stop that work and exit
+    owns_lasting_work: bool = False
 
     def command(self) -> list[str]:
         if self.argv:
@@ -40,7 +47,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
     # SIGTERM restarts lifecycle and leaves the tools it launched running (they are in sessions of their own; the
     # next lifecycle adopts them). Only a whole-system shutdown (SYSTEM_SHUTDOWN) makes it stop them, and the tools
     # get 30 s between SIGTERM and SIGKILL (DESIGN §5), so lifecycle gets more than that.
-    ServiceSpec("lifecycle", "services.lifecycle", grace_seconds=40.0, shutdown_signal=SYSTEM_SHUTDOWN),
+    ServiceSpec("lifecycle", "services.lifecycle", grace_seconds=40.0, shutdown_signal=SYSTEM_SHUTDOWN,
+                owns_lasting_work=True),
     ServiceSpec("checkpoints", "services.checkpoints", grace_seconds=20.0),
     ServiceSpec("builder", "services.builder"),
     ServiceSpec("logs", "services.logs"),

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from libs.platform.services import ServiceSpec
+from libs.platform.services import SYSTEM_SHUTDOWN_ENV, ServiceSpec
 
 log = logging.getLogger("studios.supervisor")
 
@@ -87,8 +87,10 @@ class Supervisor:
     def pids(self) -> dict[str, int]:
         return {n: st.proc.pid for n, st in self.states.items() if st.proc and st.proc.returncode is None}
 
-    async def _spawn(self, st: ServiceState) -> asyncio.subprocess.Process:
+    async def _spawn(self, st: ServiceState, *, shutting_down: bool = False) -> asyncio.subprocess.Process:
         env = {**self.env, "STUDIOS_SERVICE": st.spec.name}
+        if shutting_down:
+            env[SYSTEM_SHUTDOWN_ENV] = "1"
         proc = await asyncio.create_subprocess_exec(
             *st.spec.command(), env=env, stdin=asyncio.subprocess.DEVNULL, stdout=self._stdout,
             stderr=self._stderr, start_new_session=True)
@@ -119,6 +121,17 @@ class Supervisor:
 
     async def _stop(self, st: ServiceState, forced: bool) -> None:
         proc = st.proc
+        if st.spec.owns_lasting_work and not forced and (proc is None or proc.returncode is not None):
+            # Down between two restarts: what it owns (sessions) would be left running. Start it once, to stop them.
+            log.info("starting service %s once, to shut down what it owns", st.spec.name)
+            proc = await self._spawn(st, shutting_down=True)
+            try:
+                await asyncio.wait_for(proc.wait(), st.spec.grace_seconds)
+            except TimeoutError:
+                log.warning("service %s did not shut down within %.0fs: killing it", st.spec.name,
+                            st.spec.grace_seconds)
+                _signal_group(proc.pid, signal.SIGKILL)
+                await proc.wait()
         if proc is None:
             return
         if proc.returncode is None:

@@ -77,13 +77,17 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     await broker.start()
     relay_stop = asyncio.Event()  # the relay outlives the drain, so what the drain records is published at once
     relay_task = asyncio.create_task(relay.run(relay_stop))
-    reconcile_task = asyncio.create_task(reconciler.run(stop))
+    reconcile_stop = asyncio.Event()  # its own: a start-to-shut-down run never sets ``stop``
+    reconcile_task = asyncio.create_task(reconciler.run(reconcile_stop))
     log.info("lifecycle ready")
     try:
-        await stop.wait()
+        if not settings.system_shutdown:  # else started only to take part in a whole-system shutdown
+            await stop.wait()
     finally:
+        reconcile_stop.set()
         with contextlib.suppress(Exception):
-            await _wind_down(stop, broker, reconciler, runner, reconcile_task, settings.drain_seconds)
+            await _wind_down(settings.system_shutdown or is_system_shutdown(stop), broker, reconciler, runner,
+                             reconcile_task, settings.drain_seconds)
         relay_stop.set()
         for t in (relay_task, reconcile_task):
             t.cancel()
@@ -93,9 +97,8 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
         await store.close()
 
 
-async def _wind_down(stop: asyncio.Event, broker: NatsBroker, reconciler: Reconciler, runner: SessionRunner,
+async def _wind_down(system: bool, broker: NatsBroker, reconciler: Reconciler, runner: SessionRunner,
                      reconcile_task: asyncio.Task[None], drain_seconds: float) -> None:
-    system = is_system_shutdown(stop)
     log.info("lifecycle stopping (%s)", "system shutdown: stopping every session" if system
              else "restart: sessions keep running")
     await broker.stop()  # no new commands or start/stop events; the handlers under way finish first

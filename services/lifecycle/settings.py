@@ -18,6 +18,9 @@ class LifecycleSettings(PlatformSettings):
     #: the process exits anyway (the next lifecycle resumes what was cut short); keep it below the supervisor's
     #: grace period for lifecycle (40 s).
     drain_seconds: float = Field(20.0, alias="STUDIOS_DRAIN_SECONDS", ge=0)
+    #: Set by the supervisor (``SYSTEM_SHUTDOWN_ENV``) when the system shuts down while lifecycle is between two
+    #: restarts: start, adopt what runs, stop every session (``SHUTDOWN``) and exit.
+    system_shutdown: bool = Field(False, alias="STUDIOS_SYSTEM_SHUTDOWN")
     reconcile_interval_seconds: float = Field(15.0, alias="STUDIOS_RECONCILE_INTERVAL_SECONDS", gt=0)
     #: Stop a running session nobody has been connected to for this long (stop reason IDLE_TIMEOUT); 0: never.
     idle_timeout_minutes: float = Field(0, alias="STUDIOS_IDLE_TIMEOUT_MINUTES", ge=0)

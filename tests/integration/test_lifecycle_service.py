@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,9 +14,19 @@ import pytest
 
 from libs.bus.streams import Topology, delete_streams
 from libs.contracts.errors import Conflict, InvalidInput, Unavailable
-from libs.contracts.studio import ProgressStatus, StopReason, StudioConfiguration, StudioStatus, StudioTemplate
+from libs.contracts.studio import (
+    ProgressStatus,
+    StopReason,
+    StudioConfiguration,
+    StudioStatus,
+    StudioTemplate,
+    stream_name,
+)
 from libs.contracts.studio_commands import DeleteStudio, StartStudio, StopStudio
-from libs.contracts.studio_state import State
+from libs.contracts.studio_state import INITIAL, State, evolve
+from libs.eventstore import EventStore, load
+from libs.platform.signals import Stop
+from services.lifecycle import main as lifecycle_main
 from tests.integration.lifecycle_harness import Lifecycle, create, running_lifecycle
 
 
@@ -157,3 +168,23 @@ async def test_a_system_shutdown_stops_every_session_with_reason_shutdown(
             after = await lc.state(before.session_id)
             assert after.status is StudioStatus.STOPPED and after.stop_reason is StopReason.SHUTDOWN
             assert not _tool_alive(before)
+
+
+async def test_a_lifecycle_started_to_shut_down_stops_the_sessions_left_running(
+        database_url: str, nats_url: str, tmp_path: Path, store: EventStore) -> None:
+    # What the supervisor does when the system shuts down while lifecycle is between two restarts.
+    async with running_lifecycle(database_url, nats_url, tmp_path, system_shutdown=False) as lc:
+        cmd = create("left-running")
+        await lc.send(cmd)
+        left = await lc.wait_status(cmd.session_id, StudioStatus.RUNNING)
+        settings = lc.settings.model_copy(update={"system_shutdown": True})
+    assert _tool_alive(left)
+    topology = Topology.unique("lc")
+    try:
+        await asyncio.wait_for(lifecycle_main.run(settings, Stop(), topology), 60)  # returns by itself
+    finally:
+        async with await nats.connect(nats_url) as nc:
+            await delete_streams(nc.jetstream(), topology)
+    final = (await load(store, stream_name(cmd.session_id), evolve, INITIAL))[0]
+    assert final.status is StudioStatus.STOPPED and final.stop_reason is StopReason.SHUTDOWN
+    assert not _tool_alive(left)

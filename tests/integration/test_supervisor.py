@@ -41,6 +41,14 @@ open(os.path.join(sys.argv[1], "pids"), "w").write(str(os.getpid()))
 time.sleep(300)
 """
 
+#: Crashes at once, unless started to take part in a system shutdown: then it says so in <dir>/shutdown and exits.
+SHUTDOWN_ONLY = """
+import os, sys
+if os.environ.get("STUDIOS_SYSTEM_SHUTDOWN") != "1":
+    sys.exit(1)
+open(os.path.join(sys.argv[1], "shutdown"), "w").write("stopped what it owns")
+"""
+
 STUBBORN = """
 import os, signal, sys, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -151,6 +159,15 @@ async def test_a_system_shutdown_sends_each_service_its_shutdown_signal(tmp_path
     await asyncio.wait_for(task, 60)
     assert read(tmp_path / "plain" / "signal") == "SIGTERM"
     assert read(tmp_path / "lifecycle" / "signal") == SYSTEM_SHUTDOWN.name
+
+
+async def test_a_service_that_is_down_at_shutdown_is_started_once_to_stop_what_it_owns(tmp_path: Path) -> None:
+    argv = script(tmp_path, "owner", SHUTDOWN_ONLY)
+    # a long backoff: when the system shuts down, the service is down, waiting for its restart
+    sup = Supervisor([ServiceSpec("owner", argv=argv, owns_lasting_work=True)], backoff=Backoff(initial=600))
+    await run_until(sup, lambda: sup.states["owner"].restarts >= 1)
+    assert read(tmp_path / "owner" / "shutdown") == "stopped what it owns"
+    assert sup.states["owner"].last_exit == 0
 
 
 async def test_a_service_stopped_from_outside_with_sigterm_is_restarted(tmp_path: Path) -> None:
