@@ -31,7 +31,7 @@ async def store(database_url: str) -> AsyncIterator[EventStore]:
         await s.close()
 
 
-async def _studio_with_a_hole(store: EventStore) -> str:
+async def studio_with_a_hole(store: EventStore) -> str:
     """A studio (position 0), an event type nobody knows (1), then its deletion (2)."""
     cmd = create("holey", auto_start=False)
     await StudioHandlers(store).handle(cmd)
@@ -50,7 +50,7 @@ async def _row(store: EventStore, sid: str) -> tuple[int, bool]:
 
 
 async def test_a_studio_stops_at_a_hole_and_shows_failing(store: EventStore) -> None:
-    sid = await _studio_with_a_hole(store)
+    sid = await studio_with_a_hole(store)
     await projections.subscription(store, STUDIOS, 1, **FAST).catch_up()
     assert await _row(store, sid) == (0, False)  # the deletion at 2 is not applied over the missing 1
     failed, held = await parked.list_parked(store.pool, "studios_v1")
@@ -62,7 +62,7 @@ async def test_a_studio_stops_at_a_hole_and_shows_failing(store: EventStore) -> 
 
 
 async def test_a_discarded_event_still_never_lets_the_next_fold_over_it(store: EventStore) -> None:
-    sid = await _studio_with_a_hole(store)
+    sid = await studio_with_a_hole(store)
     sub = projections.subscription(store, STUDIOS, 1, **FAST)
     await sub.catch_up()
     failed, held = await parked.list_parked(store.pool, "studios_v1")
