@@ -34,7 +34,8 @@ class StudioStatus(StrEnum):
 
 
 class StopReason(StrEnum):
-    """Seqera's ``DataStudioStopReason`` values, then ours (the gateway maps ours to ``null`` for strict clients)."""
+    """Seqera's ``DataStudioStopReason`` values, then ours (which the gateway leaves out of ``stopReason``, as
+    strict clients accept only Seqera's values there)."""
 
     CREDITS_RUN_OUT = "CREDITS_RUN_OUT"
     LIFESPAN_EXPIRED = "LIFESPAN_EXPIRED"

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from libs.contracts.commands import Command, CommandMeta, Reply
 from libs.eventstore import EventStore
+from libs.testing.seqera_schema import checked_client_hooks
 from services.gateway.api.seqera import StudiosContext, install, router
 from services.gateway.api.seqera.common import install_error_handlers
 from services.gateway.read.projections import STUDIOS, run
@@ -76,7 +77,9 @@ async def running_api(store: EventStore) -> AsyncIterator[Api]:
     task = asyncio.create_task(run(store, STUDIOS, stop))
     transport = httpx.ASGITransport(app=app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client:
+        # Every response to a path in Seqera's specs is checked against its schema (libs.testing.seqera_schema).
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test",
+                                     event_hooks=checked_client_hooks()) as client:
             yield Api(store, client)
     finally:
         stop.set()

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from libs.eventstore import EventStore
+from libs.testing.seqera_schema import checked_client_hooks
 from services.gateway.api.seqera.common import install_error_handlers
 from services.gateway.api.seqera.users import router
 from services.gateway.bootstrap import ensure_defaults
@@ -58,7 +59,9 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     app.state.store = store
     install_error_handlers(app)
     app.include_router(router)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+    # Every response to a path in Seqera's specs is checked against its schema (libs.testing.seqera_schema).
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw",
+                                 event_hooks=checked_client_hooks()) as client:
         yield Api(client, store)
     stop.set()
     await task

@@ -1,15 +1,19 @@
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from libs.contracts.studio import (
     ActiveConnection,
     ProgressStatus,
     ProgressStep,
+    RemoteConfig,
     StopReason,
     StudioConfiguration,
     StudioStatus,
     StudioTemplate,
 )
 from libs.contracts.studio_state import State
+from libs.testing.seqera_schema import specs
 from services.gateway.api.seqera.dto import Lookups, to_dto
 from services.gateway.api.seqera.studios import models as m
 
@@ -81,3 +85,40 @@ def test_custom_tool_command_and_private() -> None:
     dto = to_dto(s, "x")
     assert dto.custom_image and dto.is_private
     assert dto.configuration is not None and dto.configuration.command == ["python", "-m", "http.server"]
+
+
+def _json(s: State, lookups: Lookups = Lookups()) -> dict[str, object]:
+    return to_dto(s, "http://gw/", lookups).model_dump(mode="json", by_alias=True)
+
+
+def test_absent_fields_are_left_out_not_null() -> None:
+    dto = _json(state(status_message=None, stop_reason=StopReason.USER_REQUEST))
+    for absent in ("parentCheckpoint", "remoteConfig", "description", "lastStarted", "waveBuildUrl"):
+        assert absent not in dto, absent
+    assert "message" not in dto["statusInfo"] and "stopReason" not in dto["statusInfo"]  # type: ignore[operator]
+    assert dto["statusInfo"]["stopReasonDetail"] == "USER_REQUEST"  # type: ignore[index]
+    assert "region" not in dto["computeEnv"] and "condaEnvironment" not in dto["configuration"]  # type: ignore[operator]
+    assert "avatar" not in dto["user"]  # type: ignore[operator]
+
+
+def test_nulls_the_schema_allows_stay() -> None:
+    dto = _json(state(remote_config=RemoteConfig(repository="https://example.org/r.git")))
+    assert dto["labels"] is None  # Seqera: "labels: null" unless asked for
+    assert dto["remoteConfig"] == {"repository": "https://example.org/r.git", "commitId": None, "revision": None}
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"status": StudioStatus.RUNNING, "status_message": "ok", "last_started": T0},
+    {"stop_reason": StopReason.LIFESPAN_EXPIRED, "parent_checkpoint_id": "7"},
+    {"stop_reason": StopReason.SHUTDOWN, "remote_config": RemoteConfig(repository="r", revision="main")},
+    {"status": StudioStatus.STARTING, "progress": (ProgressStep(message="m", status=ProgressStatus.PENDING),)},
+])
+def test_every_dto_fits_seqeras_schema(changes: dict[str, object]) -> None:
+    assert specs().check("GET", "/studios/abcd1234", 200, _json(state(**changes))) is not None
+
+
+def test_the_openapi_document_still_shows_the_dto_fields() -> None:
+    """The omitting serializer must not blank the response schemas FastAPI publishes at /docs."""
+    schema = m.DataStudioDto.model_json_schema(mode="serialization", by_alias=True)
+    assert {"sessionId", "statusInfo", "parentCheckpoint", "remoteConfig"} <= set(schema["properties"])

@@ -9,7 +9,8 @@ from libs.contracts.studio import StopReason, StudioConfiguration
 from libs.contracts.studio_state import State
 from services.gateway.api.seqera.studios import models as m
 
-#: Our stop reasons that Seqera's enum has a fitting value for; the rest show ``stopReason: null``.
+#: Our stop reasons that Seqera's enum has a fitting value for; the rest leave ``stopReason`` out (Seqera's schema
+#: allows no null there).
 SEQERA_STOP_REASONS: dict[StopReason, str] = {
     StopReason.CREDITS_RUN_OUT: "CREDITS_RUN_OUT",
     StopReason.LIFESPAN_EXPIRED: "LIFESPAN_EXPIRED",
@@ -48,8 +49,8 @@ def status_info(s: State) -> m.DataStudioStatusInfo:
     )
 
 
-def configuration(c: StudioConfiguration) -> m.DataStudioConfiguration:
-    return m.DataStudioConfiguration(
+def configuration(c: StudioConfiguration) -> m.DataStudioConfigurationDto:
+    return m.DataStudioConfigurationDto(
         cpu=c.cpu, gpu=c.gpu, memory=c.memory, mount_data=list(c.mount_data), environment=dict(c.environment),
         conda_environment=c.conda_environment, lifespan_hours=c.lifespan_hours,
         command=list(c.command) if c.command is not None else None,
@@ -106,6 +107,6 @@ def to_dto(s: State, base_url: str, lookups: Lookups = Lookups()) -> m.DataStudi
         mounted_data_links=links,
         parent_checkpoint=m.ParentCheckpoint(checkpoint_id=as_int(s.parent_checkpoint_id))
         if s.parent_checkpoint_id else None,
-        remote_config=m.StudioRemoteConfiguration(repository=remote.repository, revision=remote.revision,
+        remote_config=m.StudioRemoteConfigurationDto(repository=remote.repository, revision=remote.revision,
                                                   commit_id=remote.commit_id) if remote else None,
     )

@@ -18,10 +18,11 @@ from services.gateway.api.seqera.models import (
     CreateWorkspaceRequest,
     UpdateParticipantRoleRequest,
 )
+from services.gateway.api.seqera.wire import SeqeraJSONResponse
 from services.gateway.handlers import identity as h
 from services.gateway.read import identity as q
 
-router = APIRouter(tags=["orgs", "workspaces"])
+router = APIRouter(tags=["orgs", "workspaces"], default_response_class=SeqeraJSONResponse)
 WS = "/orgs/{orgId}/workspaces/{workspaceId}"
 
 

@@ -16,11 +16,12 @@ from services.gateway.access.auth import CurrentUser, Principal, WorkspaceAccess
 from services.gateway.access.deps import PoolDep, StoreDep
 from services.gateway.api.seqera.common import now, settle
 from services.gateway.api.seqera.models import CreateComputeEnvRequest, CreateLabelRequest, DataLinkCreateRequest
+from services.gateway.api.seqera.wire import SeqeraJSONResponse, seqera_data_link
 from services.gateway.handlers import resources as h
 from services.gateway.read import resources as q
 from services.gateway.read.browse import browse
 
-router = APIRouter(tags=["compute-envs", "data-links", "labels"])
+router = APIRouter(tags=["compute-envs", "data-links", "labels"], default_response_class=SeqeraJSONResponse)
 
 
 CanCreateComputeEnv = Annotated[WorkspaceAccess, Depends(WorkspacePermission("computeenv:create"))]
@@ -88,7 +89,7 @@ async def list_data_links(user: CurrentUser, pool: PoolDep, workspaceId: int | N
         return {"dataLinks": [], "totalSize": 0}
     await require(pool, user, workspaceId, "datalink:read")
     rows = await q.data_links(pool, workspaceId, search)
-    return {"dataLinks": rows, "totalSize": len(rows)}
+    return {"dataLinks": [seqera_data_link(r) for r in rows], "totalSize": len(rows)}
 
 
 @router.post("/data-links")
@@ -99,7 +100,8 @@ async def create_data_link(body: DataLinkCreateRequest, access: CanCreateDataLin
         actor_is_admin=access.user.is_admin, actor=access.user.actor, now=now(), description=body.description,
         provider=body.provider, public_accessible=body.public_accessible, credentials_id=body.credentials_id)
     await settle(store.pool, position)
-    return await q.data_link(store.pool, did) or {"id": did}
+    row = await q.data_link(store.pool, did)
+    return seqera_data_link(row) if row else {"id": did}
 
 
 @router.get("/data-links/{dataLinkId}")
@@ -107,7 +109,7 @@ async def describe_data_link(dataLinkId: str, user: CurrentUser, pool: PoolDep,
                              workspaceId: int | None = None) -> dict[str, Any]:
     row = await _visible(pool, user, await q.data_link(pool, dataLinkId), "Data link", "datalink:read",
                          workspaceId)
-    return {"dataLink": row}
+    return {"dataLink": seqera_data_link(row)}
 
 
 @router.get("/data-links/{dataLinkId}/browse")

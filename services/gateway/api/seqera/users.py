@@ -19,10 +19,11 @@ from services.gateway.api.seqera.common import now, settle
 from services.gateway.api.seqera.models import CreateTokenRequest, CreateUserRequest
 from services.gateway.api.seqera.orgs import router as orgs_router
 from services.gateway.api.seqera.resources import router as resources_router
+from services.gateway.api.seqera.wire import SeqeraJSONResponse
 from services.gateway.handlers import identity as h
 from services.gateway.read import identity as q
 
-router = APIRouter(tags=["identity"])
+router = APIRouter(tags=["identity"], default_response_class=SeqeraJSONResponse)
 
 
 def _user_dto(row: dict[str, Any]) -> dict[str, Any]:

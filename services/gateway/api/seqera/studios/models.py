@@ -1,12 +1,19 @@
-"""Seqera Studios DTOs (responses), field names and enums exactly as the spec; request bodies in
-``studio_requests``. (``models.py`` beside it holds the identity/resource request bodies.)"""
+"""Seqera Studios DTOs (responses), field names and enums exactly as the spec; request bodies in ``requests``.
+(``models.py`` beside it holds the identity/resource request bodies.)
+
+Every class is a ``SeqeraResponse``: a field without a value is left out of the body unless Seqera's schema
+declares it ``nullable`` (``nullable`` below); ``tests`` check every response against the spec
+(``libs.testing.seqera_schema``). The request models reused in a studio's body (configuration, remote config,
+mount data) have response twins here, so a request's explicit ``null`` keeps its meaning."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from services.gateway.api.seqera.base import SeqeraModel
+from pydantic import Field
+
+from services.gateway.api.seqera.base import SeqeraResponse
 from services.gateway.api.seqera.studios.requests import (
     DataStudioConfiguration,
     DataStudioCreateRequest,
@@ -24,19 +31,49 @@ VersionStatus = Literal["recommended", "deprecated", "experimental", "unsupporte
 
 __all__ = [
     "ActiveConnection", "DataLinkDto", "DataStudioComputeEnvDto", "DataStudioConfiguration",
-    "DataStudioCreateRequest", "DataStudioCreateResponse", "DataStudioDto", "DataStudioListResponse",
-    "DataStudioMountedLinksResponse", "DataStudioProgressStep", "DataStudioStartRequest", "DataStudioStartResponse",
-    "DataStudioStatusInfo", "DataStudioStopResponse", "DataStudioTemplate", "DataStudioTemplatesListResponse",
-    "DataStudioUpdateRequest", "DataStudioWorkspaceSettingsRequest", "DataStudioWorkspaceSettingsResponse",
-    "ErrorResponse", "LabelDbDto", "MountData", "ParentCheckpoint", "StudioRemoteConfiguration", "UserInfo",
+    "DataStudioConfigurationDto", "DataStudioCreateRequest", "DataStudioCreateResponse", "DataStudioDto",
+    "DataStudioListResponse", "DataStudioMountedLinksResponse", "DataStudioProgressStep", "DataStudioStartRequest",
+    "DataStudioStartResponse", "DataStudioStatusInfo", "DataStudioStopResponse", "DataStudioTemplate",
+    "DataStudioTemplatesListResponse", "DataStudioUpdateRequest", "DataStudioWorkspaceSettingsRequest",
+    "DataStudioWorkspaceSettingsResponse", "ErrorResponse", "LabelDbDto", "MountData", "MountDataDto",
+    "ParentCheckpoint", "StudioRemoteConfiguration", "StudioRemoteConfigurationDto", "UserInfo",
 ]
 
 
-class ErrorResponse(SeqeraModel):
+class MountDataDto(SeqeraResponse):
+    nullable = frozenset({"path"})
+    data_link_id: str
+    path: str | None = None
+
+
+class DataStudioConfigurationDto(SeqeraResponse):
+    """``DataStudioConfiguration`` as a response shows it; ``command`` is ours (what a ``custom`` tool runs)."""
+
+    nullable = frozenset({"environment", "mount_data", "mount_data_v2", "ssh_enabled"})
+    conda_environment: str | None = None
+    cpu: int | None = None
+    environment: dict[str, str] | None = None
+    gpu: int | None = None
+    lifespan_hours: int | None = None
+    memory: int | None = None
+    mount_data: list[str] | None = None
+    mount_data_v2: list[MountDataDto] | None = Field(default=None, alias="mountDataV2")
+    ssh_enabled: bool | None = None
+    command: list[str] | None = None
+
+
+class StudioRemoteConfigurationDto(SeqeraResponse):
+    nullable = frozenset({"commit_id", "revision"})
+    commit_id: str | None = None
+    repository: str
+    revision: str | None = None
+
+
+class ErrorResponse(SeqeraResponse):
     message: str
 
 
-class UserInfo(SeqeraModel):
+class UserInfo(SeqeraResponse):
     avatar: str | None = None
     email: str | None = None
     id: int | None = None
@@ -47,7 +84,7 @@ class ActiveConnection(UserInfo):
     last_active: datetime | None = None
 
 
-class DataStudioComputeEnvDto(SeqeraModel):
+class DataStudioComputeEnvDto(SeqeraResponse):
     id: str
     name: str | None = None
     platform: str | None = None
@@ -56,7 +93,7 @@ class DataStudioComputeEnvDto(SeqeraModel):
     work_dir: str | None = None
 
 
-class DataStudioStatusInfo(SeqeraModel):
+class DataStudioStatusInfo(SeqeraResponse):
     """``stopReason`` keeps to Seqera's enum; ``stopReasonDetail`` (ours) is the raw reason, e.g. ``USER_REQUEST``."""
 
     last_update: datetime | None = None
@@ -66,7 +103,7 @@ class DataStudioStatusInfo(SeqeraModel):
     stop_reason_detail: str | None = None
 
 
-class DataStudioProgressStep(SeqeraModel):
+class DataStudioProgressStep(SeqeraResponse):
     """``detail`` (ours) is the step's latest line, e.g. what is being pulled."""
 
     message: str
@@ -75,14 +112,14 @@ class DataStudioProgressStep(SeqeraModel):
     detail: str | None = None
 
 
-class DataStudioTemplate(SeqeraModel):
+class DataStudioTemplate(SeqeraResponse):
     icon: str | None = None
     repository: str
     status: VersionStatus = "recommended"
     tool: str
 
 
-class LabelDbDto(SeqeraModel):
+class LabelDbDto(SeqeraResponse):
     date_created: datetime | None = None
     id: int | None = None
     is_default: bool | None = None
@@ -93,7 +130,7 @@ class LabelDbDto(SeqeraModel):
     value: str | None = None
 
 
-class DataLinkDto(SeqeraModel):
+class DataLinkDto(SeqeraResponse):
     id: str
     name: str | None = None
     description: str | None = None
@@ -108,14 +145,17 @@ class DataLinkDto(SeqeraModel):
     credentials: list[dict[str, str]] = []
 
 
-class ParentCheckpoint(SeqeraModel):
+class ParentCheckpoint(SeqeraResponse):
     checkpoint_id: int | None = None
     checkpoint_name: str | None = None
     session_id: str | None = None
     studio_name: str | None = None
 
 
-class DataStudioDto(SeqeraModel):
+class DataStudioDto(SeqeraResponse):
+    """``labels`` is ``null`` unless asked for (``attributes=labels``), as Seqera documents."""
+
+    nullable = frozenset({"labels", "allowed_users"})
     session_id: str
     workspace_id: int | None = None
     name: str
@@ -123,7 +163,7 @@ class DataStudioDto(SeqeraModel):
     user: UserInfo | None = None
     compute_env: DataStudioComputeEnvDto | None = None
     template: DataStudioTemplate | None = None
-    configuration: DataStudioConfiguration | None = None
+    configuration: DataStudioConfigurationDto | None = None
     date_created: datetime | None = None
     last_updated: datetime | None = None
     last_started: datetime | None = None
@@ -139,20 +179,20 @@ class DataStudioDto(SeqeraModel):
     labels: list[LabelDbDto] | None = None
     mounted_data_links: list[DataLinkDto] = []
     parent_checkpoint: ParentCheckpoint | None = None
-    remote_config: StudioRemoteConfiguration | None = None
+    remote_config: StudioRemoteConfigurationDto | None = None
     allowed_users: list[UserInfo] | None = None
 
 
-class DataStudioCreateResponse(SeqeraModel):
+class DataStudioCreateResponse(SeqeraResponse):
     studio: DataStudioDto
 
 
-class DataStudioListResponse(SeqeraModel):
+class DataStudioListResponse(SeqeraResponse):
     studios: list[DataStudioDto]
     total_size: int
 
 
-class DataStudioStartResponse(SeqeraModel):
+class DataStudioStartResponse(SeqeraResponse):
     job_submitted: bool
     session_id: str
     status_info: DataStudioStatusInfo
@@ -162,16 +202,17 @@ class DataStudioStopResponse(DataStudioStartResponse):
     pass
 
 
-class DataStudioTemplatesListResponse(SeqeraModel):
+class DataStudioTemplatesListResponse(SeqeraResponse):
     templates: list[DataStudioTemplate]
     total_size: int
 
 
-class DataStudioMountedLinksResponse(SeqeraModel):
+class DataStudioMountedLinksResponse(SeqeraResponse):
     data_link_ids: list[str]
 
 
-class DataStudioWorkspaceSettingsResponse(SeqeraModel):
+class DataStudioWorkspaceSettingsResponse(SeqeraResponse):
+    nullable = frozenset({"container_repository", "name_strategy"})
     org_id: int | None = None
     wsp_id: int | None = None
     lifespan_hours: int = 0
