@@ -50,6 +50,17 @@ def is_system_shutdown(stop: asyncio.Event) -> bool:
 
 Main = Callable[[Stop], Awaitable[None]]
 
+#: Signals that arrived before the event loop's handlers were installed (see ``hold_signals``).
+_held: list[signal.Signals] = []
+
+
+def hold_signals(signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT, SYSTEM_SHUTDOWN)) -> None:
+    """Call first thing in a ``__main__``: a stop signal that comes while the service is still importing and
+    connecting is kept and acted on once it serves, instead of killing it (SIGUSR1's default action) before it
+    could stop what it owns."""
+    for sig in signals:
+        signal.signal(sig, lambda signum, _frame: _held.append(signal.Signals(signum)))
+
 
 async def serve_until_signalled(main: Main,
                                 signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT),
@@ -76,6 +87,8 @@ async def serve_until_signalled(main: Main,
     installed = (*signals, *shutdown_signals)
     for sig in installed:
         loop.add_signal_handler(sig, on_signal, sig)
+    while _held:  # received before the handlers above existed
+        loop.call_soon(on_signal, _held.pop(0))
     try:
         await task
         return 0

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from libs.platform.logging import configure_logging
-from libs.platform.signals import run_until_signalled
-from services.lifecycle.main import run
-from services.lifecycle.settings import LifecycleSettings
+from libs.platform.signals import hold_signals, run_until_signalled
+
+hold_signals()  # before the slow imports: a system shutdown then must still stop the sessions, not kill lifecycle
+
+from libs.platform.logging import configure_logging  # noqa: E402
+from services.lifecycle.main import run  # noqa: E402
+from services.lifecycle.settings import LifecycleSettings  # noqa: E402
 
 
 def main() -> int:

@@ -256,3 +256,24 @@ async def test_a_second_signal_forces_the_exit() -> None:
     proc.send_signal(signal.SIGINT)
     out, _ = await asyncio.wait_for(proc.communicate(), 10)
     assert (proc.returncode, out) == (FORCED_EXIT, b"")
+
+
+#: A signal that arrives while the service is still starting (before its loop's handlers exist) is held, not fatal.
+EARLY = """
+import os, sys
+from libs.platform.signals import SYSTEM_SHUTDOWN, hold_signals, run_until_signalled
+hold_signals()
+os.kill(os.getpid(), SYSTEM_SHUTDOWN)  # as if the supervisor stopped the system during our imports
+
+async def main(stop):
+    await stop.wait()
+    print("stopping", stop.system_shutdown, flush=True)
+
+sys.exit(run_until_signalled(main))
+"""
+
+
+async def test_a_stop_signal_during_start_up_is_held_until_the_service_serves() -> None:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", EARLY, stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert (proc.returncode, out) == (0, b"stopping True\n")
