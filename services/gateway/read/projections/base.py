@@ -18,12 +18,11 @@ from asyncpg.pool import PoolConnectionProxy
 
 from libs.eventstore import EventStore, Position, Subscription
 from libs.eventstore.subscription import Handler, idle
-from services.gateway.read import consistency
+from services.gateway.read import Db, consistency
 
 log = logging.getLogger("studios.gateway.projections")
 
 Conn = asyncpg.Connection | PoolConnectionProxy
-Db = Conn | asyncpg.Pool
 
 
 def plain(conn: Conn) -> asyncpg.Connection:
