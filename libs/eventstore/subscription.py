@@ -123,6 +123,8 @@ class Subscription:
                 return 0
             events = await self.store.read_all(cp.position, categories=self.categories, limit=self.batch_size,
                                                conn=conn)
+            if not events:
+                return 0
             stopped = await parked.stopped(conn, self.name)
             deadline = self.clock() + self.batch_seconds
             done: list[RecordedEvent] = []
