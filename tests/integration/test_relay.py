@@ -213,7 +213,8 @@ async def test_a_relay_pass_wakes_a_follower_in_another_process_by_listen(
             assert await wait_for(lambda: _async(getattr(follower, "passes", None)), within=30) == [0]
             await store.append("thing-1", [NewEvent("Appended", {})])
             assert await relay.run_once() == 1
-            await wait_for(lambda: _async(seen or None), within=30)  # half the follower's poll: only a wake-up
+            # its second pass, within half its poll: only the wake-up can have started it
+            await wait_for(lambda: _async(len(follower.passes) >= 2 or None), within=30)
             assert seen == ["Appended"] and follower.passes[:2] == [0, 1]
         finally:
             stop.set()
