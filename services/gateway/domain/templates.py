@@ -9,9 +9,13 @@ from __future__ import annotations
 from libs.contracts.errors import InvalidInput
 from libs.contracts.studio import StudioTemplate
 
-JUPYTER = StudioTemplate(repository="studios/jupyter:4", tool="jupyter", icon="jupyter", status="recommended")
-HTTP_ECHO = StudioTemplate(repository="studios/http-echo:1", tool="http-echo", icon="http", status="experimental")
-CUSTOM = StudioTemplate(repository="studios/custom:1", tool="custom", icon="terminal", status="experimental")
+JUPYTER = StudioTemplate(repository="studios/jupyter:4", tool="jupyter", icon="jupyter", status="recommended",
+                         base_path=True)
+HTTP_ECHO = StudioTemplate(repository="studios/http-echo:1", tool="http-echo", icon="http", status="experimental",
+                           base_path=True)
+#: Any command serving HTTP on $CONNECT_TOOL_PORT: served at ``/`` (``python -m http.server`` knows no prefix).
+CUSTOM = StudioTemplate(repository="studios/custom:1", tool="custom", icon="terminal", status="experimental",
+                        base_path=False)
 
 CATALOGUE: tuple[StudioTemplate, ...] = (JUPYTER, HTTP_ECHO, CUSTOM)
 DEFAULT = JUPYTER
@@ -33,3 +37,14 @@ def page(max_: int | None, offset: int | None) -> tuple[list[StudioTemplate], in
     start = offset or 0
     items = list(CATALOGUE[start:]) if max_ is None else list(CATALOGUE[start : start + max_])
     return items, len(CATALOGUE)
+
+
+def check_command(tool: str, command: tuple[str, ...] | None, custom_allowed: bool) -> None:
+    """Only the ``custom`` tool takes a command, it needs one, and only where the compute environment allows
+    custom commands (a local one lets them run anything on the host)."""
+    if tool == "custom" and not command:
+        raise InvalidInput("The custom template needs configuration.command", field="configuration.command")
+    if tool != "custom" and command:
+        raise InvalidInput("configuration.command is only for the custom template", field="configuration.command")
+    if tool == "custom" and not custom_allowed:
+        raise InvalidInput("This compute environment does not allow custom commands", field="computeEnvId")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from libs.contracts.errors import Conflict, InvalidInput, NotFound
+from libs.contracts.errors import Conflict, NotFound
 from libs.contracts.naming import validate_name
 from libs.contracts.studio_commands import CreateStudio, DeleteStudio, ExtendLifespan, StopStudio
 from libs.platform.clock import now
@@ -54,7 +54,7 @@ async def create_studio(request: Request, body: m.DataStudioCreateRequest, ctx: 
         raise NotFound(f"Compute environment {body.compute_env_id} not found in workspace {ws}")
     template = templates.by_repository(body.data_studio_tool_url)
     config = writes.configuration(body.configuration)
-    await _check_template(template.tool, config.command, bool(ce["allowCustomCommands"]))
+    templates.check_command(template.tool, config.command, bool(ce["allowCustomCommands"]))
     await _check_data_links(db, ws, config.mount_data)
     settings = await queries.workspace_settings(db, str(ws)) or {}
     is_private = body.is_private if body.is_private is not None else settings.get("private_studio_by_default")
@@ -71,15 +71,6 @@ async def create_studio(request: Request, body: m.DataStudioCreateRequest, ctx: 
     )
     state = await writes.create(ctx, cmd)
     return m.DataStudioCreateResponse(studio=await dto_of(request, ctx, state))
-
-
-async def _check_template(tool: str, command: tuple[str, ...] | None, custom_allowed: bool) -> None:
-    if tool == "custom" and not command:
-        raise InvalidInput("The custom template needs configuration.command", field="configuration.command")
-    if tool != "custom" and command:
-        raise InvalidInput("configuration.command is only for the custom template", field="configuration.command")
-    if tool == "custom" and not custom_allowed:
-        raise InvalidInput("This compute environment does not allow custom commands", field="computeEnvId")
 
 
 async def _check_data_links(db: Db, ws: int, ids: tuple[str, ...]) -> None:
