@@ -37,6 +37,11 @@ class Aggregate(Generic[S, C]):
 
     @classmethod
     def of(cls, module: Any) -> Aggregate[Any, Any]:
+        """Every aggregate module follows one convention: ``decide``, ``evolve`` and ``INITIAL``."""
+        missing = [name for name in ("decide", "evolve", "INITIAL") if not hasattr(module, name)]
+        if missing:
+            raise TypeError(f"{getattr(module, '__name__', module)!s} is not an aggregate module: it lacks "
+                            f"{', '.join(missing)}")
         return cls(module.decide, module.evolve, module.INITIAL)
 
     def fold(self, events: Iterable[Event], state: S | None = None) -> S:
