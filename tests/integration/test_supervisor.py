@@ -23,9 +23,9 @@ CRASHER = (sys.executable, "-c", "raise SystemExit(3)")
 #: grandchild for the supervisor to clean up.
 OBEDIENT = """
 import os, signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # before the pids file: the test signals once it exists
 child = subprocess.Popen(["sleep", "300"])
 open(os.path.join(sys.argv[1], "pids"), "w").write(f"{os.getpid()} {child.pid}")
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 time.sleep(300)
 """
 
