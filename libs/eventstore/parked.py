@@ -28,6 +28,14 @@ _COLUMNS = ("e.global_position, e.tx_id, e.stream_name, e.stream_position, e.eve
             "e.schema_version, e.data::text, e.metadata::text, e.recorded_at")
 
 
+class StreamGap(Exception):
+    """A folding handler met stream position ``got`` having applied up to ``applied``: an event in between is
+    missing (parked, discarded). Permanent, so the event is parked at once and its stream stops."""
+
+    def __init__(self, stream: str, applied: int, got: int) -> None:
+        super().__init__(f"gap in {stream}: applied up to position {applied}, next event is at {got}")
+
+
 class HandlerFailed(Exception):
     """A handler raised on ``event``, the ``index``-th of a batch read from ``start``."""
 

@@ -30,10 +30,13 @@ from typing import cast
 import asyncpg
 
 from libs.eventstore import checkpoints, parked
-from libs.eventstore.parked import HandlerFailed, take_turn
+from libs.eventstore.parked import HandlerFailed, StreamGap, take_turn
 from libs.eventstore.store import EventStore
 from libs.eventstore.types import Conn, Position, RecordedEvent
+from libs.eventstore.wakeup import idle
 from libs.platform.metrics import parked_events
+
+__all__ = ["TRANSIENT", "Handler", "StreamGap", "Subscription", "idle"]
 
 log = logging.getLogger("studios.subscription")
 
@@ -42,14 +45,6 @@ Handler = Callable[[asyncpg.Connection, RecordedEvent], Awaitable[None]]
 # Not the event's fault: a lost connection, or a deadlock / serialization failure against another transaction.
 # The batch is retried as a whole; never a try against the event, never parked for it.
 TRANSIENT = (asyncpg.InterfaceError, ConnectionError, OSError, asyncpg.TransactionRollbackError)
-
-
-class StreamGap(Exception):
-    """A folding handler met stream position ``got`` having applied up to ``applied``: an event in between is
-    missing (parked, discarded). Permanent, so the event is parked at once and its stream stops."""
-
-    def __init__(self, stream: str, applied: int, got: int) -> None:
-        super().__init__(f"gap in {stream}: applied up to position {applied}, next event is at {got}")
 
 
 @dataclass
@@ -251,17 +246,3 @@ class Subscription:
 
 def _parked_gauge(service: str, consumer: str, value: int) -> None:
     parked_events(service)(consumer=consumer).set(value)
-
-
-async def idle(stop: asyncio.Event, wake: asyncio.Event | None, delay: float) -> None:
-    """Until ``stop``, ``wake`` or ``delay`` seconds, whichever comes first."""
-    waits = [asyncio.ensure_future(stop.wait())]
-    if wake is not None:
-        waits.append(asyncio.ensure_future(wake.wait()))
-    try:
-        await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()
-        if wake is not None:
-            wake.clear()

@@ -46,3 +46,17 @@ async def listening(dsn: str, channel: str = CHANNEL) -> AsyncIterator[asyncio.E
         with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             await asyncio.wait_for(conn.close(), 5)
         conn.terminate()
+
+
+async def idle(stop: asyncio.Event, wake: asyncio.Event | None, delay: float) -> None:
+    """Until ``stop``, ``wake`` or ``delay`` seconds, whichever comes first."""
+    waits = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waits.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        if wake is not None:
+            wake.clear()
