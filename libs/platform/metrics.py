@@ -58,9 +58,15 @@ def metrics_app() -> Any:
 
 
 def start_metrics_server(port: int, addr: str = "127.0.0.1") -> Any:
-    """Serve ``/metrics`` from a background thread; returns the HTTP server (``.shutdown()`` stops it)."""
+    """Serve ``/metrics`` from a background thread; returns the HTTP server (``stop_metrics_server`` stops it)."""
     server, _thread = start_http_server(port, addr=addr, registry=registry())
     return server
+
+
+def stop_metrics_server(server: Any) -> None:
+    """Stop serving and release the port (``shutdown`` alone leaves the socket bound until the process exits)."""
+    server.shutdown()
+    server.server_close()
 
 
 class ServiceMetrics:

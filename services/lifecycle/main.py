@@ -31,7 +31,7 @@ from libs.contracts.studio_commands import (
     UpdateStudio,
 )
 from libs.eventstore import EventStore
-from libs.platform.metrics import start_metrics_server
+from libs.platform.metrics import start_metrics_server, stop_metrics_server
 from libs.platform.session_keys import load_or_create_key
 from libs.platform.signals import is_system_shutdown
 from services.lifecycle import subscribers
@@ -93,7 +93,7 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
             t.cancel()
         await asyncio.gather(relay_task, reconcile_task, return_exceptions=True)
         if metrics is not None:
-            metrics.shutdown()
+            stop_metrics_server(metrics)
         await store.close()
 
 

@@ -57,3 +57,11 @@ async def test_lifecycle_metrics_count_sessions_starts_and_reconcile_passes(
     assert _value(samples, "studios_sessions", service="lifecycle", state="stopping") is not None
     assert (_value(samples, "studios_session_start_seconds_count", service="lifecycle") or 0) >= 1
     assert (_value(samples, "studios_reconcile_passes_total", service="lifecycle", outcome="ok") or 0) >= 1
+
+
+async def test_a_stopped_lifecycle_releases_its_metrics_port(database_url: str, nats_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    for _ in range(2):  # the second lifecycle can only serve its metrics if the first one let the port go
+        async with running_lifecycle(database_url, nats_url, tmp_path, STUDIOS_LIFECYCLE_METRICS_PORT=port):
+            async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
+                assert (await http.get(f"http://127.0.0.1:{port}/metrics")).status_code == 200
