@@ -82,6 +82,10 @@ class StudioTemplate(_Value):
     tool: str
     icon: str | None = None
     status: str = "recommended"  # DataStudioVersionStatus
+    #: Our extension: the tool serves under the URL prefix it is started with (JupyterLab's ``base_url``); False:
+    #: it expects to be at ``/`` and the proxy takes ``/connect/<id>`` off in path mode. None (templates recorded
+    #: before the flag): known by the tool's name (``proxy.hosts.takes_base_path``).
+    base_path: bool | None = None
 
 
 class RemoteConfig(_Value):

@@ -36,6 +36,7 @@ from services.gateway.bootstrap import ensure_defaults
 from services.gateway.commands import BusCommandSender
 from services.gateway.proxy.admission import SecretOf, derived_secrets
 from services.gateway.proxy.http import proxy_router
+from services.gateway.proxy.install import install_origins
 from services.gateway.proxy.wiring import connect_permission, lookup_studio, token_authenticator
 from services.gateway.read.projections import base as projections
 from services.gateway.read.projections.identity import IDENTITY, identity_subscription
@@ -59,6 +60,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     # trust_env=False: a proxy named in the environment must never sit between the gateway and 127.0.0.1 tools.
     http = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(60.0, connect=5.0), follow_redirects=False)
     runtime = Runtime()
+    origins = settings.studio_origins()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,7 +72,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
         await ensure_streams(broker.js, topology)
         await broker.start()
         sender = BusCommandSender(CommandClient(broker.nc))
-        install(app, StudiosContext(store, sender, public_url=settings.public_url))
+        install(app, StudiosContext(store, sender, public_url=settings.public_url, origins=origins))
         app.state.sender, app.state.http = sender, http
         position = await ensure_defaults(store, settings.admin_token_value(),
                                          work_dir=str(settings.data_dir.resolve() / "work"),
@@ -101,7 +103,11 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     install_request_trace(app)
     app.include_router(identity_api.router)
     app.include_router(studios_router)
-    app.include_router(_proxy(app, http, derived_secrets(load_or_create_key(settings.session_key_file))))
+    secret_of = derived_secrets(load_or_create_key(settings.session_key_file))
+    install_origins(app, origins, http, secret_of, public_url=settings.public_url,  # before the path proxy
+                    ticket_seconds=settings.connect_ticket_seconds,
+                    session_seconds=settings.connect_session_hours * 3600)
+    app.include_router(_proxy(app, http, secret_of))
     _add_health(app)
     _add_asyncapi(app)
     return app

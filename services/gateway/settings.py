@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from libs.platform.settings import PlatformSettings
+from services.gateway.proxy.hosts import ConnectMode, StudioOrigins
 
 
 class GatewaySettings(PlatformSettings):
@@ -12,6 +13,17 @@ class GatewaySettings(PlatformSettings):
     public_url: str | None = Field(None, alias="STUDIOS_PUBLIC_URL")
     #: Allow ``custom`` tools (any command) on the bootstrap ``local`` compute environment.
     allow_custom_commands: bool = Field(True, alias="STUDIOS_ALLOW_CUSTOM_COMMANDS")
+    #: ``subdomain``: each studio on its own origin ``<sessionId>.<domain>`` (isolated); ``path``: every studio
+    #: under ``/connect/<sessionId>/`` on the gateway's origin (no isolation between studios). docs/operations.md.
+    connect_mode: ConnectMode = Field("subdomain", alias="STUDIOS_CONNECT_MODE")
+    #: The wildcard domain of subdomain mode; unset: ``localhost:<STUDIOS_PORT>`` (browsers resolve *.localhost).
+    connect_domain: str | None = Field(None, alias="STUDIOS_CONNECT_DOMAIN")
+    #: How long a connect ticket (main origin -> studio origin) may wait to be exchanged, and a studio session lasts.
+    connect_ticket_seconds: float = Field(60.0, alias="STUDIOS_CONNECT_TICKET_SECONDS", gt=0)
+    connect_session_hours: float = Field(12.0, alias="STUDIOS_CONNECT_SESSION_HOURS", gt=0)
+
+    def studio_origins(self) -> StudioOrigins:
+        return StudioOrigins(self.connect_mode, (self.connect_domain or f"localhost:{self.port}").strip().lower())
 
     def admin_token_value(self) -> str:
         token = self.existing_admin_token()

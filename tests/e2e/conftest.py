@@ -67,7 +67,15 @@ def _wait_lifecycle(system: System, timeout: float = 60) -> None:
 
 
 @pytest.fixture(scope="module")
-def system(server_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def system_env() -> dict[str, str]:
+    """Settings of a module's system: path mode, as these tests reach studios at ``/connect/<id>/`` (a module
+    overrides this fixture for subdomain mode: ``test_browser_isolation``)."""
+    return {"STUDIOS_CONNECT_MODE": "path"}
+
+
+@pytest.fixture(scope="module")
+def system(server_database_url: str, tmp_path_factory: pytest.TempPathFactory,
+           system_env: dict[str, str]) -> Iterator[System]:
     import asyncio
 
     from libs.testing.infra import create_database
@@ -77,7 +85,7 @@ def system(server_database_url: str, tmp_path_factory: pytest.TempPathFactory) -
     port, token = free_port(), secrets.token_urlsafe(24)
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL",)}
     env.update(DATABASE_URL=database_url, STUDIOS_ADMIN_TOKEN=token, STUDIOS_PORT=str(port),
-               STUDIOS_DATA_DIR=str(data_dir), STUDIOS_STOP_GRACE_SECONDS="5")
+               STUDIOS_DATA_DIR=str(data_dir), STUDIOS_STOP_GRACE_SECONDS="5", **system_env)
     log = data_dir / "studios-up.log"
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "libs.platform.cli", "up"], env=env, stdout=out,

@@ -50,7 +50,12 @@ def bearer(request: Request) -> str:
 
 
 async def authenticate(db: Db, token: str) -> Principal:
-    row = await q.token_principal(db, hash_token(token))
+    return await authenticate_hash(db, hash_token(token))
+
+
+async def authenticate_hash(db: Db, token_hash: str) -> Principal:
+    """The same by the token's hash (a studio-origin session keeps only that: ``access.tickets``)."""
+    row = await q.token_principal(db, token_hash)
     if row is None or row["revoked"] or row["expired"]:
         raise Unauthenticated("Invalid, expired or revoked token")
     scopes = tuple(row["scopes"] or ())

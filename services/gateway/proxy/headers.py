@@ -13,6 +13,8 @@ from dataclasses import dataclass
 RawHeaders = Sequence[tuple[bytes, bytes]]
 
 COOKIE = "studios_token"
+#: Every cookie that is a Studios credential (``proxy.origin``'s studio session too): none reaches a tool.
+CREDENTIAL_COOKIES = (COOKIE, "studios_session")
 SECRET_HEADER = b"x-studios-secret"
 
 HOP_BY_HOP = frozenset({
@@ -75,7 +77,8 @@ def upstream_headers(headers: RawHeaders, secret: str, via: Forwarding, *, webso
         if k in drop:
             continue
         if k == b"cookie":
-            value = without_cookie(value)
+            for name in CREDENTIAL_COOKIES:
+                value = without_cookie(value, name)
             if not value:
                 continue
         out.append((k, value))

@@ -38,6 +38,7 @@ from services.gateway.proxy.admission import (
 )
 from services.gateway.proxy.connections import ConnectionTracker
 from services.gateway.proxy.headers import COOKIE, Forwarding, downstream_headers, upstream_headers, without_query_param
+from services.gateway.proxy.hosts import relocated, strip_for_tool
 from services.gateway.proxy.ws import proxy_websocket, refuse
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,10 @@ def proxy_router(lookup: Lookup, authenticate: Authenticate[U], can_connect: Can
             response = login_redirect(request, session_id, admitted.token)
         else:
             track.seen(admitted.state, admitted.user)
+            stripped = strip_for_tool(request.scope, admitted.state.template, session_id)  # tools served at /
             response = await forward(request, admitted, client)
+            if stripped:
+                response.raw_headers = relocated(response.raw_headers, session_id)
         _requests(status=str(response.status_code)).inc()
         return response
 
@@ -89,6 +93,7 @@ def proxy_router(lookup: Lookup, authenticate: Authenticate[U], can_connect: Can
         if isinstance(admitted, Denied):
             await refuse(websocket, admitted)
             return
+        strip_for_tool(websocket.scope, admitted.state.template, session_id)
         await proxy_websocket(websocket, admitted, track)
 
     return router

@@ -49,9 +49,10 @@ def _jupyter(spec: LaunchSpec, port: int) -> list[str]:
         f"--ServerApp.base_url={spec.base_path}",
         f"--ServerApp.root_dir={spec.workspace_dir}",
         f"--IdentityProvider.token={spec.secret}",
-        # The gateway proxies from another origin and forwards the public Host header; the token guards access.
-        "--ServerApp.allow_origin=*", "--ServerApp.allow_remote_access=True",
-        "--ServerApp.disable_check_xsrf=True",
+        # No allow_origin: Jupyter then accepts an Origin only when it names the Host asked for, and the proxy
+        # forwards the browser's Host, so that is exactly the studio's origin (its own in subdomain mode) whatever
+        # the domain; XSRF protection stays on. The proxy also refuses other origins itself (proxy/origin.py).
+        "--ServerApp.allow_remote_access=True",
         # Nothing that phones home or shells out at start-up: keeps start-up fast and offline.
         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly", "--LanguageServerManager.autodetect=False",

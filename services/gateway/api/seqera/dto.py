@@ -77,7 +77,8 @@ def template(s: State) -> m.DataStudioTemplate | None:
     return m.DataStudioTemplate(repository=t.repository, tool=t.tool, icon=t.icon, status=t.status)  # type: ignore[arg-type]
 
 
-def to_dto(s: State, base_url: str, lookups: Lookups = Lookups()) -> m.DataStudioDto:
+def to_dto(s: State, base_url: str, lookups: Lookups = Lookups(), url: str | None = None) -> m.DataStudioDto:
+    """``url``: the studio's URL when it is not ``/connect/<id>/`` under ``base_url`` (subdomain mode)."""
     t = s.template
     links = [lookups.data_links.get(i) or m.DataLinkDto(id=i) for i in s.configuration.mount_data]
     labels = None if lookups.labels is None else [lookups.labels[i] for i in s.label_ids if i in lookups.labels]
@@ -98,7 +99,7 @@ def to_dto(s: State, base_url: str, lookups: Lookups = Lookups()) -> m.DataStudi
         active_connections=active_connections(s, lookups.users),
         status_info=status_info(s),
         progress=progress(s),
-        studio_url=studio_url(base_url, s.session_id),
+        studio_url=url or studio_url(base_url, s.session_id),
         wave_build_url=s.build_url,
         base_image=t.repository if t else None,
         custom_image=bool(t and t.tool == "custom"),

@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Request
 
 from libs.eventstore import EventStore
 from services.gateway.commands import RequestTrace, TracingSender
+from services.gateway.proxy.hosts import StudioOrigins
 
 
 @dataclass
@@ -25,9 +26,14 @@ class StudiosContext:
     consistency_timeout: float = 5.0
     sse_poll: float = 0.3
     trace: RequestTrace = field(default_factory=RequestTrace)
+    origins: StudioOrigins = field(default_factory=StudioOrigins)  # path mode unless the composition root says
 
     def base_url(self, request: Request) -> str:
         return (self.public_url or str(request.base_url)).rstrip("/")
+
+    def studio_url(self, request: Request, session_id: str) -> str:
+        """``studioUrl``: the studio's own origin in subdomain mode, ``/connect/<id>/`` here in path mode."""
+        return self.origins.studio_url(self.base_url(request), session_id)
 
 
 def install(app: FastAPI, context: StudiosContext) -> None:

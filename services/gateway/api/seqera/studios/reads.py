@@ -20,11 +20,12 @@ def wants_labels(attributes: Sequence[str] | None) -> bool:
 
 async def dto_of(request: Request, ctx: StudiosContext, state: State, with_labels: bool = False) -> m.DataStudioDto:
     found = await lookups.for_studios(ctx.store.pool, [state], with_labels)
-    return to_dto(state, ctx.base_url(request), found)
+    return to_dto(state, ctx.base_url(request), found, ctx.studio_url(request, state.session_id))
 
 
 async def page_of(request: Request, ctx: StudiosContext, states: Sequence[State], total: int,
                   attributes: Sequence[str] | None) -> m.DataStudioListResponse:
     found = await lookups.for_studios(ctx.store.pool, states, wants_labels(attributes))
     base = ctx.base_url(request)
-    return m.DataStudioListResponse(studios=[to_dto(s, base, found) for s in states], total_size=total)
+    return m.DataStudioListResponse(studios=[to_dto(s, base, found, ctx.studio_url(request, s.session_id))
+                                             for s in states], total_size=total)
