@@ -17,7 +17,6 @@ duplicate window drops it unless the pause outlasted that window.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -106,8 +105,7 @@ class Leadership:
         finally:
             for task in (locking, stopping):
                 task.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.gather(locking, stopping, return_exceptions=True)
+            await asyncio.gather(locking, stopping, return_exceptions=True)
 
     async def _won(self, conn: asyncpg.Connection) -> None:
         started = self._clock()

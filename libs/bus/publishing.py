@@ -120,9 +120,11 @@ async def park_too_large(store: EventStore, consumer: str, row: asyncpg.Record, 
     """Record ``row`` in ``es.parked`` for ``consumer`` (idempotent), log it and count it."""
     error = f"message of {size} bytes (headers and payload) exceeds the server's max_payload of {limit} bytes"
     await store.pool.execute(
-        """INSERT INTO es.parked (consumer, global_position, event_id, stream_name, event_type, attempts, error)
-           VALUES ($1, $2, $3::uuid, $4, $5, 1, $6) ON CONFLICT DO NOTHING""",
-        consumer, row["global_position"], row["event_id"], row["stream_name"], row["event_type"], error)
+        """INSERT INTO es.parked (consumer, global_position, event_id, stream_name, stream_position, event_type,
+                                  attempts, error)
+           VALUES ($1, $2, $3::uuid, $4, $5, $6, 1, $7) ON CONFLICT DO NOTHING""",
+        consumer, row["global_position"], row["event_id"], row["stream_name"], row["stream_position"],
+        row["event_type"], error)
     log.error("%s: parked event %s (%s position %s, global %s): %s", consumer, row["event_id"], row["stream_name"],
               row["stream_position"], row["global_position"], error)
     _parked_counter(consumer).inc()
