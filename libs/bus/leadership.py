@@ -67,7 +67,13 @@ class Leadership:
     async def _open(self) -> asyncpg.Connection:
         # statement_timeout 0: a non-leader's pg_advisory_lock waits as long as the leader lives, whatever the
         # operator's default. idle_session_timeout: the lease PostgreSQL itself enforces on the leader's session.
-        return await self._connect({"statement_timeout": "0", "idle_session_timeout": str(int(self.ttl * 1000))})
+        lease = {"idle_session_timeout": str(int(self.ttl * 1000))}
+        try:
+            return await self._connect({"statement_timeout": "0", **lease})
+        except asyncpg.UndefinedObjectError:  # PostgreSQL before 14: no server-side lease
+            log.warning("%s: this PostgreSQL has no idle_session_timeout (14+): a paused leader keeps the lock "
+                        "until its connection dies; its epoch still cannot move the checkpoint", self.checkpoint)
+            return await self._connect({"statement_timeout": "0"})
 
     async def try_acquire(self) -> bool:
         """Take the lock if it is free (one attempt); True when this relay leads."""
