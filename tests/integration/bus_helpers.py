@@ -3,7 +3,6 @@ plain subscriber that answers every event (as FastStream handlers do)."""
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import itertools
@@ -13,9 +12,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import nats
 import pytest
@@ -28,6 +26,7 @@ from libs.bus import headers as h
 from libs.bus.streams import Topology, delete_streams, ensure_streams
 from libs.eventstore import AppendRequest, EventStore, NewEvent
 from libs.platform.infra import free_port
+from libs.testing.waiting import wait_for as wait_for  # the shared bounded poll; relay tests import it here
 
 
 @pytest.fixture(name="nc")
@@ -107,20 +106,6 @@ class AnsweringSubscriber:
         if msg.reply:
             answer = next(self._answers)
             await self.nc.publish(msg.reply, msg.data if answer is None else json.dumps(answer).encode())
-
-
-T = TypeVar("T")
-
-
-async def wait_for(check: Callable[[], Awaitable[T | None]], within: float = 60.0, every: float = 0.01) -> T:
-    """Poll ``check`` until it returns something other than None (bounded by ``within`` seconds)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if (value := await check()) is not None:
-            return value
-        await asyncio.sleep(every)
-    raise TimeoutError("condition not reached")
-
 
 
 @contextlib.contextmanager

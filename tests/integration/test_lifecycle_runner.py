@@ -3,9 +3,7 @@ repository pinned at creation, and data links in the workspace."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from libs.contracts.studio import (
 from libs.contracts.studio_state import State
 from libs.eventstore import EventStore, Expected, to_new_events
 from libs.testing.fakes import ManualClock
+from libs.testing.waiting import wait_for
 from services.lifecycle.backends import mounts, ports, processes
 from services.lifecycle.backends.base import Handle
 from services.lifecycle.backends.fake import FakeBackend
@@ -211,18 +210,9 @@ async def test_data_links_are_read_only_in_the_workspace(store: EventStore, tmp_
 
 
 async def _until_status(handlers: StudioHandlers, sid: str, status: StudioStatus, within: float = 20.0) -> State:
-    deadline = asyncio.get_running_loop().time() + within
-    while (state := await handlers.state(sid)).status is not status:
-        assert asyncio.get_running_loop().time() < deadline, f"{sid} is {state.status}, not {status}"
-        await asyncio.sleep(0.05)
+    state: State = await wait_for(lambda: handlers.state(sid), within, 0.05, until=lambda s: s.status is status,
+                                  what=f"{sid} {status}")
     return state
-
-
-async def _until(condition: Callable[[], bool], within: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_tool_that_exits_leaving_a_child_is_errored_with_its_code_and_leaves_nothing(
@@ -252,7 +242,8 @@ async def test_a_tool_that_exits_leaving_a_child_is_errored_with_its_code_and_le
     stopped = [r for r in await store.read_stream(stream_name(cmd.session_id))
                if r.event_type == "StudioSessionStopped"]
     assert stopped[-1].data["reason"] == "the tool exited with code 7 on its own"
-    await _until(lambda: not any(psutil.pid_exists(p) and not _zombie(p) for p in started))
+    await wait_for(lambda: not any(psutil.pid_exists(p) and not _zombie(p) for p in started), 20, 0.05,
+                   until=bool, what="every process of the studio gone")
     assert not ports.listening(handle.port)
     assert await backend.list_sessions() == []
 
