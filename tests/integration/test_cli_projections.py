@@ -66,6 +66,10 @@ async def test_a_failing_projection_shows_in_status_and_its_parked_events_are_st
         [row] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
         assert row["state"] == "failing" and row["parked"] == 2 and f"studio-{sid}@1" in row["error"]
 
+        table = _cli(database_url, "projections", "status")
+        assert table.returncode == 0 and "failing" in table.stdout, table.stderr
+        listed = _cli(database_url, "parked", "list")
+        assert listed.returncode == 0 and "held" in listed.stdout and "StudioFrobnicated" in listed.stdout
         listed = _cli(database_url, "parked", "list", "--json")
         failed, held = [json.loads(line) for line in listed.stdout.splitlines() if line.startswith("{")]
         assert (failed["type"], failed["held"], held["type"], held["held"]) == (

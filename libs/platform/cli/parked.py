@@ -11,7 +11,6 @@ import json
 import uuid
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from libs.eventstore import parked
@@ -53,17 +52,13 @@ def list_(consumer: str | None = typer.Option(None, "--consumer", "-c", help="On
     if not rows:
         console.print("nothing is parked")
         return
-    table = Table()
-    for col in ("consumer", "event id", "stream", "type", "state", "tries", "error", "parked at"):
-        table.add_column(col, overflow="fold")
-    for p in rows:
-        state = "held" if p.held else "failed"
+    for p in rows:  # lines, not a table: ids and errors are too wide for columns
+        state = "held" if p.held else f"failed after {p.attempts} tries"
         if p.retry_requested_at:
             state += ", retry asked"
-        table.add_row(Text(p.consumer), str(p.event_id), Text(f"{p.stream_name}@{p.stream_position}"),
-                      Text(p.event_type), state, str(p.attempts), Text(p.error),
-                      p.parked_at.isoformat(timespec="seconds"))
-    console.print(table)
+        console.print(Text(f"{p.consumer}  {p.stream_name}@{p.stream_position}  {p.event_type}  {state}  "
+                           f"{p.event_id}  parked {p.parked_at.isoformat(timespec='seconds')}"))
+        console.print(Text(f"    {p.error}"))
 
 
 @app.command()

@@ -21,7 +21,7 @@ from libs.platform.cli.common import CliError, console, load_settings, open_stor
 app = typer.Typer(help="Inspect and rebuild read models (projections).", no_args_is_help=True)
 
 T = TypeVar("T")
-_COLUMNS = ("name", "state", "version", "building", "position", "lag", "parked", "error", "updated_at")
+_COLUMNS = ("name", "state", "version", "building", "position", "lag", "parked", "updated_at")
 
 
 def _row(s: ProjectionStatus) -> dict[str, Any]:
@@ -74,10 +74,13 @@ def status(name: str | None = typer.Argument(None, help="One projection (default
         return
     table = Table()
     for col in _COLUMNS:
-        table.add_column(col, overflow="fold")
+        table.add_column(col, no_wrap=col in ("name", "state"))
     for r in rows:
         table.add_row(*(Text(str(r[c]) if r[c] is not None else "") for c in _COLUMNS))
     console.print(table)
+    for r in rows:  # below the table: an error line is too long for a column
+        if r["error"]:
+            console.print(Text(f"{r['name']}: {r['error']}"))
 
 
 @app.command("rebuild")
