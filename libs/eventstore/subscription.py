@@ -101,6 +101,9 @@ class Subscription:
                     return 0
                 if pending is not None and self._failing is not None:
                     await self._note(conn, pending)
+                elif pending is None:
+                    # a whole batch went through: the failing event applied, or another instance took it past
+                    self._failing = None
                 return n
             return 0
 
@@ -141,8 +144,6 @@ class Subscription:
                 return 0
             await checkpoints.advance(conn, self.name, cp.position, done[-1].position)
             await self._show(conn, stopped)
-        if self._failing is not None and any(e.event_id == self._failing.event_id for e in done):
-            self._failing = None  # it went through on a later try
         return len(done)
 
     async def _handle(self, conn: Conn, event: RecordedEvent, index: int, start: Position) -> None:

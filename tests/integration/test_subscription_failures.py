@@ -3,6 +3,7 @@ the consumer itself, and batches bounded in time and in savepoints."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import asyncpg
@@ -166,3 +167,18 @@ async def test_a_batch_stays_under_the_subtransaction_cache(store: EventStore) -
     assert await sub.run_once() == 500
     [(subxacts, overflowed)] = seen
     assert subxacts < 64 and not overflowed
+
+
+async def test_a_back_off_ends_when_another_instance_takes_the_event_past(store: EventStore) -> None:
+    """Instance A fails on the pill and backs off; B (cured) applies it meanwhile: A must not wait on it forever."""
+    await _poisoned_store(store)
+    clock = FakeClock()
+    a, b = _subscription(store, "shared", clock, []), _subscription(store, "shared", clock, [True])
+    while await a.run_once():
+        pass
+    assert a.retry_in() is not None
+    assert await b.catch_up() > 0
+    assert await asyncio.wait_for(a.catch_up(), 30) == 0
+    assert a.retry_in() is None
+    assert await parked.count(store.pool, "shared") == 0
+    assert await counts(store) == await rebuilt(store)
