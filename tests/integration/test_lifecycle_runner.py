@@ -3,6 +3,7 @@ repository pinned at creation, and data links in the workspace."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -116,11 +117,14 @@ class _StartsDuringListing(FakeBackend):
     def __init__(self) -> None:
         super().__init__()
         self.runner: SessionRunner | None = None
+        self.reconciling: asyncio.Task[object] | None = None  # the task whose listing lets the start finish
 
     async def list_sessions(self) -> list[Handle]:
         snapshot = await super().list_sessions()
-        runner, self.runner = self.runner, None  # once: the runner lists sessions itself while it starts
-        if runner is not None:
+        # Only the reconciler's listing waits for the start: the start lists sessions too (to adopt a process of
+        # its run), and it waiting for itself would never end, whichever of the two lists first.
+        if self.runner is not None and asyncio.current_task() is self.reconciling:
+            runner, self.runner = self.runner, None
             await runner.drain()
         return snapshot
 
@@ -134,7 +138,7 @@ async def test_a_session_that_starts_during_a_pass_is_neither_recorded_stopped_n
     cmd = create("during-a-pass")
     await handlers.handle(cmd)
     runner.start(cmd.session_id, 1)
-    backend.runner = runner
+    backend.runner, backend.reconciling = runner, asyncio.current_task()
     await reconciler.run_once()
     assert backend.runner is None, "the pass never listed the sessions"
     await reconciler.run_once()

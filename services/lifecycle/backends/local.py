@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -25,12 +24,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import httpx
-
 from services.lifecycle.backends import limits, mounts, processes
 from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
 from services.lifecycle.backends.cgroups import Layout, SessionGroup, detect
-from services.lifecycle.backends.ports import free_port
+from services.lifecycle.backends.ports import free_port, wait_until_answers
 from services.lifecycle.backends.records import SessionRecords
 from services.lifecycle.backends.tools import build_command
 from services.lifecycle.backends.usage import Meter
@@ -112,7 +109,15 @@ class LocalBackend:
         return code
 
     async def list_sessions(self) -> list[Handle]:
-        found = {h.session_id: h for h in self.records.handles() if processes.alive(h)}
+        found: dict[str, Handle] = {}
+        for handle in self.records.handles():
+            if processes.alive(handle):
+                found[handle.session_id] = handle
+            elif self._leftovers(handle):
+                # Its main process ended while nobody watched (no lifecycle running): the session is over, and
+                # what it left running (a backgrounded server, say) must not outlive it.
+                log.warning("session %s ended; stopping the processes it left behind", handle.session_id)
+                await self.stop(handle, grace=2.0)
         # A launcher killed between spawning a tool and writing its record leaves a live session no record
         # names; the environment marker finds it, so it is adopted (or stopped) instead of started twice.
         for handle in await asyncio.to_thread(processes.marked_sessions, str(self.state_dir.resolve())):
@@ -181,6 +186,11 @@ class LocalBackend:
                 start_new_session=True, preexec_fn=preexec,
             )
 
+    def _leftovers(self, handle: Handle) -> bool:
+        group = self._group(handle)
+        in_group = processes.owns_group(handle) and bool(processes.group_members(int(handle.ident)))
+        return in_group or (group is not None and bool(processes.live(group.pids())))
+
     def _live_leaders(self) -> list[int]:
         return [int(h.ident) for h in self.records.handles() if processes.alive(h)]
 
@@ -227,23 +237,6 @@ class LocalBackend:
 
     def _last_lines(self, handle: Handle) -> str:
         return processes.tail(self.log_path(handle.session_id))
-
-
-async def wait_until_answers(url: str, alive: Callable[[], bool], within: float) -> bool:
-    """True once ``url`` answers with any status below 500; False after ``within`` s or once ``alive()`` is False."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    # trust_env=False: a proxy from the environment must never sit between us and 127.0.0.1.
-    async with httpx.AsyncClient(trust_env=False) as client:
-        while alive():
-            remaining = deadline - loop.time()
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(url, timeout=max(0.1, min(2.0, remaining)))).status_code < 500:
-                    return True
-            if remaining <= 0:
-                return False
-            await asyncio.sleep(_POLL)
-    return False
 
 
 def _environment(spec: LaunchSpec, port: int, state_dir: Path) -> dict[str, str]:

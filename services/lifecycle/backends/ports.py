@@ -1,11 +1,19 @@
-"""Free TCP ports on 127.0.0.1 for local tools, never the same one to two tools at once."""
+"""Free TCP ports on 127.0.0.1 for local tools (never the same one to two tools at once), and waiting for a tool's
+port to answer."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import time
+from collections.abc import Callable
+
+import httpx
 
 from services.lifecycle.backends.base import LaunchError
+
+_POLL = 0.05
 
 # Ports handed out recently, with when: the kernel may offer a port again as soon as the probe socket closes,
 # before the first tool has bound it, and two tools on one port is worse than a failed start: the loser's
@@ -34,3 +42,20 @@ def listening(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def wait_until_answers(url: str, alive: Callable[[], bool], within: float) -> bool:
+    """True once ``url`` answers with any status below 500; False after ``within`` s or once ``alive()`` is False."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    # trust_env=False: a proxy from the environment must never sit between us and 127.0.0.1.
+    async with httpx.AsyncClient(trust_env=False) as client:
+        while alive():
+            remaining = deadline - loop.time()
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url, timeout=max(0.1, min(2.0, remaining)))).status_code < 500:
+                    return True
+            if remaining <= 0:
+                return False
+            await asyncio.sleep(_POLL)
+    return False
