@@ -78,11 +78,14 @@ class Subscription:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     _failing: _Failing | None = field(default=None, init=False, repr=False)
+    _gauge_set: bool = field(default=False, init=False, repr=False)
 
     async def run_once(self) -> int:
         """Apply one batch; returns how many events the checkpoint moved past (0 when caught up, paused, or
         backing off from a failing event: see ``retry_in``)."""
         async with self.store.pool.acquire() as conn:
+            if not self._gauge_set:  # what earlier runs parked counts from the start, not from the next batch
+                self._show_gauge(await parked.stopped(conn, self.name))
             await self._retry_requested(conn)
             if self.retry_in():
                 return 0
@@ -197,13 +200,17 @@ class Subscription:
         """The checkpoint's error says which streams are stopped (``advance`` just cleared it); and the gauge."""
         if stopped:
             await checkpoints.record_error(conn, self.name, parked.summary(stopped))
-        _parked_gauge(self.service, self.name, sum(s.parked for s in stopped.values()))
+        self._show_gauge(stopped)
+
+    def _show_gauge(self, stopped: dict[str, parked.Stopped]) -> None:
+        parked_events(self.service)(consumer=self.name).set(sum(s.parked for s in stopped.values()))
+        self._gauge_set = True
 
     async def _retry_requested(self, conn: Conn) -> None:
         """Carry out ``studios parked retry`` for this consumer (``parked.retry_requested``)."""
         stopped = await parked.retry_requested(conn, self.name, self._handle)
         if stopped is not None:
-            _parked_gauge(self.service, self.name, sum(s.parked for s in stopped.values()))
+            self._show_gauge(stopped)
 
     async def catch_up(self) -> int:
         """Apply batches until nothing is left below the horizon, waiting out the back-off of a failing event
@@ -243,7 +250,3 @@ class Subscription:
     async def position(self) -> Position:
         async with self.store.pool.acquire() as conn:
             return (await checkpoints.load(conn, self.name)).position
-
-
-def _parked_gauge(service: str, consumer: str, value: int) -> None:
-    parked_events(service)(consumer=consumer).set(value)

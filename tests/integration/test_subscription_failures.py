@@ -9,7 +9,7 @@ import random
 import asyncpg
 
 from libs.eventstore import EventStore, NewEvent, RecordedEvent, Subscription, checkpoints, parked
-from libs.platform.metrics import registry
+from libs.platform.metrics import parked_events, registry
 from tests.integration.test_subscription import counts, fill, rebuilt
 from tests.integration.workers.projector import count_into, create_table
 
@@ -92,6 +92,11 @@ async def test_a_failing_event_backs_off_then_is_parked_and_holds_its_stream(sto
     await sub.catch_up()
     assert await parked.count(store.pool, "held") == 5
     assert (await counts(store))["thing-9"] == 1
+
+    # a new process counts what earlier ones parked from its first poll
+    parked_events("test")(consumer="held").set(0)  # the gauge is per process: as a restart would find it
+    assert await _subscription(store, "held", FakeClock(), []).run_once() == 0
+    assert _gauge("held") == 5
 
 
 async def test_a_retry_is_done_by_the_consumer_in_stream_order(store: EventStore) -> None:
