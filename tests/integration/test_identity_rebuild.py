@@ -4,13 +4,15 @@ old one serves, then the views swap; the running projection follows the new vers
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from libs.eventstore import EventStore
+from libs.eventstore import EventStore, MigrationSource, migrate
 from services.gateway.access.auth import authenticate
 from services.gateway.bootstrap import ensure_defaults
 from services.gateway.handlers.identity import create_user
@@ -63,3 +65,30 @@ async def test_identity_rebuilds_into_a_new_version_and_keeps_serving(store: Eve
     assert not await store.pool.fetchval("SELECT to_regclass('read.users_v1') IS NOT NULL")  # n-2 is dropped
     [now] = await status(store, IDENTITY.name)
     assert now.checkpoint == "gateway.identity_v3" and now.lag == 0
+
+
+async def test_an_existing_identity_read_model_is_carried_into_version_1(database_url: str, tmp_path: Path) -> None:
+    """Upgrading a store whose identity tables predate versioning: rows and checkpoint move over, nothing replays."""
+    older = tmp_path / "gateway-0002"
+    older.mkdir()
+    for name in ("0001_identity.sql", "0002_studios.sql"):
+        shutil.copy(GATEWAY.directory / name, older / name)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrate(conn, MigrationSource("gateway", older))
+        await conn.execute("INSERT INTO read.users (id, user_name, email, date_created, last_updated) "
+                           "VALUES (7, 'old', 'old@x.org', now(), now())")
+        await conn.execute("INSERT INTO es.checkpoints (name, tx_id, global_position) "
+                           "VALUES ('gateway.identity', '42', 4242)")
+    finally:
+        await conn.close()
+    store = await EventStore.connect(database_url, sources=[GATEWAY])  # applies 0003
+    try:
+        assert await store.pool.fetchval("SELECT user_name FROM read.users WHERE id = 7") == "old"
+        assert await store.pool.fetchval("SELECT count(*) FROM read.users_v1") == 1
+        rows = await store.pool.fetch("SELECT name, global_position FROM es.checkpoints WHERE name LIKE 'gateway.%'")
+        assert [tuple(r) for r in rows] == [("gateway.identity_v1", 4242)]
+        [st] = await status(store, IDENTITY.name)
+        assert (st.version, st.checkpoint, st.position.global_position) == (1, "gateway.identity_v1", 4242)
+    finally:
+        await store.close()
