@@ -30,7 +30,7 @@ from services.gateway.proxy.admission import (
     admit,
 )
 from services.gateway.proxy.headers import COOKIE, without_query_param
-from services.gateway.proxy.hosts import StudioOrigins, session_path
+from services.gateway.proxy.hosts import StudioOrigins, session_path, takes_base_path
 from services.gateway.proxy.pages import answer
 
 TICKET_PARAM = "studios_ticket"
@@ -87,6 +87,8 @@ def entry_router(origins: StudioOrigins, tickets: Tickets, lookup: Lookup, authe
         if isinstance(admitted, Denied):
             back = entry_url(base, session_id, path, _query(request))
             return answer(request, admitted.status, admitted.message, back)
+        if takes_base_path(admitted.state.template):  # it links under its prefix: keep the browser there too
+            path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
         ticket = await tickets.issue(session_id, digest(admitted.token))
         query = "&".join(q for q in (_query(request), f"{TICKET_PARAM}={ticket}") if q)
         location = f"{origins.origin(base, session_id)}{path}?{query}"
