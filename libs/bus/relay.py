@@ -56,9 +56,10 @@ class Relay:
                  ack_timeout: float = 10.0, dsn: str | None = None, poll_min: float = 0.01,
                  poll_max: float = 0.05, leader_retry: float = 1.0, lease_ttl: float = 30.0,
                  fast_path: bool | None = None) -> None:
-        if ack_timeout >= lease_ttl * 2 / 3:
-            # the lock connection idles while an ack is awaited; the server must not end the lease meanwhile
-            raise ValueError("ack_timeout must stay under two thirds of lease_ttl")
+        if ack_timeout > lease_ttl / 2:
+            # The lease is trusted locally for half the ttl, then an ack may be awaited before the next check:
+            # the lock connection must not idle past the ttl (the server would end the lease) just for that.
+            raise ValueError("ack_timeout is at most half of lease_ttl")
         self.store, self.topology = store, topology
         self._given: NATS | None = None
         self._servers: list[str] | None = None

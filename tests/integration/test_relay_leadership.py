@@ -59,8 +59,8 @@ async def _status(store: EventStore, topology: Topology) -> dict[str, Any]:
 
 async def test_a_non_leader_waits_on_the_lock_and_takes_over_on_the_same_connection(
         store: EventStore, nats_url: str, nc: NATS, topology: Topology) -> None:
-    """The leader renews its 1 s lease while idle, so the waiting one never gets the lock until it stops."""
-    first, second = (Relay(store, nats_url, topology=topology, lease_ttl=1.0, ack_timeout=0.5) for _ in range(2))
+    """The leader renews its 3 s lease while idle, so the waiting one never gets the lock until it stops."""
+    first, second = (Relay(store, nats_url, topology=topology, lease_ttl=3.0, ack_timeout=1.0) for _ in range(2))
     stops = [asyncio.Event(), asyncio.Event()]
     ids = await append_events(store, 100)
     tasks = [asyncio.create_task(first.run(stops[0]))]
@@ -110,12 +110,12 @@ async def test_run_publishes_on_a_nats_connection_of_its_own(
 
 async def test_a_paused_leader_is_superseded_and_its_stale_epoch_is_refused(
         store: EventStore, nats_url: str, nc: NATS, topology: Topology, pausable_reads: None) -> None:
-    """The old leader blocks between two batches past its lease (1 s); the other takes over and publishes
+    """The old leader blocks between two batches past its lease (2 s); the other takes over and publishes
     everything; woken up, the old one publishes nothing more and cannot move the checkpoint."""
     ids = await append_events(store, 300, per_append=50)
     own = await nats.connect(nats_url)  # the paused relay's: its public publishes show in its stats
-    paused = Relay(store, own, topology=topology, batch=50, lease_ttl=1.0, ack_timeout=0.5, fast_path=False)
-    other = Relay(store, nats_url, topology=topology, lease_ttl=1.0, ack_timeout=0.5)
+    paused = Relay(store, own, topology=topology, batch=50, lease_ttl=2.0, ack_timeout=1.0, fast_path=False)
+    other = Relay(store, nats_url, topology=topology, lease_ttl=2.0, ack_timeout=1.0)
     gate, stop = asyncio.Event(), asyncio.Event()
 
     async def paused_pass() -> int:
@@ -160,12 +160,12 @@ async def test_a_leader_stopped_by_sigstop_is_superseded_and_stands_down_on_sigc
     ids = await append_events(store, 3000)
     head = (await store.head()).global_position
     logs = [tmp_path / "stopped.log", tmp_path / "other.log"]
-    stopped = spawn_relay(database_url, nats_url, topology, logs[0], lease_ttl=1.0)
+    stopped = spawn_relay(database_url, nats_url, topology, logs[0], lease_ttl=2.0)
     procs = [stopped]
     try:
         await wait_for(lambda: _if(_status(store, topology), lambda s: s["position"] >= 500))
         stopped.send_signal(signal.SIGSTOP)  # a frozen leader: its PostgreSQL session stays open
-        other = spawn_relay(database_url, nats_url, topology, logs[1], pace=0, lease_ttl=1.0)
+        other = spawn_relay(database_url, nats_url, topology, logs[1], pace=0, lease_ttl=2.0)
         procs.append(other)
         status = await wait_for(lambda: _if(_status(store, topology), lambda s: s["position"] == head))
         assert status["epoch"] == 2 and status["leader"]["application_name"].endswith(f":{other.pid}")

@@ -41,7 +41,7 @@ async def main(ns: argparse.Namespace) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     relay = Relay(store, nc.jetstream(), topology=topology, batch=ns.batch, window=ns.window,
                   dsn=ns.database_url, leader_retry=0.2, lease_ttl=ns.lease_ttl,
-                  ack_timeout=min(10.0, ns.lease_ttl / 2))
+                  ack_timeout=min(10.0, ns.lease_ttl / 3))
     print("worker started", flush=True)
     await relay.run(stop)
     await nc.drain()
