@@ -14,6 +14,8 @@ and durable consumers are fresh.
    HTTP GET carrying the secret answers (polled every 10 ms). Where the time goes is read from the studio's
    history (``recordedAt`` of each event): the median of every step, from the POST to the GET that shows it.
 2. ``jupyter_start``: the same for ``studios/jupyter:4`` (``--jupyter-samples``; skipped without jupyterlab).
+   ``jupyter_<n>_concurrent_cpu1`` (``--jupyter-concurrent``, ``bench/jupyter_concurrent.py``): that many
+   JupyterLab studios with ``cpu: 1`` at once until all answer through the proxy, beside as many bare ones.
 3. ``http_echo_<n>_concurrent``: ``--concurrent`` creates at once (one ``httpx.AsyncClient``), wall time until all
    are running (the list endpoint polled every 100 ms, from the first POST on), how many ended running vs errored
    (or whose POST failed); baseline: as many bare processes spawned at once until all answer. Then stop-all
@@ -52,6 +54,7 @@ import httpx
 import psutil
 
 from bench.common import scratch_database
+from bench.jupyter_concurrent import jupyter_concurrent
 from libs.platform.infra import free_port
 from services.lifecycle.backends.base import LaunchSpec
 from services.lifecycle.backends.tools import build_command, proxy_headers
@@ -71,6 +74,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=20, help="sequential http-echo starts (and bare starts)")
     p.add_argument("--jupyter-samples", type=int, default=3, help="sequential JupyterLab starts (0 skips)")
     p.add_argument("--concurrent", type=int, default=50, help="http-echo studios started at once")
+    p.add_argument("--jupyter-concurrent", type=int, default=10,
+                   help="JupyterLab studios (cpu: 1 each) started at once, beside as many bare ones (0 skips)")
     p.add_argument("--updates", type=int, default=1000, help="description updates (and plain GETs)")
     return p.parse_known_args(argv)[0]  # unknown flags belong to other benchmarks (python -m bench)
 
@@ -173,7 +178,7 @@ def _spawn_up(root: Path, database_url: str | None) -> tuple[subprocess.Popen[by
         (root / "xdg").mkdir(mode=0o700)
         env["XDG_RUNTIME_DIR"] = str(root / "xdg")
     env.update(STUDIOS_ADMIN_TOKEN=token, STUDIOS_PORT=str(port), STUDIOS_DATA_DIR=str(root / "data"),
-               STUDIOS_STOP_GRACE_SECONDS="5")
+               STUDIOS_STOP_GRACE_SECONDS="5", STUDIOS_CONNECT_MODE="path")  # path: /connect/<id>/ with the token
     log = root / "studios-up.log"
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "libs.platform.cli", "up"], env=env, stdout=out,
@@ -693,6 +698,9 @@ async def run(args: argparse.Namespace) -> Figures:
             await _step(figures, system, f"JupyterLab create->running ({args.jupyter_samples} sequential)",
                         lambda: sequential_starts(system, figures, "jupyter", JUPYTER, args.jupyter_samples,
                                                   "jupyter_start", 180))
+        if args.jupyter_concurrent > 0 and importlib.util.find_spec("jupyterlab") is not None:
+            await _step(figures, system, f"JupyterLab {args.jupyter_concurrent} concurrent starts (cpu: 1 each)",
+                        lambda: jupyter_concurrent(system, figures, args.jupyter_concurrent))
         await _step(figures, system, f"http-echo {args.concurrent} concurrent starts",
                     lambda: concurrent_starts(system, figures, args.concurrent))
         await _step(figures, system, f"command->read model ({args.updates} description updates)",

@@ -78,6 +78,19 @@ async def test_a_session_cgroup_holds_its_cpu_quota_and_memory_limit(cgrouped: L
     assert not group.exists()  # the group goes with its session
 
 
+async def test_the_sessions_together_weigh_as_much_as_their_cores(cgrouped: LocalBackend, tmp_path: Path) -> None:
+    """Under contention cpu is shared by weight: the backend's folder must not weigh as one plain process."""
+    one = await cgrouped.launch(spec(tmp_path, ["sleep", "300"], session_id="lim-1", cpu=1))
+    two = await cgrouped.launch(spec(tmp_path, ["sleep", "300"], session_id="lim-2", cpu=2))
+    group = group_of(cgrouped, two.session_id)
+    weight, unit = ("cpu.weight", 100) if group.version == 2 else ("cpu.shares", 1024)
+    assert int((group.cpu / weight).read_text()) == 2 * unit
+    assert int((group.cpu.parent / weight).read_text()) == 3 * unit
+    await cgrouped.stop(one)
+    assert int((group.cpu.parent / weight).read_text()) == 2 * unit
+    await cgrouped.stop(two)
+
+
 async def test_the_cpu_quota_throttles_two_busy_processes_to_one_core(cgrouped: LocalBackend, tmp_path: Path) -> None:
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs two cores to tell a one-core quota from the machine's own limit")
