@@ -98,6 +98,21 @@ async def test_a_tool_that_dies_is_errored_by_its_watcher_without_a_reconcile_pa
     assert backend.stopped[-1] == handle  # what it left behind was stopped too
 
 
+async def test_a_session_adopted_after_a_restart_is_watched_too(store: EventStore, tmp_path: Path) -> None:
+    handlers = StudioHandlers(store)
+    backend = FakeBackend()
+    first = SessionRunner(handlers, backend, Provisioner(store, tmp_path / "ws", b"k" * 32))
+    sid = await _running(handlers, first)
+    first.watcher.close()  # that lifecycle is gone; its sessions run on
+    restarted = SessionRunner(handlers, backend, Provisioner(store, tmp_path / "ws", b"k" * 32))
+    await Reconciler(store, handlers, restarted, backend).run_once()
+    assert restarted.watcher.watching(sid)
+    [handle] = await backend.list_sessions()
+    backend.crash(handle, 2)
+    state = await _until_status(handlers, sid, StudioStatus.ERRORED)
+    assert (state.exit_code, state.stop_reason) == (2, StopReason.ERROR)
+
+
 async def test_an_unwatched_vanished_process_is_recorded_stopped_by_the_reconciler(
         parts: tuple) -> None:  # type: ignore[type-arg]
     handlers, runner, reconciler, backend, _ = parts
