@@ -7,6 +7,7 @@ Python's resolver does not resolve ``*.localhost``, so requests go to the gatewa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -19,17 +20,24 @@ from fastapi import FastAPI
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from libs.contracts.errors import Unauthenticated
 from libs.contracts.studio import StudioTemplate
 from libs.contracts.studio_state import State
 from libs.eventstore import EventStore
 from libs.testing.fakes import ManualClock
+from services.gateway.access import auth
 from services.gateway.access.tickets import Tickets, digest
+from services.gateway.api.seqera import users
+from services.gateway.api.seqera.common import install_error_handlers
+from services.gateway.bootstrap import ensure_defaults
 from services.gateway.proxy.admission import handle_secret
 from services.gateway.proxy.connections import ConnectionTracker
 from services.gateway.proxy.entry import entry_router
 from services.gateway.proxy.hosts import StudioHosts, StudioOrigins
 from services.gateway.proxy.http import proxy_router
 from services.gateway.proxy.origin import OriginAdmission, origin_router
+from services.gateway.read.projections.base import wait_for_position
+from services.gateway.read.projections.identity import IDENTITY, identity_subscription
 from services.gateway.read.schema import GATEWAY
 from tests.integration.proxy_helpers import TOKENS, RecordingSender, User, free_port, serve, studio, tool_process
 
@@ -267,3 +275,36 @@ async def test_a_page_fetch_cannot_ride_on_the_gateways_sign_in_cookie(gateway: 
     assert (await gateway.http.get("/connect/s-files/", headers={**signed_in, **HTML})).status_code == 302
     fetch = {**signed_in, "Sec-Fetch-Mode": "cors", "Origin": f"http://{gateway.host('s-echo')}"}
     assert (await gateway.http.get("/connect/s-files/", headers=fetch)).status_code == 403
+
+
+async def test_a_studio_session_ends_when_its_token_is_revoked(database_url: str, tmp_path: Path) -> None:
+    """The real identity read model: a studio session refers to its token by hash, so revoking the token ends it."""
+    store = await EventStore.connect(database_url, sources=[GATEWAY])
+    position = await ensure_defaults(store, "admin-token-for-tests", work_dir=str(tmp_path / "work"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(identity_subscription(store, poll_max=0.05).run(stop))
+    try:
+        assert await wait_for_position(store.pool, IDENTITY, position)
+        app = FastAPI()
+        app.state.store = store
+        install_error_handlers(app)
+        app.include_router(users.router)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as api:
+            admin = {"Authorization": "Bearer admin-token-for-tests"}
+            uid = (await api.post("/users", headers=admin, json={"userName": "ada", "email": "ada@example.org"})
+                   ).json()["user"]["id"]
+            token = (await api.post(f"/users/{uid}/tokens", headers=admin, json={"name": "t"})).json()["accessKey"]
+            tickets = Tickets(store.pool)
+            cookie = await tickets.redeem(await tickets.issue("s1", digest(token)), "s1")
+            assert cookie is not None and token not in cookie
+            found = await tickets.session(cookie, "s1")
+            assert found is not None and (await auth.authenticate_hash(store.pool, found.token_hash)).user_id == uid
+            mine = {"Authorization": f"Bearer {token}"}
+            token_id = (await api.get("/tokens", headers=mine)).json()["tokens"][0]["id"]
+            assert (await api.delete(f"/tokens/{token_id}", headers=mine)).status_code == 204
+            with pytest.raises(Unauthenticated):
+                await auth.authenticate_hash(store.pool, found.token_hash)
+    finally:
+        stop.set()
+        await task
+        await store.close()
