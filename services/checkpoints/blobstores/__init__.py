@@ -1,0 +1,5 @@
+"""The blob store port (``base.BlobStore``) and its adapters: ``filesystem`` (default), ``s3``, ``memory`` (tests)."""
+
+from services.checkpoints.blobstores.base import BlobInfo, BlobNotFound, BlobStore, open_blobstore
+
+__all__ = ["BlobInfo", "BlobNotFound", "BlobStore", "open_blobstore"]

@@ -1,0 +1,88 @@
+"""Chunks: content-defined cuts (FastCDC, compiled), named by the sha256 of their plain bytes, stored
+zstd-compressed. These functions run in worker processes, each with its own blob store opened from the URL."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import zstandard
+from pyfastcdc import FastCDC
+
+from services.checkpoints.blobstores.base import BlobNotFound, BlobStore, open_blobstore
+from services.checkpoints.storage.manifest import CorruptBlob, Entry
+
+AVG_CHUNK = 512 * 1024  # FastCDC's min and max default to a quarter and four times this
+LEVEL = 3
+
+_stores: dict[str, BlobStore] = {}
+
+
+def store_for(url: str) -> BlobStore:
+    """One store per process and URL (a worker opens it on its first task)."""
+    store = _stores.get(url)
+    if store is None:
+        store = _stores[url] = open_blobstore(url)
+    return store
+
+
+def chunk_key(sha: str) -> str:
+    return f"chunks/{sha[:2]}/{sha}"
+
+
+@dataclass(frozen=True)
+class Written:
+    path: str
+    chunks: tuple[tuple[str, int], ...]
+    bytes_written: int
+    chunks_written: int
+
+
+def store_files(url: str, root: str, paths: Iterable[str], known: frozenset[str]) -> list[Written]:
+    """Chunk each file, and write the chunks not stored yet (``known``: in the previous manifest)."""
+    store, cdc, zc = store_for(url), FastCDC(avg_size=AVG_CHUNK), zstandard.ZstdCompressor(level=LEVEL)
+    out = []
+    for rel in paths:
+        chunks, written, count = [], 0, 0
+        full = os.path.join(root, rel)
+        if os.path.getsize(full):
+            for chunk in cdc.cut_file(full):
+                data = chunk.data
+                sha = hashlib.sha256(data).hexdigest()
+                chunks.append((sha, chunk.length))
+                key = chunk_key(sha)
+                if sha in known or store.exists(key):
+                    continue  # a chunk already stored is not written again
+                blob = zc.compress(data)
+                store.put(key, blob)
+                written, count = written + len(blob), count + 1
+        out.append(Written(rel, tuple(chunks), written, count))
+    return out
+
+
+def restore_files(url: str, root: str, entries: Iterable[Entry]) -> list[str]:
+    """Write each file from its chunks, checking every chunk's digest; returns the files written."""
+    store, zd = store_for(url), zstandard.ZstdDecompressor()
+    done = []
+    for e in entries:
+        target = os.path.join(root, e.path)
+        tmp = f"{target}.restoring"
+        with open(tmp, "wb") as f:
+            for sha, length in e.chunks:
+                key = chunk_key(sha)
+                try:
+                    data = zd.decompress(store.get(key), max_output_size=length)
+                except BlobNotFound:
+                    raise CorruptBlob(key, f"missing (needed by {e.path})") from None
+                except zstandard.ZstdError as err:
+                    raise CorruptBlob(key, f"unreadable ({err}; needed by {e.path})") from None
+                if len(data) != length or hashlib.sha256(data).hexdigest() != sha:
+                    raise CorruptBlob(key, f"digest mismatch (needed by {e.path})")
+                f.write(data)
+        os.chmod(tmp, e.mode)
+        os.utime(tmp, ns=(e.mtime_ns, e.mtime_ns))
+        os.replace(tmp, target)
+        done.append(e.path)
+    return done

@@ -1,0 +1,162 @@
+"""Save and restore a workspace with every core.
+
+A save scans the workspace, reuses the chunk list of every file whose size and mtime match the previous manifest
+(not read again), hands the other files to worker processes in batches (chunking, hashing and compressing hold
+the GIL), and writes the manifest last: until the manifest is stored and an event names it, the new chunks are
+referenced by nothing, and garbage collection spares them for its grace period. A restore writes the files from
+verified chunks in worker processes, then directories, symlinks and times, and removes what the checkpoint does
+not hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from multiprocessing import get_context
+from typing import Any, TypeVar
+
+from libs.contracts.checkpoint import ManifestRef
+from services.checkpoints.blobstores.base import BlobNotFound
+from services.checkpoints.storage import chunks as ch
+from services.checkpoints.storage.manifest import DIR, FILE, LINK, CorruptBlob, Entry, Manifest, reference, verified
+from services.checkpoints.storage.scan import clear_extras, same_file, scan
+
+T = TypeVar("T")
+BATCH_BYTES = 64 * 1024 * 1024
+BATCH_FILES = 512
+
+
+@dataclass(frozen=True)
+class Saved:
+    manifest: ManifestRef
+    size: int
+    file_count: int
+    bytes_written: int
+    chunks_written: int
+    files_read: int
+
+
+@dataclass(frozen=True)
+class Restored:
+    files: int
+    size: int
+    files_written: int
+
+
+class Engine:
+    """``url``: the blob store; ``workers``: processes (0: threads, for an in-process store such as memory://)."""
+
+    def __init__(self, url: str, workers: int | None = None) -> None:
+        self.url = url
+        self.store = ch.store_for(url)
+        n = workers if workers is not None else (os.cpu_count() or 1)
+        in_process = url.startswith("memory:") or n == 0
+        self._pool: Executor = (ThreadPoolExecutor(max(n, 1)) if in_process
+                                else ProcessPoolExecutor(n, mp_context=get_context("forkserver")))
+        self.workers = max(n, 1)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _map(self, fn: Callable[..., list[T]], batches: Sequence[Sequence[Any]], root: str,
+                   *extra: Any) -> list[T]:
+        """``fn(url, root, batch, *extra)`` for every batch, on the workers."""
+        loop = asyncio.get_running_loop()
+        futures = [loop.run_in_executor(self._pool, fn, self.url, root, b, *extra) for b in batches]
+        out: list[T] = []
+        for result in await asyncio.gather(*futures):
+            out.extend(result)
+        return out
+
+    async def load(self, ref: ManifestRef) -> Manifest:
+        try:
+            data = await asyncio.to_thread(self.store.get, ref.uri)
+        except BlobNotFound:
+            raise CorruptBlob(ref.uri, "manifest missing") from None
+        return verified(ref, data)
+
+    async def save(self, checkpoint_id: int, root: str, previous: Manifest | None = None,
+                   exclude: tuple[str, ...] = ()) -> Saved:
+        entries = await asyncio.to_thread(scan, root, exclude)
+        before = {e.path: e for e in previous.files} if previous else {}
+        reused: dict[str, Entry] = {}
+        changed: list[Entry] = []
+        for e in entries:
+            if e.kind != FILE:
+                continue
+            old = before.get(e.path)
+            if old is not None and (old.size, old.mtime_ns) == (e.size, e.mtime_ns):
+                reused[e.path] = replace(e, chunks=old.chunks)  # size and mtime match: not read again
+            else:
+                changed.append(e)
+        known = frozenset(previous.chunk_ids()) if previous else frozenset()
+        written = await self._map(ch.store_files, self._batches(changed), root, known)
+        by_path = {w.path: w for w in written}
+        final = tuple(reused.get(e.path) or (replace(e, chunks=by_path[e.path].chunks) if e.kind == FILE else e)
+                      for e in entries)
+        manifest = Manifest(final)
+        data = manifest.encode()
+        ref = reference(checkpoint_id, data)
+        await asyncio.to_thread(self.store.put, ref.uri, data)
+        return Saved(ref, manifest.size, len(manifest.files), sum(w.bytes_written for w in written) + len(data),
+                     sum(w.chunks_written for w in written), len(changed))
+
+    def _batches(self, files: Sequence[Entry]) -> list[list[str]]:
+        """Big files alone, small ones together: enough batches to keep every worker busy, few enough that
+        per-task overhead does not dominate thousands of small files."""
+        target = min(BATCH_BYTES, max(1, sum(e.size for e in files) // (self.workers * 4)))
+        batches: list[list[str]] = []
+        current: list[str] = []
+        size = 0
+        for e in sorted(files, key=lambda e: -e.size):
+            current.append(e.path)
+            size += e.size
+            if size >= target or len(current) >= BATCH_FILES:
+                batches.append(current)
+                current, size = [], 0
+        if current:
+            batches.append(current)
+        return batches
+
+    async def restore(self, manifest: Manifest, root: str, exclude: tuple[str, ...] = ()) -> Restored:
+        os.makedirs(root, exist_ok=True)
+        keep = {e.path for e in manifest.entries}
+        await asyncio.to_thread(_prepare, root, manifest, keep, exclude)
+        todo = [e for e in manifest.files if not same_file(os.path.join(root, e.path), e)]
+        await self._map(ch.restore_files, self._entry_batches(todo), root)
+        await asyncio.to_thread(_finish, root, manifest)
+        return Restored(len(manifest.files), manifest.size, len(todo))
+
+    def _entry_batches(self, files: Sequence[Entry]) -> list[list[Entry]]:
+        by_path = {e.path: e for e in files}
+        return [[by_path[p] for p in batch] for batch in self._batches(files)]
+
+
+def _prepare(root: str, manifest: Manifest, keep: set[str], exclude: tuple[str, ...]) -> None:
+    clear_extras(root, keep, exclude)
+    for e in manifest.entries:
+        full = os.path.join(root, e.path)
+        if e.kind == DIR:
+            if os.path.islink(full) or (os.path.exists(full) and not os.path.isdir(full)):
+                os.unlink(full)
+            os.makedirs(full, exist_ok=True)
+        elif os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full)  # a folder where the checkpoint has a file or a link
+
+
+def _finish(root: str, manifest: Manifest) -> None:
+    for e in manifest.entries:
+        if e.kind == LINK:
+            full = os.path.join(root, e.path)
+            if os.path.lexists(full):
+                os.unlink(full)
+            os.symlink(e.target or "", full)
+            os.utime(full, ns=(e.mtime_ns, e.mtime_ns), follow_symlinks=False)
+    for e in sorted((e for e in manifest.entries if e.kind == DIR), key=lambda e: -e.path.count("/")):
+        full = os.path.join(root, e.path)
+        os.chmod(full, e.mode)
+        os.utime(full, ns=(e.mtime_ns, e.mtime_ns))  # deepest first: writing inside a folder moves its mtime

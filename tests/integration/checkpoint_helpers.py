@@ -1,0 +1,96 @@
+"""Helpers for the checkpoint tests: a real S3-compatible server (moto in server mode, its own process) and a
+workspace with every kind of entry a checkpoint must bring back."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Test credentials for the moto server, set at import: worker processes (a forkserver started by any earlier
+# test) take the environment of the moment they were started.
+for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    os.environ.setdefault(_name, "testing")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """``http://127.0.0.1:<port>`` of a moto server started for this test session, with test credentials."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60  # a bounded poll on the condition: the server answers
+        while not _answers(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the moto server did not start")
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def s3_url(endpoint: str, bucket: str) -> str:
+    from services.checkpoints.blobstores.s3 import S3BlobStore
+
+    S3BlobStore(bucket, endpoint=endpoint).create_bucket()
+    return f"s3://{bucket}/studios?endpoint={endpoint}"
+
+
+def fill_workspace(root: Path, big_mb: int = 8) -> None:
+    """Text, binary, an executable, a symlink, an empty directory, a nested folder and one large file."""
+    (root / "notes").mkdir(parents=True, exist_ok=True)
+    (root / "notes" / "a.txt").write_text("hello checkpoint\n" * 1000)
+    (root / "blob.bin").write_bytes(os.urandom(300_000))
+    tool = root / "run.sh"
+    tool.write_text("#!/bin/sh\necho hi\n")
+    tool.chmod(0o755)
+    (root / "link").symlink_to("notes/a.txt")
+    (root / "empty").mkdir(exist_ok=True)
+    with open(root / "big.dat", "wb") as f:
+        block = os.urandom(1 << 20)
+        for i in range(big_mb):
+            f.write(block[i:] + block[:i] if i % 2 else b"z" * (1 << 20))
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int, bytes | str | None]]:
+    """Every entry's kind, mode and content (a symlink's target), to compare two trees byte for byte."""
+    out: dict[str, tuple[str, int, bytes | str | None]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = Path(dirpath) / name
+            rel = str(full.relative_to(root))
+            st = full.lstat()
+            if full.is_symlink():
+                out[rel] = ("link", 0, os.readlink(full))
+            elif full.is_dir():
+                out[rel] = ("dir", st.st_mode & 0o7777, None)
+            else:
+                out[rel] = ("file", st.st_mode & 0o7777, full.read_bytes())
+    return out
+
+
+__all__ = ["fill_workspace", "s3_endpoint", "s3_url", "snapshot"]

@@ -1,0 +1,98 @@
+"""Saving and restoring a workspace through the chunk store (worker processes, a filesystem store; the s3 store
+once end to end): everything comes back byte for byte with its mode, unchanged files are not read again, stored
+chunks are not written again, and a corrupted chunk is found on restore."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.checkpoints.storage.chunks import chunk_key
+from services.checkpoints.storage.engine import Engine
+from services.checkpoints.storage.manifest import CorruptBlob
+from tests.integration.checkpoint_helpers import fill_workspace, s3_endpoint, s3_url, snapshot
+
+__all__ = ["s3_endpoint"]
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    e = Engine(str(tmp_path / "blobs"), workers=2)
+    yield e
+    e.close()
+
+
+async def test_a_restore_brings_back_every_kind_of_entry_byte_for_byte(engine: Engine, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    fill_workspace(ws)
+    saved = await engine.save(1, str(ws))
+    assert saved.file_count == 4 and saved.files_read == 4 and saved.chunks_written > 0
+    out = tmp_path / "restored"
+    (out / "stale").mkdir(parents=True)  # not in the checkpoint: removed by the restore
+    restored = await engine.restore(await engine.load(saved.manifest), str(out))
+    assert restored.files == 4
+    assert snapshot(out) == snapshot(ws)
+    assert os.access(out / "run.sh", os.X_OK) and (out / "empty").is_dir() and os.readlink(out / "link")
+
+
+async def test_an_unchanged_workspace_is_saved_without_reading_or_writing_a_chunk(engine: Engine,
+                                                                                  tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    fill_workspace(ws)
+    first = await engine.save(1, str(ws))
+    second = await engine.save(1, str(ws), previous=await engine.load(first.manifest))
+    assert second.files_read == 0 and second.chunks_written == 0
+    assert second.manifest == first.manifest  # the same content makes the same manifest
+
+
+async def test_a_small_change_writes_only_its_chunks(engine: Engine, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    fill_workspace(ws, big_mb=16)
+    first = await engine.save(1, str(ws))
+    _overwrite(ws / "big.dat", 8 << 20, os.urandom(64 << 10))  # 64 KiB changed in the middle of 16 MiB
+    second = await engine.save(1, str(ws), previous=await engine.load(first.manifest))
+    assert second.files_read == 1
+    assert 0 < second.chunks_written <= 3
+    assert second.bytes_written < first.bytes_written / 4
+
+
+def _overwrite(path: Path, at: int, data: bytes) -> None:
+    with open(path, "r+b") as f:
+        f.seek(at)
+        f.write(data)
+
+
+async def test_a_corrupted_chunk_is_found_on_restore(engine: Engine, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    fill_workspace(ws)
+    saved = await engine.save(1, str(ws))
+    manifest = await engine.load(saved.manifest)
+    victim = next(e for e in manifest.files if e.path == "blob.bin").chunks[0][0]
+    path = tmp_path / "blobs" / chunk_key(victim)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptBlob) as e:
+        await engine.restore(manifest, str(tmp_path / "out"))
+    assert victim in str(e.value)
+
+
+async def test_the_s3_store_saves_and_restores_with_worker_processes(tmp_path: Path, s3_endpoint: str) -> None:
+    engine = Engine(s3_url(s3_endpoint, f"b{uuid.uuid4().hex[:12]}"), workers=2)
+    try:
+        ws = tmp_path / "ws"
+        fill_workspace(ws)
+        saved = await engine.save(7, str(ws))
+        again = await engine.save(7, str(ws), previous=await engine.load(saved.manifest))
+        assert again.chunks_written == 0
+        out = tmp_path / "out"
+        await engine.restore(await engine.load(saved.manifest), str(out))
+        assert snapshot(out) == snapshot(ws)
+    finally:
+        engine.close()
+    shutil.rmtree(tmp_path / "ws")
