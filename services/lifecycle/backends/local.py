@@ -61,7 +61,11 @@ class LocalBackend:
         return await asyncio.to_thread(self._spawn, spec, command, port)
 
     async def ready(self, handle: Handle, timeout: float) -> bool:
-        return await wait_until_answers(handle.url + "/", lambda: processes.alive(handle), timeout)
+        sampler = asyncio.ensure_future(self._sample_every(handle, SAMPLE_EVERY))  # a start is a run's busiest
+        try:
+            return await wait_until_answers(handle.url + "/", lambda: processes.alive(handle), timeout)
+        finally:
+            sampler.cancel()
 
     async def inspect(self, handle: Handle) -> Status:
         code = processes.poll_child(handle)
