@@ -71,3 +71,9 @@ def test_proxy_headers_per_tool() -> None:
 def test_handle_round_trips_through_an_event_payload_with_extra_keys() -> None:
     handle = Handle("s1-1", "local", "1234", "127.0.0.1", 4321, 1700000000.123456)
     assert Handle.from_dict(handle.to_dict() | {"secret": "x"}) == handle
+
+
+def test_handle_carries_its_limits_line_without_it_being_part_of_its_identity() -> None:
+    handle = Handle("s1-1", "local", "1234", "127.0.0.1", 4321, 1700000000.0, "limits: cgroup v1, cpu quota 1 core(s)")
+    assert Handle.from_dict(handle.to_dict()).limits == handle.limits
+    assert Handle.from_dict({k: v for k, v in handle.to_dict().items() if k != "limits"}) == handle  # older events
