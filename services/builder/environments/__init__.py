@@ -1,0 +1,1 @@
+"""The environment-building port (``base.py``) and its adapters: ``uv.py`` (local virtual environments)."""
