@@ -308,3 +308,11 @@ async def test_a_studio_session_ends_when_its_token_is_revoked(database_url: str
         stop.set()
         await task
         await store.close()
+
+
+async def test_the_ticket_exchange_never_redirects_off_the_studio(gateway: Gateway) -> None:
+    entry = await gateway.http.get("/connect/s-files/", headers={"Authorization": "Bearer tok-alice"})
+    query = urlsplit(entry.headers["location"]).query
+    target = httpx.URL(f"http://{gateway.base}", raw_path=f"//evil.test/x?{query}".encode())  # sent as it is
+    r = await gateway.http.get(target, headers={"Host": gateway.host("s-files"), **HTML})
+    assert (r.status_code, r.headers["location"]) == (302, "/evil.test/x")

@@ -127,7 +127,7 @@ def origin_router(admission: OriginAdmission, client: httpx.AsyncClient, tracker
         cookie = await admission.tickets.redeem(ticket, session_id)
         if cookie is None:
             return ticket_refused(back(request, session_id))
-        raw = (request.scope.get("raw_path") or b"/").decode("latin-1")
+        raw = "/" + (request.scope.get("raw_path") or b"/").decode("latin-1").lstrip("/")  # never //other.host
         query = without_query_param(request.scope.get("query_string", b""), TICKET_PARAM).decode("latin-1")
         response = RedirectResponse(raw + (f"?{query}" if query else ""),
                                     status_code=302 if request.method in ("GET", "HEAD") else 307)
