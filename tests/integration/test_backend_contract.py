@@ -59,7 +59,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 async def local(tmp_path: Path) -> AsyncIterator[LocalBackend]:
     backend = LocalBackend(tmp_path / "state", grace=5.0)
     yield backend
-    for handle in await backend.list_sessions():
+    for handle in list(backend.records.handles()):  # ended ones too: their cgroups go with the stop
         await backend.stop(handle, grace=1.0)
 
 

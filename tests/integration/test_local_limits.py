@@ -32,7 +32,7 @@ async def cgrouped(tmp_path: Path) -> AsyncIterator[LocalBackend]:
     if backend.layout is None:
         pytest.skip("no writable cgroup hierarchy on this machine")
     yield backend
-    for handle in await backend.list_sessions():
+    for handle in list(backend.records.handles()):  # ended ones too: their cgroups go with the stop
         await backend.stop(handle, grace=1)
 
 
@@ -40,7 +40,7 @@ async def cgrouped(tmp_path: Path) -> AsyncIterator[LocalBackend]:
 async def plain(tmp_path: Path) -> AsyncIterator[LocalBackend]:
     backend = LocalBackend(tmp_path / "plain", grace=2, cgroups=False)
     yield backend
-    for handle in await backend.list_sessions():
+    for handle in list(backend.records.handles()):  # ended ones too: their cgroups go with the stop
         await backend.stop(handle, grace=1)
 
 
@@ -111,6 +111,7 @@ async def test_memory_is_a_resident_limit(cgrouped: LocalBackend, tmp_path: Path
     status = await asyncio.wait_for(cgrouped.wait(handle), 30)
     assert (status.state, status.exit_code) == (SessionState.EXITED, -9)  # the kernel's OOM killer
     assert "survived" not in status.message
+    await cgrouped.stop(handle)
     usage = await cgrouped.usage(handle)
     assert usage is not None and 90 <= usage.peak_memory_mb <= 100
 
