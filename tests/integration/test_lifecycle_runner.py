@@ -243,28 +243,32 @@ async def test_a_tool_that_exits_leaving_a_child_is_errored_with_its_code_and_le
     script = 'python3 -m http.server "$CONNECT_TOOL_PORT" & sleep 2; exit 7'
     cmd = create("exits-7", template=StudioTemplate(repository="studios/custom:1", tool="custom"),
                  configuration=StudioConfiguration(cpu=1, memory=1024, command=("sh", "-c", script)))
-    await handlers.handle(cmd)
-    runner.start(cmd.session_id, 1)
-    await runner.drain()
-    running = await handlers.state(cmd.session_id)
-    assert running.status is StudioStatus.RUNNING, running.status_message
-    handle = Handle.from_dict(running.handle or {})
-    started = set(processes.group_members(int(handle.ident)))
-    assert len(started) >= 2  # the shell, its server (and its sleep)
+    try:
+        await handlers.handle(cmd)
+        runner.start(cmd.session_id, 1)
+        await runner.drain()
+        running = await handlers.state(cmd.session_id)
+        assert running.status is StudioStatus.RUNNING, running.status_message
+        handle = Handle.from_dict(running.handle or {})
+        started = set(processes.group_members(int(handle.ident)))
+        assert len(started) >= 2  # the shell, its server (and its sleep)
 
-    state = await _until_status(handlers, cmd.session_id, StudioStatus.ERRORED)  # no reconciler in this test
+        state = await _until_status(handlers, cmd.session_id, StudioStatus.ERRORED)  # no reconciler in this test
 
-    assert (state.exit_code, state.stop_reason) == (7, StopReason.ERROR)
-    assert state.status_message is not None and state.status_message.startswith("The tool exited with code 7.")
-    assert "Serving HTTP" in state.status_message  # its last output lines
-    assert state.usage is not None and state.usage.peak_memory_mb > 0
-    stopped = [r for r in await store.read_stream(stream_name(cmd.session_id))
-               if r.event_type == "StudioSessionStopped"]
-    assert stopped[-1].data["reason"] == "the tool exited with code 7 on its own"
-    await wait_for(lambda: not any(psutil.pid_exists(p) and not _zombie(p) for p in started), 20, 0.05,
-                   until=bool, what="every process of the studio gone")
-    assert not ports.listening(handle.port)
-    assert await backend.list_sessions() == []
+        assert (state.exit_code, state.stop_reason) == (7, StopReason.ERROR)
+        assert state.status_message is not None and state.status_message.startswith("The tool exited with code 7.")
+        assert "Serving HTTP" in state.status_message  # its last output lines
+        assert state.usage is not None and state.usage.peak_memory_mb > 0
+        stopped = [r for r in await store.read_stream(stream_name(cmd.session_id))
+                   if r.event_type == "StudioSessionStopped"]
+        assert stopped[-1].data["reason"] == "the tool exited with code 7 on its own"
+        await wait_for(lambda: not any(psutil.pid_exists(p) and not _zombie(p) for p in started), 20, 0.05,
+                       until=bool, what="every process of the studio gone")
+        assert not ports.listening(handle.port)
+        assert await backend.list_sessions() == []
+    finally:  # a failed assertion must not leave the tool running
+        for leftover in list(backend.records.handles()):
+            await backend.stop(leftover, grace=1)
 
 
 def _zombie(pid: int) -> bool:
