@@ -82,6 +82,9 @@ class CheckpointCreated(CheckpointEvent):
     path: str  # where its manifests live in the blob store
     #: the checkpoint the run's workspace was restored from (a previous run, or another studio's for a clone)
     restored_from: int | None = None
+    #: the folder saved (as the checkpoints service sees it) and what in it is never saved: interim saves use them
+    workspace: str = ""
+    exclude: tuple[str, ...] = ()
 
 
 @registry.register

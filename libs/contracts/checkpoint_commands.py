@@ -33,6 +33,9 @@ class SaveCheckpoint(CheckpointCommand):
     workspace_id: str
     author_id: str
     exclude: tuple[str, ...] = ()
+    #: the checkpoint ``restore_checkpoint`` put in the workspace (its reply's ``checkpointId``): the first save of
+    #: the run starts from its manifest, so restored files are not read again
+    restored_from: int | None = None
 
 
 class RestoreCheckpoint(CheckpointCommand):

@@ -49,6 +49,8 @@ class State(BaseModel):
     status: CheckpointStatus = CheckpointStatus.EMPTY
     manifest: ManifestRef | None = None
     restored_from: int | None = None
+    workspace: str = ""
+    exclude: tuple[str, ...] = ()
     size: int = 0
     file_count: int = 0
     date_created: datetime | None = None
@@ -83,6 +85,8 @@ class Create(_Command):
     author_id: str
     path: str
     restored_from: int | None = None
+    workspace: str = ""
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,8 @@ def decide(state: State, command: _Command) -> list[Event]:
             return []  # the run's checkpoint exists already: a repeated start save
         return [CheckpointCreated(**command.fields(), run=command.run, name=normalize_name(command.name),
                                   workspace_id=command.workspace_id, author_id=command.author_id,
-                                  path=command.path, restored_from=command.restored_from)]
+                                  path=command.path, restored_from=command.restored_from,
+                                  workspace=command.workspace, exclude=command.exclude)]
     if not state.exists or state.deleted:
         raise NotFound(f"Checkpoint {command.checkpoint_id} not found", checkpoint_id=command.checkpoint_id)
     return _decide(command, state)
@@ -221,7 +226,7 @@ def _evolve(event: CheckpointEvent, s: State) -> State:
 def _(e: CheckpointCreated, s: State) -> State:
     return State(exists=True, checkpoint_id=e.checkpoint_id, session_id=e.session_id, run=e.run, name=e.name,
                  workspace_id=e.workspace_id, author_id=e.author_id, path=e.path, restored_from=e.restored_from,
-                 date_created=e.at, date_saved=e.at)
+                 workspace=e.workspace, exclude=e.exclude, date_created=e.at, date_saved=e.at)
 
 
 @_evolve.register

@@ -3,16 +3,25 @@ workspace with every kind of entry a checkpoint must bring back."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import nats
 import pytest
+
+from libs.bus.commands import CommandClient
+from libs.bus.streams import Topology, delete_streams
+from libs.platform.signals import Stop
+from libs.testing.waiting import wait_for
 
 # Test credentials for the moto server, set at import: worker processes (a forkserver started by any earlier
 # test) take the environment of the moment they were started.
@@ -93,4 +102,40 @@ def snapshot(root: Path) -> dict[str, tuple[str, int, bytes | str | None]]:
     return out
 
 
-__all__ = ["fill_workspace", "s3_endpoint", "s3_url", "snapshot"]
+
+
+@contextlib.asynccontextmanager
+async def running_checkpoints(database_url: str, nats_url: str, data_dir: Path,
+                              **overrides: Any) -> AsyncIterator[CommandClient]:
+    """The checkpoints service in process until the block ends; yields a command client for it."""
+    from services.checkpoints import main as checkpoints_main
+    from services.checkpoints.settings import CheckpointsSettings
+
+    settings = CheckpointsSettings(DATABASE_URL=database_url, NATS_URL=nats_url, STUDIOS_DATA_DIR=str(data_dir),
+                                   STUDIOS_CHECKPOINT_WORKERS=2, STUDIOS_CHECKPOINT_GC_INTERVAL_SECONDS=0,
+                                   **overrides)
+    topology = Topology.unique("cp")
+    stop = Stop()
+    task = asyncio.create_task(checkpoints_main.run(settings, stop, topology))
+    nc = await nats.connect(nats_url)
+    try:
+        await wait_for(lambda: _answering(nc, task), within=30, what="the checkpoints service answers")
+        yield CommandClient(nc, timeout=60)
+    finally:
+        stop.request(system_shutdown=False)
+        await asyncio.wait_for(task, 60)
+        await delete_streams(nc.jetstream(), topology)
+        await nc.close()
+
+
+async def _answering(nc: Any, task: asyncio.Task[None]) -> bool | None:
+    if task.done():
+        task.result()  # it failed to start: say why
+    try:
+        await nc.request("studios.cmd.checkpoints.rename_checkpoint", b"{}", timeout=0.5)
+        return True
+    except Exception:
+        return None  # wait_for polls until a value that is not None
+
+
+__all__ = ["fill_workspace", "running_checkpoints", "s3_endpoint", "s3_url", "snapshot"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -68,7 +69,7 @@ def restore_files(url: str, root: str, entries: Iterable[Entry]) -> list[str]:
     done = []
     for e in entries:
         target = os.path.join(root, e.path)
-        tmp = f"{target}.restoring"
+        tmp = f"{target}.restoring-{uuid.uuid4().hex[:8]}"  # a failed restore's leftovers go with the next one
         with open(tmp, "wb") as f:
             for sha, length in e.chunks:
                 key = chunk_key(sha)

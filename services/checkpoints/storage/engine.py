@@ -67,8 +67,13 @@ class Engine:
         """``fn(url, root, batch, *extra)`` for every batch, on the workers."""
         loop = asyncio.get_running_loop()
         futures = [loop.run_in_executor(self._pool, fn, self.url, root, b, *extra) for b in batches]
+        # every batch ends before this returns, failed or not: a worker still writing after a failure would race
+        # the next restore of the same folder
+        results = await asyncio.gather(*futures, return_exceptions=True)
         out: list[T] = []
-        for result in await asyncio.gather(*futures):
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
             out.extend(result)
         return out
 
