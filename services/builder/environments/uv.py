@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
+import psutil
+
 from libs.contracts.build import Artifact, BuildSpec
 from services.builder.environments.base import BuildError, OutputSink
 
@@ -56,6 +58,8 @@ class UvEnvironments:
 
     async def build(self, build_id: str, spec: BuildSpec, out: OutputSink) -> Artifact:
         target = self.path(build_id)
+        # an installer that a killed builder left behind must not write into this attempt
+        _reap(self.root.parent / "installers" / build_id)
         if target.exists():
             await asyncio.to_thread(shutil.rmtree, target)  # an earlier attempt's leftovers
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +75,14 @@ class UvEnvironments:
         size = await asyncio.to_thread(_size, target)
         (target / MARKER).write_text(json.dumps({"build_id": build_id, "sha256": digest, "python": spec.python}))
         return Artifact(uri=target.resolve().as_uri(), sha256=digest, size=size)
+
+    def _pidfile(self, args: Sequence[str]) -> Path | None:
+        """Where this installer's pid is kept while it runs (the build id is the target's name)."""
+        target = next((Path(a) for a in args if a.startswith(str(self.root))), None)
+        if target is None:
+            return None
+        build_id = target.relative_to(self.root).parts[0]
+        return self.root.parent / "installers" / build_id
 
     def _index_args(self) -> list[str]:
         args: list[str] = []
@@ -97,6 +109,9 @@ class UvEnvironments:
         proc = await asyncio.create_subprocess_exec(self.uv, *args, stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE, env=self._env(),
                                                     start_new_session=True)
+        pidfile = self._pidfile(args)
+        if pidfile is not None:
+            _remember(pidfile, proc.pid)
         tail: deque[str] = deque(maxlen=_TAIL)
         stdout: list[str] = []
 
@@ -120,10 +135,33 @@ class UvEnvironments:
                     os.killpg(proc.pid, signal.SIGKILL)
                 with contextlib.suppress(Exception):
                     await asyncio.shield(proc.wait())
+            if pidfile is not None:
+                pidfile.unlink(missing_ok=True)
         if code != 0:
             message = "\n".join(line for line in tail if line.strip()) or f"uv {args[0]} exited with code {code}"
             raise BuildError(message)
         return "\n".join(stdout)
+
+
+def _remember(pidfile: Path, pid: int) -> None:
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return
+    pidfile.write_text(f"{pid} {created}")
+
+
+def _reap(pidfile: Path) -> None:
+    """Kill the installer process group recorded here, if that very process (pid and start time) still runs."""
+    try:
+        pid_text, created = pidfile.read_text().split()
+        process = psutil.Process(int(pid_text))
+        if abs(process.create_time() - float(created)) < 0.01:
+            os.killpg(process.pid, signal.SIGKILL)
+    except (OSError, ValueError, psutil.Error):
+        pass
+    pidfile.unlink(missing_ok=True)
 
 
 def _size(path: Path) -> int:
