@@ -31,6 +31,7 @@ from services.gateway.access.auth import Principal
 from services.gateway.api.seqera import StudiosContext, install
 from services.gateway.api.seqera import router as studios_router
 from services.gateway.api.seqera import users as identity_api
+from services.gateway.api.seqera import webhooks as webhooks_api
 from services.gateway.api.seqera.common import install_error_handlers, install_request_trace
 from services.gateway.bootstrap import ensure_defaults
 from services.gateway.commands import BusCommandSender
@@ -43,6 +44,7 @@ from services.gateway.read.projections.identity import IDENTITY, identity_subscr
 from services.gateway.read.projections.studios import STUDIOS
 from services.gateway.read.schema import GATEWAY
 from services.gateway.settings import GatewaySettings
+from services.gateway.webhooks import runtime as webhooks
 
 log = logging.getLogger("studios.gateway")
 
@@ -61,6 +63,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     http = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(60.0, connect=5.0), follow_redirects=False)
     runtime = Runtime()
     origins = settings.studio_origins()
+    webhook_options = webhooks.WebhookOptions(allow_private=settings.webhooks_allow_private)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,7 +76,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
         await broker.start()
         sender = BusCommandSender(CommandClient(broker.nc))
         install(app, StudiosContext(store, sender, public_url=settings.public_url, origins=origins))
-        app.state.sender, app.state.http = sender, http
+        app.state.sender, app.state.http, app.state.webhooks = sender, http, webhook_options
         position = await ensure_defaults(store, settings.admin_token_value(),
                                          work_dir=str(settings.data_dir.resolve() / "work"),
                                          allow_custom_commands=settings.allow_custom_commands)
@@ -83,6 +86,8 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
             asyncio.create_task(identity_subscription(store).run(runtime.stop)),
             asyncio.create_task(projections.run(store, STUDIOS, runtime.stop)),
         ]
+        deliveries = webhooks.tasks(store, webhook_options, runtime.stop)
+        runtime.tasks += deliveries
         if not await projections.wait_for_position(store.pool, IDENTITY, position, within=30.0):
             log.warning("identity read model is behind the bootstrap; serving anyway")
         log.info("gateway ready on http://%s:%s", settings.host, settings.port)
@@ -90,6 +95,8 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
             yield
         finally:
             runtime.stop.set()
+            # webhook requests in flight finish (bounded): one cut off would reach its receiver twice
+            await asyncio.wait(deliveries, timeout=15.0)
             for t in runtime.tasks:
                 t.cancel()
             await asyncio.gather(*runtime.tasks, return_exceptions=True)
@@ -103,6 +110,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     install_request_trace(app)
     app.include_router(identity_api.router)
     app.include_router(studios_router)
+    app.include_router(webhooks_api.router)
     secret_of = derived_secrets(load_or_create_key(settings.session_key_file))
     install_origins(app, origins, http, secret_of, public_url=settings.public_url,  # before the path proxy
                     ticket_seconds=settings.connect_ticket_seconds,
