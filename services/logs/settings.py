@@ -1,0 +1,28 @@
+"""Settings of the logs service."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from libs.platform.settings import PlatformSettings
+
+
+class LogsSettings(PlatformSettings):
+    #: Lines fetched from ``LOGS`` per batch (one COPY, one commit, then the acks).
+    batch_size: int = Field(2000, alias="STUDIOS_LOGS_BATCH", ge=1, le=100_000)
+    #: How long a partly filled fetch waits for more lines (FastStream/nats-py would wait 5 s by default).
+    fetch_wait_seconds: float = Field(0.05, alias="STUDIOS_LOGS_FETCH_WAIT_SECONDS", gt=0)
+    #: Retention by age, per kind, in days: older day partitions are dropped whole.
+    session_retention_days: int = Field(30, alias="STUDIOS_LOGS_SESSION_RETENTION_DAYS", ge=1)
+    build_retention_days: int = Field(90, alias="STUDIOS_LOGS_BUILD_RETENTION_DAYS", ge=1)
+    job_retention_days: int = Field(30, alias="STUDIOS_LOGS_JOB_RETENTION_DAYS", ge=1)
+    #: Day partitions kept created ahead of today (and the retention pass's interval).
+    days_ahead: int = Field(2, alias="STUDIOS_LOGS_DAYS_AHEAD", ge=1)
+    maintenance_interval_seconds: float = Field(3600.0, alias="STUDIOS_LOGS_MAINTENANCE_SECONDS", gt=0)
+    #: A query reply carries at most this many bytes of lines (NATS' default max_payload is 1 MiB); the gateway
+    #: asks again from the reply's cursor for the rest.
+    reply_bytes: int = Field(512 * 1024, alias="STUDIOS_LOGS_REPLY_BYTES", ge=64 * 1024)
+
+    def retention_days(self) -> dict[str, int]:
+        return {"session": self.session_retention_days, "build": self.build_retention_days,
+                "job": self.job_retention_days}

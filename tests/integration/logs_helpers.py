@@ -1,0 +1,61 @@
+"""Helpers for the log tests: the logs service in process, a publisher, and reading a run back whole."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from nats.aio.client import Client as NATS
+
+from libs.bus.commands import CommandClient
+from libs.bus.streams import Topology
+from libs.contracts.logs import EPOCH, QueryLogs
+from libs.logs import LogPublisher
+from services.logs.main import LogsService, create_app
+from services.logs.settings import LogsSettings
+
+
+def logs_settings(database_url: str, nats_url: str, **kw: Any) -> LogsSettings:
+    return LogsSettings(DATABASE_URL=database_url, NATS_URL=nats_url, **kw)
+
+
+@contextlib.asynccontextmanager
+async def running_logs(database_url: str, nats_url: str, topology: Topology, **kw: Any) -> AsyncIterator[LogsService]:
+    service = create_app(logs_settings(database_url, nats_url, **kw), topology)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    try:
+        while service.ingestor is None:  # bounded by the test's own timeout; start-up is a few round trips
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+@contextlib.asynccontextmanager
+async def publisher(nc: NATS, topology: Topology, spool: Path, **kw: Any) -> AsyncIterator[LogPublisher]:
+    pub = LogPublisher(nc.jetstream(), spool, prefix=topology.logs_prefix, **kw)
+    pub.start()
+    try:
+        yield pub
+    finally:
+        await pub.close()
+
+
+async def read_all(nc: NATS, session_id: str, run: int | None = None, **kw: Any) -> list[dict[str, Any]]:
+    """Every stored line of a run, oldest first, going on from the last line's cursor until a reply is empty."""
+    client = CommandClient(nc)
+    out: list[dict[str, Any]] = []
+    query = QueryLogs(id=session_id, run=run, start_at=EPOCH, **kw)
+    while True:
+        result = (await client.send(query)).result or {}
+        if not result["lines"]:
+            return out
+        out.extend(result["lines"])
+        query = QueryLogs(id=session_id, run=run, after=result["lines"][-1]["id"], **kw)
