@@ -35,6 +35,7 @@ from services.gateway.api.seqera import webhooks as webhooks_api
 from services.gateway.api.seqera.common import install_error_handlers, install_request_trace
 from services.gateway.bootstrap import ensure_defaults
 from services.gateway.commands import BusCommandSender
+from services.gateway.logs import LogsClient
 from services.gateway.proxy.admission import SecretOf, derived_secrets
 from services.gateway.proxy.http import proxy_router
 from services.gateway.proxy.install import install_origins
@@ -77,6 +78,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
         sender = BusCommandSender(CommandClient(broker.nc))
         install(app, StudiosContext(store, sender, public_url=settings.public_url, origins=origins))
         app.state.sender, app.state.http, app.state.webhooks = sender, http, webhook_options
+        app.state.logs = LogsClient(broker.nc, topology)  # log queries and follows (api/seqera/studios/logs.py)
         position = await ensure_defaults(store, settings.admin_token_value(),
                                          work_dir=str(settings.data_dir.resolve() / "work"),
                                          allow_custom_commands=settings.allow_custom_commands)

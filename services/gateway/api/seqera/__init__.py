@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from services.gateway.api.seqera.studios import edit as studio_edit
 from services.gateway.api.seqera.studios import events as studio_events
+from services.gateway.api.seqera.studios import logs as studio_logs
 from services.gateway.api.seqera.studios import routes as studios
 from services.gateway.api.seqera.studios import settings as studio_settings
 from services.gateway.api.seqera.studios.context import StudiosContext, install
@@ -17,6 +18,7 @@ router = APIRouter()
 router.include_router(studios.router)
 router.include_router(studio_edit.router)
 router.include_router(studio_events.router)
+router.include_router(studio_logs.router)
 router.include_router(studio_settings.router)
 
 __all__ = ["StudiosContext", "install", "router"]

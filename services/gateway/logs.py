@@ -1,0 +1,113 @@
+"""How the gateway reads logs: it never touches the log tables; it asks the logs service (``QueryLogs`` over
+request/reply) and, for a follow, tails JetStream ``LOGS`` itself.
+
+A follow has no gap and no duplicate at the seam: the logs service answers the replay together with its
+ingestion's ack floor (every ``LOGS`` message up to that stream sequence is committed, and the replay holds only
+lines up to it), and the live tail is an ordered consumer on the session's subject starting right after the floor.
+A line seen twice (a producer's republish outside JetStream's duplicate window) is dropped by its per-source
+``seq``. The follow ends with the run: on its ``final`` line, when a newer run's line arrives, or when the studio
+says the run is over and nothing has come for ``quiet`` seconds (a lifecycle killed before it could say so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client as NATS
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from libs.bus.commands import CommandClient
+from libs.bus.streams import DEFAULT, Topology
+from libs.contracts.logs import QueryLogs, cursor, parse_cursor
+from libs.logs.lines import LogLine
+
+Line = dict[str, Any]
+RunOver = Callable[[int], Awaitable[bool]]
+
+
+class LogsClient:
+    def __init__(self, nc: NATS, topology: Topology = DEFAULT, timeout: float = 10.0) -> None:
+        self.nc, self.topology = nc, topology
+        self.commands = CommandClient(nc, timeout=timeout)
+
+    async def query(self, q: QueryLogs) -> dict[str, Any]:
+        """Up to ``q.limit`` lines, asking again from ``next`` while a reply was cut short by its size."""
+        result = (await self.commands.send(q)).result or {}
+        lines: list[Line] = list(result.get("lines", []))
+        while result.get("next") and len(lines) < q.limit:
+            more = q.model_copy(update={"after": result["next"], "start_at": None, "run": result["run"],
+                                        "limit": q.limit - len(lines)})
+            page = (await self.commands.send(more)).result or {}
+            lines.extend(page.get("lines", []))
+            result = {**page, "run": result["run"], "floor": result.get("floor")}
+        return {"run": result.get("run"), "lines": lines, "floor": result.get("floor")}
+
+    async def follow(self, q: QueryLogs, run: int, run_over: RunOver, *, quiet: float = 2.0,
+                     poll: float = 0.5) -> AsyncIterator[Line]:
+        """Replay ``run``'s stored lines (as ``query`` would), then its live lines, until the run ends."""
+        q = q.model_copy(update={"run": run, "follow": True})
+        last: dict[str, int] = {}
+        replay = await self.query(q)
+        floor = int(replay["floor"] or 0)
+        forward = q.start_at is not None or q.after is not None
+        while True:
+            for line in replay["lines"]:
+                _, source, seq = parse_cursor(line["id"])
+                last[source] = max(last.get(source, -1), seq)
+                yield line
+                if line.get("final"):
+                    return
+            if not forward or not replay["lines"]:
+                break  # a tail replay is one page; a forward one reads on until it is caught up
+            replay = await self.query(q.model_copy(update={"after": replay["lines"][-1]["id"], "start_at": None}))
+        async for line in self._live(q, run, floor, last, run_over, quiet, poll):
+            yield line
+
+    async def _live(self, q: QueryLogs, run: int, floor: int, last: dict[str, int], run_over: RunOver,
+                    quiet: float, poll: float) -> AsyncIterator[Line]:
+        js = self.nc.jetstream()
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=floor + 1)
+        sub = await js.subscribe(f"{self.topology.logs_prefix}.{q.kind}.{q.id}", stream=self.topology.logs_stream,
+                                 ordered_consumer=True, config=config)
+        loop = asyncio.get_running_loop()
+        heard = loop.time()
+        try:
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=poll)
+                except nats.errors.TimeoutError:
+                    if loop.time() - heard >= quiet and await run_over(run):
+                        return
+                    continue
+                heard = loop.time()
+                try:
+                    line = LogLine.from_payload(msg.data)
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if line.run > run:
+                    return  # a newer run has begun: this one is over
+                if line.run < run or line.seq <= last.get(line.source, -1):
+                    continue
+                last[line.source] = line.seq
+                if (q.stream and line.stream != q.stream) or (q.source and line.source != q.source):
+                    if line.final:
+                        return
+                    continue
+                yield as_api(line)
+                if line.final:
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+
+def as_api(line: LogLine) -> Line:
+    out: Line = {"id": cursor(line.created_at, line.source, line.seq), "message": line.message,
+                 "stream": line.stream, "source": line.source, "createdAt": line.created_at.isoformat()}
+    if line.final:
+        out["final"] = True
+    return out
