@@ -17,7 +17,7 @@ from typing import Any
 from faststream.nats import NatsBroker
 
 from libs.bus.broker import make_broker
-from libs.bus.commands import CommandServer
+from libs.bus.commands import CommandClient, CommandServer
 from libs.bus.relay import Relay
 from libs.bus.streams import DEFAULT, Topology, ensure_streams
 from libs.contracts.studio_commands import (
@@ -37,6 +37,7 @@ from libs.platform.signals import is_system_shutdown
 from services.lifecycle import subscribers
 from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.handlers import StudioHandlers
+from services.lifecycle.sessions.builds import BuildClient
 from services.lifecycle.sessions.leadership import LeaderLock
 from services.lifecycle.sessions.provisioning import Provisioner
 from services.lifecycle.sessions.reconciler import Reconciler
@@ -60,6 +61,7 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     provisioner = Provisioner(store, settings.workspaces_dir, load_or_create_key(settings.session_key_file))
     runner = SessionRunner(handlers, backend, provisioner,
                            RunnerConfig(settings.ready_timeout_seconds, settings.stop_grace_seconds))
+    runner.builds = BuildClient(store, CommandClient(broker))  # condaEnvironment: services/builder builds it
     idle = timedelta(minutes=settings.idle_timeout_minutes) if settings.idle_timeout_minutes else None
     reconciler = Reconciler(store, handlers, runner, backend, settings.reconcile_interval_seconds, idle_timeout=idle,
                             leader=LeaderLock(database_url))

@@ -26,6 +26,13 @@ def register(broker: NatsBroker, runner: SessionRunner, topology: Topology = DEF
     _react(broker, topology, StudioStartRequested, runner.start)
     _react(broker, topology, StudioStopRequested, runner.stop)
 
+    # A build's end wakes the start waiting for it (``sessions/builds.py``). Core NATS, every process: a missed
+    # message costs that start one poll, so nothing durable is needed.
+    @broker.subscriber(f"{topology.events_prefix}.build.*")
+    async def on_build(body: dict[str, Any]) -> None:
+        if runner.builds is not None and "build_id" in body:
+            runner.builds.notify(str(body["build_id"]))
+
 
 def _react(broker: NatsBroker, topology: Topology, event: type[Event], act: Callable[[str, int], None]) -> None:
     @broker.subscriber(

@@ -62,8 +62,11 @@ class BuilderUnderTest:
 
 
 @contextlib.asynccontextmanager
-async def running_builder(settings: BuilderSettings) -> AsyncIterator[BuilderUnderTest]:
-    topology = Topology.unique("bld")
+async def running_builder(settings: BuilderSettings, topology: Topology | None = None
+                          ) -> AsyncIterator[BuilderUnderTest]:
+    """With ``topology``: streams shared with another service under test (the caller deletes them)."""
+    own_streams = topology is None
+    topology = topology or Topology.unique("bld")
     stop = Stop()
     app = await main.create_app(settings, topology)
     task = asyncio.create_task(main.run(settings, stop, topology, app))
@@ -77,7 +80,8 @@ async def running_builder(settings: BuilderSettings) -> AsyncIterator[BuilderUnd
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
-        await delete_streams(nc.jetstream(), topology)
+        if own_streams:
+            await delete_streams(nc.jetstream(), topology)
         await nc.close()
         await store.close()
 

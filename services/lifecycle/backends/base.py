@@ -41,6 +41,8 @@ class LaunchSpec:
     labels: dict[str, str] = field(default_factory=dict)
     #: (host path, path inside the workspace) to show the tool read-only: data links
     read_only_mounts: tuple[tuple[str, str], ...] = ()
+    #: the virtual environment the builder made for the studio's ``condaEnvironment``: the tool runs in it
+    python_env: Path | None = None
 
     def __post_init__(self) -> None:
         if not _SAFE_ID.match(self.session_id):

@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from services.lifecycle.backends import limits, mounts, processes
+from services.lifecycle.backends import limits, mounts, processes, tools
 from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
 from services.lifecycle.backends.cgroups import Layout, SessionGroup, detect
 from services.lifecycle.backends.ports import free_port, wait_until_answers
@@ -247,6 +247,7 @@ def _environment(spec: LaunchSpec, port: int, state_dir: Path) -> dict[str, str]
     env = {key: os.environ[key] for key in _INHERITED_ENV if key in os.environ}
     env["PYTHONUNBUFFERED"] = "1"  # so the captured log is current, for the logs service
     env.update(spec.environment)
+    env.update(tools.environment(spec, env))  # the built environment, when the studio has one
     env.update(  # last, so the spec cannot override the markers list_sessions and the tools rely on
         CONNECT_TOOL_PORT=str(port),
         STUDIOS_SESSION_ID=spec.session_id,

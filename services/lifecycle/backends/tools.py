@@ -33,6 +33,22 @@ def build_command(spec: LaunchSpec, port: int) -> list[str]:
     return builder(spec, port)
 
 
+def environment(spec: LaunchSpec, inherited: dict[str, str]) -> dict[str, str]:
+    """What running "in the built environment" means for a local tool: its ``bin`` first on ``PATH`` (a custom
+    command's ``python``, a terminal's ``pip``), ``VIRTUAL_ENV``, and its site-packages first on ``PYTHONPATH``, so
+    a tool started by the control plane's interpreter (JupyterLab, and the kernels it starts with that same
+    interpreter) imports the environment's packages before its own."""
+    if spec.python_env is None:
+        return {}
+    venv = spec.python_env
+    site = sorted(venv.glob("lib/python*/site-packages"))
+    out = {"VIRTUAL_ENV": str(venv), "PATH": os.pathsep.join(p for p in (str(venv / "bin"), inherited.get("PATH"))
+                                                              if p)}
+    if site:
+        out["PYTHONPATH"] = os.pathsep.join(p for p in (str(site[0]), inherited.get("PYTHONPATH")) if p)
+    return out
+
+
 def proxy_headers(spec: LaunchSpec) -> dict[str, str]:
     """Headers the gateway proxy must add so the tool lets it in."""
     if spec.tool == "jupyter":

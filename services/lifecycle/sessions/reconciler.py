@@ -87,7 +87,7 @@ class Reconciler:
 
     async def _reconcile(self, state: State, handle: Handle | None, now: datetime) -> None:
         sid, run = state.session_id, state.run
-        if state.status is StudioStatus.STARTING:
+        if state.status in (StudioStatus.STARTING, StudioStatus.BUILDING):  # a build is waited for again
             self.runner.start(sid, run)
         elif state.status is StudioStatus.RUNNING and handle is None:
             log.warning("session %s run %s is gone; recording it stopped", sid, run)

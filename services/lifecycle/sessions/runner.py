@@ -11,12 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from libs.contracts.commands import Reply
+from libs.contracts.errors import StudiosError
 from libs.contracts.studio import ProgressStatus, StudioStatus
 from libs.contracts.studio_commands import (
+    RecordBuildFailed,
+    RecordBuildStarted,
+    RecordBuildSucceeded,
     RecordProgress,
     RecordSessionRunning,
     RecordSessionStopped,
@@ -27,8 +32,10 @@ from libs.contracts.studio_state import State
 from libs.platform.metrics import LifecycleMetrics
 from services.lifecycle.backends.base import ComputeBackend, Handle
 from services.lifecycle.handlers import StudioHandlers, utcnow
+from services.lifecycle.sessions.builds import BuildClient
 from services.lifecycle.sessions.provisioning import Provisioner
 from services.lifecycle.sessions.watcher import ExitWatcher, usage_fact
+from services.lifecycle.studio import rules
 
 log = logging.getLogger("studios.lifecycle.runner")
 T = TypeVar("T")
@@ -48,8 +55,10 @@ class RunnerConfig:
 
 class SessionRunner:
     def __init__(self, handlers: StudioHandlers, backend: ComputeBackend, provisioner: Provisioner,
-                 config: RunnerConfig | None = None) -> None:
+                 config: RunnerConfig | None = None, builds: BuildClient | None = None) -> None:
         self.handlers, self.backend, self.provisioner = handlers, backend, provisioner
+        #: asks the builder for a studio's environment (``condaEnvironment``); None: such starts fail with a reason
+        self.builds = builds
         self.config = config or RunnerConfig()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._what: dict[str, str] = {}
@@ -93,12 +102,20 @@ class SessionRunner:
 
     async def _start(self, session_id: str, run: int) -> None:
         state = await self.handlers.state(session_id)
-        if state.run != run or state.status is not StudioStatus.STARTING:
+        if state.run != run or state.status not in (StudioStatus.STARTING, StudioStatus.BUILDING):
             return
+        python_env: Path | None = None
+        if state.configuration.conda_environment:
+            python_env = await self._build(state)
+            if python_env is None:
+                return  # the studio is buildFailed, with the reason
+            state = await self.handlers.state(session_id)
+            if state.run != run or state.status is not StudioStatus.STARTING:
+                return
         handle = await self._find(state)
         try:
             if handle is None:
-                handle = await self._launch(state)
+                handle = await self._launch(state, python_env)
             await self._step(state, 3, self._ready(state, handle))
         except StartFailed as e:
             await self._record(state, RecordStartFailed, message=str(e))
@@ -120,10 +137,44 @@ class SessionRunner:
             return
         self.watcher.watch(session_id, run, handle)
 
-    async def _launch(self, state: State) -> Handle:
+    async def _build(self, state: State) -> Path | None:
+        """The run's environment, built (or found) by the builder: ``building``, then ``starting``; or
+        ``buildFailed`` with the installer's error. A resumed start (the studio already ``building``, or
+        ``starting`` after its build) waits for, or reads, the build it recorded."""
+        step = rules.BUILD_STEP
+        build_id = state.build_id
+        if build_id is None:
+            await self._record(state, RecordProgress, step=step, status=ProgressStatus.IN_PROGRESS)
+            try:
+                if self.builds is None:
+                    raise StudiosError("this lifecycle has no builder to build the environment with")
+                build_id = await self.builds.request(state)
+            except StudiosError as e:
+                await self._build_failed(state, None, e.detail)
+                return None
+            await self._record(state, RecordBuildStarted, build_id=build_id, build_url=f"/builds/{build_id}/logs")
+        assert self.builds is not None
+        outcome = await self.builds.wait(build_id)
+        if not outcome.succeeded or outcome.python_env is None:
+            await self._build_failed(state, build_id, outcome.message or "the build failed")
+            return None
+        took = f" in {outcome.duration_seconds:.1f}s" if outcome.duration_seconds is not None else ""
+        await self._record(state, RecordProgress, step=step, status=ProgressStatus.SUCCEEDED,
+                           detail=f"build {build_id}{took}")
+        await self._record(state, RecordBuildSucceeded, build_id=build_id)
+        return outcome.python_env
+
+    async def _build_failed(self, state: State, build_id: str | None, message: str) -> None:
+        await self._record(state, RecordProgress, step=rules.BUILD_STEP, status=ProgressStatus.ERRORED,
+                           detail=message)
+        await self._record(state, RecordBuildFailed, build_id=build_id, message=message)
+
+    async def _launch(self, state: State, python_env: Path | None = None) -> Handle:
         await self._step(state, 0, self.provisioner.provision(state))
         await self._step(state, 1, self.provisioner.mount(state), warned=True)
         spec = await self.provisioner.launch_spec(state)
+        if python_env is not None:
+            spec = replace(spec, python_env=python_env)
         return await self._step(state, 2, self.backend.launch(spec), detail=lambda h: h.limits or None)
 
     async def _ready(self, state: State, handle: Handle) -> None:
@@ -136,7 +187,8 @@ class SessionRunner:
                     detail: Callable[[T], str | None] | None = None) -> T:
         """Run one progress step; with ``warned``, the work's result is the step's warnings; ``detail`` makes the
         succeeded step's line from the result (the launch step: which limits enforcement applied)."""
-        label = state.progress[index].message if index < len(state.progress) else f"step {index}"
+        index += len(state.progress) - len(rules.progress_steps(""))  # past the build step, when there is one
+        label = state.progress[index].message if 0 <= index < len(state.progress) else f"step {index}"
         await self._record(state, RecordProgress, step=label, status=ProgressStatus.IN_PROGRESS)
         try:
             result = await work

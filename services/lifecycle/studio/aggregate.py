@@ -137,7 +137,7 @@ def _start_requested(
         workspace_default_lifespan_hours=default_hours,
         effective_lifespan_hours=rules.effective_lifespan_hours(configuration, default_hours),
         spot=state.spot if spot is None else spot,
-        progress_steps=rules.progress_steps(state.template.tool),
+        progress_steps=rules.progress_steps(state.template.tool, build=bool(configuration.conda_environment)),
         description=description,
         label_ids=label_ids,
     )

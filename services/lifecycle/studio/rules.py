@@ -38,15 +38,17 @@ def tool_display_name(tool: str) -> str:
     return TOOL_DISPLAY_NAMES.get(tool.lower(), tool)
 
 
-def progress_steps(tool: str) -> tuple[str, ...]:
-    """The steps every start shows (Seqera's progress list), all pending until the runner reports them."""
+#: The first step of a start whose configuration has a ``condaEnvironment`` (the builder's work).
+BUILD_STEP = "Building the environment"
+
+
+def progress_steps(tool: str, build: bool = False) -> tuple[str, ...]:
+    """The steps every start shows (Seqera's progress list), all pending until the runner reports them; with
+    ``build``, the environment's build comes first."""
     shown = tool_display_name(tool)
-    return (
-        "Provisioning compute resources",
-        "Mounting data links",
-        f"Starting {shown}",
-        f"Waiting for {shown} to respond",
-    )
+    steps = ("Provisioning compute resources", "Mounting data links", f"Starting {shown}",
+             f"Waiting for {shown} to respond")
+    return (BUILD_STEP, *steps) if build else steps
 
 
 def effective_lifespan_hours(configuration: StudioConfiguration, workspace_default: int | None) -> int:
