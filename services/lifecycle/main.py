@@ -38,6 +38,7 @@ from services.lifecycle import subscribers
 from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.handlers import StudioHandlers
 from services.lifecycle.sessions.builds import BuildClient
+from services.lifecycle.sessions.checkpointing import Checkpointing
 from services.lifecycle.sessions.leadership import LeaderLock
 from services.lifecycle.sessions.provisioning import Provisioner
 from services.lifecycle.sessions.reconciler import Reconciler
@@ -62,6 +63,7 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     runner = SessionRunner(handlers, backend, provisioner,
                            RunnerConfig(settings.ready_timeout_seconds, settings.stop_grace_seconds))
     runner.builds = BuildClient(store, CommandClient(broker))  # condaEnvironment: services/builder builds it
+    runner.checkpoints = Checkpointing(CommandClient(broker), provisioner)  # waits for services/checkpoints
     idle = timedelta(minutes=settings.idle_timeout_minutes) if settings.idle_timeout_minutes else None
     reconciler = Reconciler(store, handlers, runner, backend, settings.reconcile_interval_seconds, idle_timeout=idle,
                             leader=LeaderLock(database_url))

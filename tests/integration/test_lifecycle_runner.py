@@ -214,10 +214,10 @@ async def test_data_links_are_read_only_in_the_workspace(store: EventStore, tmp_
         group = backend.records.group(handle.session_id)
         if backend.layout is not None:  # the launch step says which enforcement applied
             assert group is not None and int(handle.ident) in group.pids()
-            assert state.progress[2].detail == (f"limits: cgroup v{group.version}, cpu quota 1 core(s), "
+            assert state.progress[3].detail == (f"limits: cgroup v{group.version}, cpu quota 1 core(s), "
                                                 "memory 4096 MiB resident")
         else:
-            assert "RLIMIT_AS 4096 MiB" in (state.progress[2].detail or "")
+            assert "RLIMIT_AS 4096 MiB" in (state.progress[3].detail or "")
         mounted = mounts.can_mount()
         assert (ws / "write.txt").read_text().strip() == ("refused" if mounted else "wrote")
         assert not (data / "new").exists() or not mounted

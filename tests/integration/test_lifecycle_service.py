@@ -40,7 +40,7 @@ async def test_start_use_stop_delete(database_url: str, nats_url: str, tmp_path:
         reply = await lc.send(cmd)
         assert reply.position and reply.result and reply.result["sessionId"] == cmd.session_id
         state = await lc.wait_status(cmd.session_id, StudioStatus.RUNNING)
-        assert [p.status for p in state.progress] == [ProgressStatus.SUCCEEDED] * 4
+        assert [p.status for p in state.progress] == [ProgressStatus.SUCCEEDED] * 5
         handle = state.handle or {}
         url = f"http://{handle['host']}:{handle['port']}/connect/{cmd.session_id}/hello"
         async with httpx.AsyncClient() as http:
@@ -142,8 +142,8 @@ async def test_sigterm_finishes_a_start_under_way(database_url: str, nats_url: s
     async with running_lifecycle(database_url, nats_url, tmp_path) as lc:
         await lc.send(cmd)
         launched = await lc.wait_for(cmd.session_id, lambda s: s.status is StudioStatus.STARTING and len(
-            s.progress) > 2 and s.progress[2].status is ProgressStatus.SUCCEEDED)
-        assert launched.progress[3].status is not ProgressStatus.SUCCEEDED
+            s.progress) > 3 and s.progress[3].status is ProgressStatus.SUCCEEDED)
+        assert launched.progress[4].status is not ProgressStatus.SUCCEEDED
         await lc.exit(system_shutdown=False)
         state = await lc.state(cmd.session_id)
         assert state.status is StudioStatus.RUNNING, state.status_message

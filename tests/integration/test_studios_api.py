@@ -113,7 +113,7 @@ async def test_start_stop_update_delete(api: Api) -> None:
     r = await api.client.put(f"/studios/{sid}/start", headers=api.auth("bob"))
     assert r.status_code == 200 and r.json()["statusInfo"]["status"] == "starting" and r.json()["jobSubmitted"]
     r = await api.client.get(f"/studios/{sid}", headers=api.auth("bob"))
-    assert [p["status"] for p in r.json()["progress"]] == ["pending"] * 4
+    assert [p["status"] for p in r.json()["progress"]] == ["pending"] * 5
     assert (await api.client.delete(f"/studios/{sid}", headers=api.auth("alice"))).status_code == 409
     r = await api.client.put(f"/studios/{sid}/stop", headers=api.auth("bob"))
     assert r.status_code == 409  # still starting: a stop waits until the start is stuck

@@ -19,6 +19,7 @@ from libs.contracts.studio import (
     StudioBuildStarted,
     StudioBuildSucceeded,
     StudioConfiguration,
+    StudioConnectionActive,
     StudioConnectionClosed,
     StudioConnectionOpened,
     StudioCreated,
@@ -64,6 +65,7 @@ CONFIG = StudioConfiguration(cpu=2, memory=4096, lifespan_hours=8, mount_data=("
 STEPS = (
     "Provisioning compute resources",
     "Mounting data links",
+    "Restoring checkpoint",
     "Starting JupyterLab",
     "Waiting for JupyterLab to respond",
 )
@@ -275,7 +277,7 @@ def test_progress_steps_name_the_tool(tool: str, shown: str) -> None:
     template = TEMPLATE.model_copy(update={"tool": tool})
     [_, started] = history(create(template=template, auto_start=True))
     assert isinstance(started, StudioStartRequested)
-    assert started.progress_steps[2:] == (f"Starting {shown}", f"Waiting for {shown} to respond")
+    assert started.progress_steps[3:] == (f"Starting {shown}", f"Waiting for {shown} to respond")
 
 
 def test_start_carries_overrides_and_the_full_effective_configuration() -> None:
@@ -673,6 +675,7 @@ def test_every_event_round_trips_through_the_registry() -> None:
         *history_after(CREATED, cmd(UpdateStudio, description="x")),
         StudioBuildSucceeded(**common(), run=1, build_id="b"),
         StudioConnectionClosed(**common(), run=1, user_id="u", connection_id="c"),
+        StudioConnectionActive(**common(), run=1, user_id="u", connection_id="c"),
         StudioProgressRecorded(**common(), run=1, step="s", status=ProgressStatus.ERRORED, warnings=("w",)),
     ]
     assert {type(e) for e in samples} == set(STUDIO_EVENTS)

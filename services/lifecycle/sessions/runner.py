@@ -33,6 +33,7 @@ from libs.platform.metrics import LifecycleMetrics
 from services.lifecycle.backends.base import ComputeBackend, Handle
 from services.lifecycle.handlers import StudioHandlers, utcnow
 from services.lifecycle.sessions.builds import BuildClient
+from services.lifecycle.sessions.checkpointing import Checkpointing
 from services.lifecycle.sessions.provisioning import Provisioner
 from services.lifecycle.sessions.watcher import ExitWatcher, usage_fact
 from services.lifecycle.studio import rules
@@ -59,6 +60,8 @@ class SessionRunner:
         self.handlers, self.backend, self.provisioner = handlers, backend, provisioner
         #: asks the builder for a studio's environment (``condaEnvironment``); None: such starts fail with a reason
         self.builds = builds
+        #: restores at start and finalizes at stop (``main.py`` sets it); None: starts show nothing restored
+        self.checkpoints: Checkpointing | None = None
         self.config = config or RunnerConfig()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._what: dict[str, str] = {}
@@ -116,7 +119,7 @@ class SessionRunner:
         try:
             if handle is None:
                 handle = await self._launch(state, python_env)
-            await self._step(state, 3, self._ready(state, handle))
+            await self._step(state, 4, self._ready(state, handle))
         except StartFailed as e:
             await self._record(state, RecordStartFailed, message=str(e))
             if handle is not None:
@@ -172,10 +175,16 @@ class SessionRunner:
     async def _launch(self, state: State, python_env: Path | None = None) -> Handle:
         await self._step(state, 0, self.provisioner.provision(state))
         await self._step(state, 1, self.provisioner.mount(state), warned=True)
+        await self._step(state, 2, self._restore(state), detail=lambda line: line)
         spec = await self.provisioner.launch_spec(state)
         if python_env is not None:
             spec = replace(spec, python_env=python_env)
-        return await self._step(state, 2, self.backend.launch(spec), detail=lambda h: h.limits or None)
+        return await self._step(state, 3, self.backend.launch(spec), detail=lambda h: h.limits or None)
+
+    async def _restore(self, state: State) -> str:
+        if self.checkpoints is None:
+            return "no checkpoints service configured"
+        return await self.checkpoints.restore(state)
 
     async def _ready(self, state: State, handle: Handle) -> None:
         if not await self.backend.ready(handle, timeout=self.config.ready_timeout):
@@ -222,6 +231,8 @@ class SessionRunner:
         handle = Handle.from_dict(state.handle) if state.handle else await self._find(state)
         code = await self.backend.stop(handle, grace=self.config.grace) if handle else None
         usage = usage_fact(await self.backend.usage(handle)) if handle else None
+        if state.status is StudioStatus.STOPPING and self.checkpoints is not None:
+            await self.checkpoints.finalize(state)  # the tool has exited; the run is not recorded stopped yet
         if state.status is StudioStatus.STOPPING:
             await self._record(state, RecordSessionStopped, exit_code=code, usage=usage)
 

@@ -38,6 +38,8 @@ def tool_display_name(tool: str) -> str:
     return TOOL_DISPLAY_NAMES.get(tool.lower(), tool)
 
 
+#: The workspace's latest good checkpoint is restored (services/lifecycle/sessions/checkpointing.py).
+RESTORE_STEP = "Restoring checkpoint"
 #: The first step of a start whose configuration has a ``condaEnvironment`` (the builder's work).
 BUILD_STEP = "Building the environment"
 
@@ -46,7 +48,7 @@ def progress_steps(tool: str, build: bool = False) -> tuple[str, ...]:
     """The steps every start shows (Seqera's progress list), all pending until the runner reports them; with
     ``build``, the environment's build comes first."""
     shown = tool_display_name(tool)
-    steps = ("Provisioning compute resources", "Mounting data links", f"Starting {shown}",
+    steps = ("Provisioning compute resources", "Mounting data links", RESTORE_STEP, f"Starting {shown}",
              f"Waiting for {shown} to respond")
     return (BUILD_STEP, *steps) if build else steps
 
