@@ -100,7 +100,8 @@ class Ingestor:
                     msgs = await sub.fetch(self.batch, timeout=self.fetch_wait)
                 except nats.errors.TimeoutError:
                     continue
-                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                except Exception as e:  # the bus is reconnecting, or the consumer is being recreated: retry
+                    log.warning("fetching log lines failed (%r); retrying", e)
                     await asyncio.sleep(0.5)
                     continue
                 try:

@@ -77,7 +77,7 @@ async def test_a_redelivered_batch_inserts_nothing_twice(database_url: str) -> N
         at = datetime.now(UTC)
         rows = [("session", "s3", 1, at, "user", i, "stdout", f"l{i}", False, i + 1) for i in range(500)]
         await writer.write(rows)
-        await writer.write(rows[250:] + [("session", "s3", 1, at, "user", 500, "stdout", "l500", False, 501)])
+        await writer.write([*rows[250:], ("session", "s3", 1, at, "user", 500, "stdout", "l500", False, 501)])
         assert await conn.fetchval("SELECT count(*) FROM logs.lines WHERE id = 's3'") == 501
     finally:
         await conn.close()
