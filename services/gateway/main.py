@@ -41,6 +41,7 @@ from services.gateway.proxy.http import proxy_router
 from services.gateway.proxy.install import install_origins
 from services.gateway.proxy.wiring import connect_permission, lookup_studio, token_authenticator
 from services.gateway.read.projections import base as projections
+from services.gateway.read.projections.checkpoints import CHECKPOINTS
 from services.gateway.read.projections.identity import IDENTITY, identity_subscription
 from services.gateway.read.projections.studios import STUDIOS
 from services.gateway.read.schema import GATEWAY
@@ -87,6 +88,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
             asyncio.create_task(relay.run(runtime.stop)),
             asyncio.create_task(identity_subscription(store).run(runtime.stop)),
             asyncio.create_task(projections.run(store, STUDIOS, runtime.stop)),
+            asyncio.create_task(projections.run(store, CHECKPOINTS, runtime.stop)),
         ]
         deliveries = webhooks.tasks(store, webhook_options, runtime.stop)
         runtime.tasks += deliveries
@@ -131,6 +133,7 @@ def _wake_projections_on_events(broker: NatsBroker, topology: Topology) -> None:
     @broker.subscriber(f"{topology.events_prefix}.>", no_reply=True)
     async def on_event() -> None:
         projections.wake(STUDIOS)
+        projections.wake(CHECKPOINTS)
 
 
 def _proxy(app: FastAPI, http: httpx.AsyncClient, secret_of: SecretOf) -> APIRouter:
