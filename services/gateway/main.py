@@ -28,6 +28,7 @@ from libs.eventstore import EventStore
 from libs.platform.metrics import METRICS_CONTENT_TYPE, metrics_text
 from libs.platform.session_keys import load_or_create_key
 from services.gateway.access.auth import Principal
+from services.gateway.api import native
 from services.gateway.api.seqera import StudiosContext, install
 from services.gateway.api.seqera import router as studios_router
 from services.gateway.api.seqera import users as identity_api
@@ -41,6 +42,7 @@ from services.gateway.proxy.http import proxy_router
 from services.gateway.proxy.install import install_origins
 from services.gateway.proxy.wiring import connect_permission, lookup_studio, token_authenticator
 from services.gateway.read.projections import base as projections
+from services.gateway.read.projections.builds import BUILDS
 from services.gateway.read.projections.checkpoints import CHECKPOINTS
 from services.gateway.read.projections.identity import IDENTITY, identity_subscription
 from services.gateway.read.projections.studios import STUDIOS
@@ -88,6 +90,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
             asyncio.create_task(relay.run(runtime.stop)),
             asyncio.create_task(identity_subscription(store).run(runtime.stop)),
             asyncio.create_task(projections.run(store, STUDIOS, runtime.stop)),
+            asyncio.create_task(projections.run(store, BUILDS, runtime.stop)),
             asyncio.create_task(projections.run(store, CHECKPOINTS, runtime.stop)),
         ]
         deliveries = webhooks.tasks(store, webhook_options, runtime.stop)
@@ -115,6 +118,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     app.include_router(identity_api.router)
     app.include_router(studios_router)
     app.include_router(webhooks_api.router)
+    app.include_router(native.router)  # templates, builds, operations (docs/builder.md)
     secret_of = derived_secrets(load_or_create_key(settings.session_key_file))
     install_origins(app, origins, http, secret_of, public_url=settings.public_url,  # before the path proxy
                     ticket_seconds=settings.connect_ticket_seconds,
@@ -133,6 +137,7 @@ def _wake_projections_on_events(broker: NatsBroker, topology: Topology) -> None:
     @broker.subscriber(f"{topology.events_prefix}.>", no_reply=True)
     async def on_event() -> None:
         projections.wake(STUDIOS)
+        projections.wake(BUILDS)
         projections.wake(CHECKPOINTS)
 
 

@@ -1,10 +1,12 @@
 """The gateway's read-model projections, by name (``studios projections status|rebuild <name>``)."""
 
 from services.gateway.read.projections.base import Projection, run, wait_for_position
+from services.gateway.read.projections.builds import BUILDS
 from services.gateway.read.projections.checkpoints import CHECKPOINTS
 from services.gateway.read.projections.identity import IDENTITY
 from services.gateway.read.projections.studios import STUDIOS
 
-PROJECTIONS: dict[str, Projection] = {p.name: p for p in (IDENTITY, STUDIOS, CHECKPOINTS)}
+PROJECTIONS: dict[str, Projection] = {p.name: p for p in (IDENTITY, STUDIOS, CHECKPOINTS, BUILDS)}
 
-__all__ = ["CHECKPOINTS", "IDENTITY", "PROJECTIONS", "STUDIOS", "Projection", "run", "wait_for_position"]
+__all__ = ["BUILDS", "CHECKPOINTS", "IDENTITY", "PROJECTIONS", "STUDIOS", "Projection", "run",
+           "wait_for_position"]
