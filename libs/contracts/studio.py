@@ -112,6 +112,9 @@ class ActiveConnection(_Value):
     user_name: str | None = None
     last_active: AwareDatetime
     connection_ids: tuple[str, ...] = ()
+    #: the latest lease the proxy took for one of them: past it, nobody renewed them (a gateway died) and they
+    #: count as gone (docs/activity.md); None: recorded before leases
+    lease_until: AwareDatetime | None = None
 
 
 class ResourceUsage(_Value):
@@ -297,6 +300,18 @@ class StudioConnectionOpened(StudioEvent):
     user_id: str
     user_name: str | None = None
     connection_id: str
+    lease_until: AwareDatetime | None = None
+
+
+@registry.register
+class StudioConnectionActive(StudioEvent):
+    """An open connection is still there and in use (at most one per connection per 30 s): its lease renewed."""
+
+    event_type: ClassVar[str] = "StudioConnectionActive"
+    run: int
+    user_id: str
+    connection_id: str
+    lease_until: AwareDatetime | None = None
 
 
 @registry.register
@@ -322,5 +337,6 @@ STUDIO_EVENTS: tuple[type[StudioEvent], ...] = (
     StudioLifespanExtended,
     StudioDeleted,
     StudioConnectionOpened,
+    StudioConnectionActive,
     StudioConnectionClosed,
 )

@@ -149,7 +149,9 @@ class RecordSessionStopped(StudioCommand):
 
 
 class RecordConnection(StudioCommand):
-    """From the gateway's proxy: one browser connection opened or closed. ``run=None``: the current run."""
+    """From the gateway's proxy: one browser connection opened, still active (``active``: its lease renewed;
+    it opens the connection if its open was lost) or closed. ``run=None``: the current run. ``lease_seconds``:
+    how long the connection counts without being renewed (None: until closed)."""
 
     name: ClassVar[str] = "record_connection"
     user_id: str
@@ -157,6 +159,8 @@ class RecordConnection(StudioCommand):
     connection_id: str
     connected: bool
     run: int | None = None
+    active: bool = False
+    lease_seconds: float | None = None
 
 
 STUDIO_COMMANDS: tuple[type[StudioCommand], ...] = (

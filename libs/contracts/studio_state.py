@@ -24,6 +24,7 @@ from libs.contracts.studio import (
     StudioBuildStarted,
     StudioBuildSucceeded,
     StudioConfiguration,
+    StudioConnectionActive,
     StudioConnectionClosed,
     StudioConnectionOpened,
     StudioCreated,
@@ -83,6 +84,8 @@ class State(BaseModel):
     last_started: datetime | None = None
     last_running: datetime | None = None
     last_stopped: datetime | None = None
+    #: the last connection activity (opened, renewed in use, closed): what idle stops measure from
+    last_activity: datetime | None = None
 
     @property
     def run_key(self) -> str:
@@ -100,7 +103,9 @@ def due_for_lifespan_stop(state: State, now: datetime) -> bool:
 def evolve(state: State, event: Event) -> State:
     changed = _apply(event, state)
     at = getattr(event, "at", None)
-    return changed.model_copy(update={"updated_at": at}) if at is not None else changed
+    if at is None or isinstance(event, StudioConnectionActive):  # a renewal is not a change of the studio
+        return changed
+    return changed.model_copy(update={"updated_at": at})
 
 
 def _status(status: StudioStatus, at: datetime, **changes: Any) -> dict[str, Any]:
@@ -265,8 +270,25 @@ def _(e: StudioConnectionOpened, s: State) -> State:
     mine = next((c for c in s.active_connections if c.user_id == e.user_id), None)
     ids = (mine.connection_ids if mine else ()) + (e.connection_id,)
     name = e.user_name or (mine.user_name if mine else None)
-    conn = ActiveConnection(user_id=e.user_id, user_name=name, last_active=e.at, connection_ids=ids)
-    return s.model_copy(update={"active_connections": (*others, conn)})
+    lease = _later(mine.lease_until if mine else None, e.lease_until)
+    conn = ActiveConnection(user_id=e.user_id, user_name=name, last_active=e.at, connection_ids=ids,
+                            lease_until=lease)
+    return s.model_copy(update={"active_connections": (*others, conn), "last_activity": e.at})
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+@_apply.register
+def _(e: StudioConnectionActive, s: State) -> State:
+    def renew(c: ActiveConnection) -> ActiveConnection:
+        if c.user_id != e.user_id or e.connection_id not in c.connection_ids:
+            return c
+        return c.model_copy(update={"last_active": e.at, "lease_until": _later(c.lease_until, e.lease_until)})
+
+    return s.model_copy(update={"active_connections": tuple(map(renew, s.active_connections)),
+                                "last_activity": e.at})
 
 
 @_apply.register
@@ -279,4 +301,4 @@ def _(e: StudioConnectionClosed, s: State) -> State:
 
     # a user stays listed while any of their connections is open
     kept = tuple(c for c in map(close, s.active_connections) if c.connection_ids)
-    return s.model_copy(update={"active_connections": kept})
+    return s.model_copy(update={"active_connections": kept, "last_activity": e.at})

@@ -40,6 +40,7 @@ from services.gateway.logs import LogsClient
 from services.gateway.proxy.admission import SecretOf, derived_secrets
 from services.gateway.proxy.http import proxy_router
 from services.gateway.proxy.install import install_origins
+from services.gateway.proxy.reaper import run as reap_connections
 from services.gateway.proxy.wiring import connect_permission, lookup_studio, token_authenticator
 from services.gateway.read.projections import base as projections
 from services.gateway.read.projections.builds import BUILDS
@@ -92,6 +93,8 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
             asyncio.create_task(projections.run(store, STUDIOS, runtime.stop)),
             asyncio.create_task(projections.run(store, BUILDS, runtime.stop)),
             asyncio.create_task(projections.run(store, CHECKPOINTS, runtime.stop)),
+            # connections whose gateway died without closing them end with their lease (docs/activity.md)
+            asyncio.create_task(reap_connections(lambda: store.pool, sender, runtime.stop)),
         ]
         deliveries = webhooks.tasks(store, webhook_options, runtime.stop)
         runtime.tasks += deliveries

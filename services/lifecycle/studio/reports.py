@@ -7,6 +7,7 @@ late or twice (the status has moved on), which answers ``[]``: at-least-once del
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from libs.contracts.errors import InvalidInput
@@ -17,6 +18,7 @@ from libs.contracts.studio import (
     StudioBuildFailed,
     StudioBuildStarted,
     StudioBuildSucceeded,
+    StudioConnectionActive,
     StudioConnectionClosed,
     StudioConnectionOpened,
     StudioProgressRecorded,
@@ -115,14 +117,23 @@ def session_stopped(c: RecordSessionStopped, s: State) -> list[Event]:
 
 
 def connection(c: RecordConnection, s: State) -> list[Event]:
+    """Open (again: nothing), renew (an unknown connection opens: its open was lost), or close. A renewal of a
+    connection opened in this very command's second is not news either."""
     mine = next((a for a in s.active_connections if a.user_id == c.user_id), None)
     is_open = mine is not None and c.connection_id in mine.connection_ids
     common = {**c.event_fields(), "run": s.run, "user_id": c.user_id, "connection_id": c.connection_id}
-    if c.connected:
-        if s.status is not S.RUNNING or is_open:
-            return []
-        return [StudioConnectionOpened(**common, user_name=c.user_name)]
-    return [StudioConnectionClosed(**common)] if is_open else []
+    if not c.connected:
+        return [StudioConnectionClosed(**common)] if is_open else []
+    if s.status is not S.RUNNING:
+        return []
+    if c.lease_seconds is not None and c.lease_seconds <= 0:
+        raise InvalidInput("lease_seconds must be positive", field="lease_seconds")
+    lease = c.now + timedelta(seconds=c.lease_seconds) if c.lease_seconds is not None else None
+    if not is_open:
+        return [StudioConnectionOpened(**common, user_name=c.user_name, lease_until=lease)]
+    if c.active:
+        return [StudioConnectionActive(**common, lease_until=lease)]
+    return []
 
 
 DECIDERS: dict[type[Any], Callable[[Any, State], list[Event]]] = {

@@ -7,6 +7,7 @@ composition root.
 from fastapi import APIRouter
 
 from services.gateway.api.seqera.studios import checkpoints as studio_checkpoints
+from services.gateway.api.seqera.studios import connections as studio_connections
 from services.gateway.api.seqera.studios import edit as studio_edit
 from services.gateway.api.seqera.studios import events as studio_events
 from services.gateway.api.seqera.studios import logs as studio_logs
@@ -22,5 +23,6 @@ router.include_router(studio_events.router)
 router.include_router(studio_logs.router)
 router.include_router(studio_settings.router)
 router.include_router(studio_checkpoints.router)
+router.include_router(studio_connections.router)
 
 __all__ = ["StudiosContext", "install", "router"]

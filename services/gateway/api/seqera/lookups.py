@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from libs.contracts.studio_state import State
@@ -16,9 +17,19 @@ def _ints(values: set[str]) -> list[int]:
     return [i for v in values if (i := as_int(v)) is not None]
 
 
+def avatar(email: str | None) -> str | None:
+    """A generated avatar for users who set none: Gravatar's identicon for the SHA-256 of the email, which
+    Gravatar accepts (a picture the user registered there, else a pattern derived from the hash)."""
+    if not email:
+        return None
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return f"https://www.gravatar.com/avatar/{digest}?d=identicon"
+
+
 async def users(db: Db, ids: set[str]) -> dict[str, m.UserInfo]:
     rows = await read.users(db, _ints(ids))
-    return {str(r["id"]): m.UserInfo(id=r["id"], user_name=r["user_name"], email=r["email"]) for r in rows}
+    return {str(r["id"]): m.UserInfo(id=r["id"], user_name=r["user_name"], email=r["email"],
+                                     avatar=r.get("avatar") or avatar(r["email"])) for r in rows}
 
 
 async def compute_envs(db: Db, ids: set[str]) -> dict[str, m.DataStudioComputeEnvDto]:

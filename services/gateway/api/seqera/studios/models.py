@@ -30,7 +30,8 @@ ProgressStatus = Literal["pending", "in-progress", "succeeded", "errored"]
 VersionStatus = Literal["recommended", "deprecated", "experimental", "unsupported"]
 
 __all__ = [
-    "ActiveConnection", "DataLinkDto", "DataStudioComputeEnvDto", "DataStudioConfiguration",
+    "ActiveConnection", "ActiveConnectionsResponse", "DataLinkDto", "DataStudioComputeEnvDto",
+    "DataStudioConfiguration",
     "DataStudioConfigurationDto", "DataStudioCreateRequest", "DataStudioCreateResponse", "DataStudioDto",
     "DataStudioListResponse", "DataStudioMountedLinksResponse", "DataStudioProgressStep", "DataStudioStartRequest",
     "DataStudioStartResponse", "DataStudioStatusInfo", "DataStudioStopResponse", "DataStudioTemplate",
@@ -190,6 +191,14 @@ class DataStudioCreateResponse(SeqeraResponse):
 class DataStudioListResponse(SeqeraResponse):
     studios: list[DataStudioDto]
     total_size: int
+
+
+class ActiveConnectionsResponse(SeqeraResponse):
+    """``GET /studios/{sessionId}/connections`` (ours): who is connected, and the last connection activity."""
+
+    active_connections: list[ActiveConnection]
+    total_size: int
+    last_activity: datetime | None = None
 
 
 class DataStudioStartResponse(SeqeraResponse):
