@@ -12,7 +12,7 @@ from libs.contracts.naming import validate_name
 from libs.contracts.studio_commands import CreateStudio, DeleteStudio, ExtendLifespan, StopStudio
 from libs.platform.clock import now
 from services.gateway.access.auth import CurrentUser
-from services.gateway.api.seqera.studios import access, writes
+from services.gateway.api.seqera.studios import access, registry, writes
 from services.gateway.api.seqera.studios import models as m
 from services.gateway.api.seqera.studios.context import ContextDep
 from services.gateway.api.seqera.studios.reads import dto_of, page_of
@@ -52,8 +52,8 @@ async def create_studio(request: Request, body: m.DataStudioCreateRequest, ctx: 
     ce = await queries_resources.compute_env(db, body.compute_env_id)
     if ce is None or ce["workspaceId"] != ws:
         raise NotFound(f"Compute environment {body.compute_env_id} not found in workspace {ws}")
-    template = templates.by_repository(body.data_studio_tool_url)
-    config = writes.configuration(body.configuration)
+    # the template registry (the builder's), else the built-in catalogue; a template's environment is built at start
+    template, config = await registry.resolve(db, body.data_studio_tool_url, writes.configuration(body.configuration))
     templates.check_command(template.tool, config.command, bool(ce["allowCustomCommands"]))
     await _check_data_links(db, ws, config.mount_data)
     settings = await queries.workspace_settings(db, str(ws)) or {}
@@ -96,7 +96,7 @@ async def list_templates(ctx: ContextDep, caller: CurrentUser, workspace_id: Wor
                          offset: Offset = None) -> m.DataStudioTemplatesListResponse:
     if workspace_id is not None:
         await access.require(ctx.store.pool, caller, workspace_id, "studio:read")
-    items, total = templates.page(max, offset)
+    items, total = await registry.page(ctx.store.pool, max, offset)
     shown = [m.DataStudioTemplate(repository=t.repository, tool=t.tool, icon=t.icon, status=t.status)  # type: ignore[arg-type]
              for t in items]
     return m.DataStudioTemplatesListResponse(templates=shown, total_size=total)
