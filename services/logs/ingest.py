@@ -83,16 +83,18 @@ class Writer:
 
 class Ingestor:
     def __init__(self, dsn: str, js: JetStreamContext, topology: Topology, partitions: Partitions, *,
-                 batch: int = 2000, fetch_wait: float = 0.05,
+                 batch: int = 2000, fetch_wait: float = 0.05, ack_wait: float = 30.0,
                  server_settings: dict[str, str] | None = None) -> None:
         self.dsn, self.js, self.topology, self.partitions = dsn, js, topology, partitions
         self.batch, self.fetch_wait, self.server_settings = batch, fetch_wait, server_settings
+        self.ack_wait = ack_wait
         self.committed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Ingest until ``stop``; a failed batch is not acked (JetStream redelivers it) and is retried."""
         sub = await self.js.pull_subscribe(f"{self.topology.logs_prefix}.>", durable=DURABLE,
-                                           stream=self.topology.logs_stream, config=consumer_config(self.topology))
+                                           stream=self.topology.logs_stream,
+                                           config=consumer_config(self.topology, self.ack_wait))
         writer: Writer | None = None
         try:
             while not stop.is_set():

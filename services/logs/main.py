@@ -62,6 +62,7 @@ class LogsService:
             await broker.start()
             self.ingestor = Ingestor(database_url, broker.js, topology, self.partitions,
                                      batch=settings.batch_size, fetch_wait=settings.fetch_wait_seconds,
+                                     ack_wait=settings.ack_wait_seconds,
                                      server_settings=settings.database_settings)
             await self._serve(pool, stop, self.ingestor)
         finally:

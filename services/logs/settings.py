@@ -12,6 +12,9 @@ class LogsSettings(PlatformSettings):
     batch_size: int = Field(2000, alias="STUDIOS_LOGS_BATCH", ge=1, le=100_000)
     #: How long a partly filled fetch waits for more lines (FastStream/nats-py would wait 5 s by default).
     fetch_wait_seconds: float = Field(0.05, alias="STUDIOS_LOGS_FETCH_WAIT_SECONDS", gt=0)
+    #: How long a fetched batch may stay unacked before JetStream hands it out again (a killed process's batch
+    #: waits this long); a batch that outlives it is stored twice over, which inserts nothing.
+    ack_wait_seconds: float = Field(30.0, alias="STUDIOS_LOGS_ACK_WAIT_SECONDS", gt=0)
     #: Retention by age, per kind, in days: older day partitions are dropped whole.
     session_retention_days: int = Field(30, alias="STUDIOS_LOGS_SESSION_RETENTION_DAYS", ge=1)
     build_retention_days: int = Field(90, alias="STUDIOS_LOGS_BUILD_RETENTION_DAYS", ge=1)
