@@ -37,6 +37,7 @@ from libs.platform.signals import is_system_shutdown
 from services.lifecycle import subscribers
 from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.handlers import StudioHandlers
+from services.lifecycle.jobs.service import Jobs
 from services.lifecycle.sessions.builds import BuildClient
 from services.lifecycle.sessions.checkpointing import Checkpointing
 from services.lifecycle.sessions.leadership import LeaderLock
@@ -72,6 +73,8 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     for command in PUBLIC_COMMANDS:
         server.handle(command)(handlers.handle)
     subscribers.register(broker, runner, topology)
+    jobs = Jobs.create(store, settings)
+    jobs.register(server)
 
     await broker.connect()
     await ensure_streams(broker.js, topology)
@@ -83,6 +86,7 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     relay_task = asyncio.create_task(relay.run(relay_stop))
     reconcile_stop = asyncio.Event()  # its own: a start-to-shut-down run never sets ``stop``
     reconcile_task = asyncio.create_task(reconciler.run(reconcile_stop))
+    jobs_task = asyncio.create_task(jobs.run(broker.js, topology, reconcile_stop))  # jobs outlive a restart
     log.info("lifecycle ready")
     try:
         if not settings.system_shutdown:  # else started only to take part in a whole-system shutdown
@@ -93,9 +97,9 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
             await _wind_down(settings.system_shutdown or is_system_shutdown(stop), broker, reconciler, runner,
                              reconcile_task, settings.drain_seconds)
         relay_stop.set()
-        for t in (relay_task, reconcile_task):
+        for t in (relay_task, reconcile_task, jobs_task):
             t.cancel()
-        await asyncio.gather(relay_task, reconcile_task, return_exceptions=True)
+        await asyncio.gather(relay_task, reconcile_task, jobs_task, return_exceptions=True)
         if metrics is not None:
             stop_metrics_server(metrics)
         await store.close()

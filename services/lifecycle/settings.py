@@ -26,6 +26,10 @@ class LifecycleSettings(PlatformSettings):
     idle_timeout_minutes: float = Field(0, alias="STUDIOS_IDLE_TIMEOUT_MINUTES", ge=0)
     #: Port of lifecycle's Prometheus ``/metrics`` (on ``STUDIOS_HOST``); 0: not served.
     metrics_port: int = Field(9101, alias="STUDIOS_LIFECYCLE_METRICS_PORT", ge=0, le=65535)
+    #: Jobs (docs/jobs.md): seconds between dispatcher passes when nothing wakes it, and how many seconds of waiting
+    #: lift a queued job one priority (so nothing starves).
+    job_dispatch_interval_seconds: float = Field(0.2, alias="STUDIOS_JOB_DISPATCH_INTERVAL_SECONDS", gt=0)
+    job_aging_seconds: float = Field(600.0, alias="STUDIOS_JOB_AGING_SECONDS", ge=0)
 
     @property
     def workspaces_dir(self) -> Path:

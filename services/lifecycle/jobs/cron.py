@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from croniter import croniter
+from croniter import croniter  # type: ignore[import-untyped]
 
 
 def due_slot(expression: str, anchor: datetime, last_slot: datetime | None, now: datetime) -> datetime | None:

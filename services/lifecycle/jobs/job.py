@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from croniter import croniter
+from croniter import croniter  # type: ignore[import-untyped]
 
 from libs.contracts.errors import Conflict, InvalidInput, NotFound
 from libs.contracts.events import Event
