@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from libs.contracts.job import INITIAL, FINAL, JobSpec, JobStarted, State, evolve, stream_name
+from libs.contracts.job import FINAL, INITIAL, JobSpec, JobStarted, State, evolve, stream_name
 from libs.contracts.job_commands import CancelJob, SubmitJob
 from libs.eventstore import EventStore, load
 from libs.testing.waiting import wait_for
