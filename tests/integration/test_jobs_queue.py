@@ -7,15 +7,16 @@ import asyncio
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-from libs.contracts.job import JobStatus
+from libs.contracts.job import JobStatus, State
 from libs.testing.waiting import wait_for
 from tests.integration.jobs_helpers import cancel, starts, state, submit, wait_final
 from tests.integration.lifecycle_harness import running_lifecycle
 
-FAST = {"STUDIOS_JOB_DISPATCH_INTERVAL_SECONDS": 0.02, "STUDIOS_LIFECYCLE_METRICS_PORT": 0}
+FAST: dict[str, Any] = {"STUDIOS_JOB_DISPATCH_INTERVAL_SECONDS": 0.02, "STUDIOS_LIFECYCLE_METRICS_PORT": 0}
 N = int(os.environ.get("STUDIOS_TEST_JOBS", "200"))
 LONG = 20
 
@@ -51,9 +52,10 @@ async def test_canceled_jobs_end_canceled_with_their_processes_gone(database_url
         long = [await submit(lc, "import time; print('sleeping', flush=True); time.sleep(120)") for _ in range(LONG)]
 
         async def cancel_when_running(job_id: str) -> None:
-            await wait_for(lambda: state(lc.store, job_id), within=120,
+            seen: State = await wait_for(lambda: state(lc.store, job_id), within=120,
                            until=lambda s: s.status in (JobStatus.RUNNING, JobStatus.QUEUED) and (
                                s.status == JobStatus.RUNNING or long.index(job_id) % 2 == 1))
+            assert seen.status in (JobStatus.RUNNING, JobStatus.QUEUED)
             await cancel(lc, job_id)
 
         # half are canceled while they run, half while they wait for a slot
