@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,7 +64,7 @@ class UvEnvironments:
         if target.exists():
             await asyncio.to_thread(shutil.rmtree, target)  # an earlier attempt's leftovers
         target.parent.mkdir(parents=True, exist_ok=True)
-        await self._run(out, "venv", str(target), "--python", spec.python, "--no-config", "--quiet")
+        await self._run(out, "venv", str(target), "--python", _interpreter(spec.python), "--no-config", "--quiet")
         python = str(target / "bin" / "python")
         if spec.requirements:
             requirements = target / "studios-requirements.txt"
@@ -141,6 +142,13 @@ class UvEnvironments:
             message = "\n".join(line for line in tail if line.strip()) or f"uv {args[0]} exited with code {code}"
             raise BuildError(message)
         return "\n".join(stdout)
+
+
+def _interpreter(python: str) -> str:
+    """The builder's own interpreter when it is the version asked for: uv then skips discovery (which runs every
+    ``python`` on ``PATH``, shims included: half a second here). Any other version is left to uv to find."""
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return sys.executable if python == own else python
 
 
 def _remember(pidfile: Path, pid: int) -> None:
