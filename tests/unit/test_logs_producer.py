@@ -112,3 +112,23 @@ def test_a_spool_left_by_a_dead_process_is_sent_again_without_its_torn_record(tm
     again = Spool(tmp_path / "spool")
     records, _ = again.read(100)
     assert [LogLine.from_payload(p).seq for _, _, p in records] == [0, 1, 2]
+
+
+def test_a_followed_file_gives_lines_with_their_offsets_and_a_final_line(tmp_path: Path) -> None:
+    from libs.logs.tail import FileTail
+
+    out = Collected()
+    path = tmp_path / "tool.log"
+    path.write_bytes(b"one\r\ntw")
+    tail = FileTail(path, RunLog(out, "session", "s", 1, first_seq=0))
+    tail.poll()
+    assert [(x.seq, x.message) for x in out.lines] == [(0, "one")] and tail.sent_to == 5
+    with path.open("ab") as f:
+        f.write(b"o\nthree")
+    tail.poll()
+    tail.finish("stopped")
+    assert [(x.seq, x.message, x.final) for x in out.lines] == [
+        (0, "one", False), (5, "two", False), (9, "three", False), (10, "stopped", True)]
+    again = Collected()  # a reader starting again from the saved offset numbers the rest the same
+    FileTail(path, RunLog(again, "session", "s", 1, first_seq=0), offset=5).poll()
+    assert [(x.seq, x.message) for x in again.lines] == [(5, "two")]
