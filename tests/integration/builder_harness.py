@@ -45,6 +45,7 @@ class BuilderUnderTest:
     store: EventStore
     client: CommandClient
     app: main.Builder | None = None
+    topology: Topology | None = None
 
     async def request(self, *requirements: str, conda: str | None = None, timeout: float = 20) -> Reply:
         return await self.client.send(RequestBuild(requirements=requirements, conda_environment=conda, actor="1"),
@@ -76,7 +77,7 @@ async def running_builder(settings: BuilderSettings, topology: Topology | None =
         client = CommandClient(nc)
         answered: bool = await wait_for(lambda: _answers(nc, task), within=30, what="builder answering")
         assert answered
-        yield BuilderUnderTest(store, client, app)
+        yield BuilderUnderTest(store, client, app, topology)
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)

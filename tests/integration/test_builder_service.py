@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from asyncio.subprocess import PIPE
 from pathlib import Path
 from urllib.parse import urlparse
 
+import nats
 import pytest
 
 from libs.contracts.build import BuildStatus
 from libs.contracts.build_commands import CancelBuild, GetBuildLog
 from libs.contracts.errors import Conflict, InvalidInput
 from libs.testing.waiting import wait_for
-from tests.integration.builder_harness import builder_settings, running_builder, silent_index, wheels
+from tests.integration.builder_harness import BuilderUnderTest, builder_settings, running_builder, silent_index, wheels
 
 ENV_YML = """name: demo
 channels: [conda-forge]
@@ -23,6 +25,10 @@ dependencies:
   - pip:
     - tinypkg==1.0
 """
+
+
+def nats_client(b: BuilderUnderTest) -> nats.NATS:
+    return b.client.nc
 
 
 def _python(artifact_uri: str) -> str:
@@ -47,6 +53,13 @@ async def test_a_build_installs_the_spec_and_the_same_spec_reuses_it(database_ur
         assert b.app is not None and b.app.runner.builds_run == 1
         log = (await b.client.send(GetBuildLog(build_id=first["buildId"], actor="1"))).result or {}
         assert any("tinypkg==1.0" in line["message"] for line in log["lines"]) and log["finished"]
+        # and line by line to JetStream LOGS, kind build, run = the attempt; the last one says how it ended
+        assert b.topology is not None and b.app is not None and b.app.publisher is not None
+        assert await b.app.publisher.flush(10)
+        js = nats_client(b).jetstream()
+        last = await js.get_last_msg(b.topology.logs_stream, f"{b.topology.logs_prefix}.build.{first['buildId']}")
+        body = json.loads(last.data or b"{}")
+        assert body["kind"] == "build" and body["run"] == 1 and body["final"] and "succeeded" in body["message"]
 
 
 async def test_ten_identical_requests_at_once_make_one_build(database_url: str, nats_url: str,
