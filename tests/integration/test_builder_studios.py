@@ -15,11 +15,18 @@ import httpx
 import nats
 
 from libs.bus.streams import Topology, delete_streams
+from libs.contracts.build import BuildStatus
 from libs.contracts.build_commands import GetBuildLog
 from libs.contracts.studio import ProgressStatus, StudioConfiguration, StudioStatus, StudioTemplate
 from libs.contracts.studio_commands import CreateStudio
 from services.lifecycle.studio.rules import BUILD_STEP
-from tests.integration.builder_harness import BuilderUnderTest, builder_settings, running_builder, wheels
+from tests.integration.builder_harness import (
+    BuilderUnderTest,
+    builder_settings,
+    running_builder,
+    silent_index,
+    wheels,
+)
 from tests.integration.lifecycle_harness import Lifecycle, create, running_lifecycle
 
 CUSTOM = StudioTemplate(repository="studios/custom:1", tool="custom", base_path=False)
@@ -93,3 +100,31 @@ async def test_a_package_that_does_not_exist_ends_build_failed_with_the_installe
         await lc.send(unreadable)
         bad = await lc.wait_status(unreadable.session_id, *ENDED, timeout=30)
         assert bad.status_message and "not valid YAML" in bad.status_message and bad.build_id is None
+
+
+async def test_a_studio_building_when_the_builder_dies_starts_once_the_next_builder_retries_the_build(
+        database_url: str, nats_url: str, tmp_path: Path) -> None:
+    """The first builder stops without recording anything about its build (as after SIGKILL: the process-level
+    kill is ``test_builder_kill``); the studio keeps waiting, and the next builder's retry starts it."""
+    topology = Topology.unique("bk")
+    data = tmp_path / "data"
+    try:
+        async with running_lifecycle(database_url, nats_url, data, topology=topology) as lc:
+            async with silent_index() as index:
+                stuck = builder_settings(database_url, nats_url, data, index, STUDIOS_BUILDER_DRAIN_SECONDS=0)
+                async with running_builder(stuck, topology) as first:
+                    studio = _studio("retried", ENV_YML)
+                    await lc.send(studio)
+                    building = await lc.wait_status(studio.session_id, StudioStatus.BUILDING, *ENDED, timeout=60)
+                    assert building.build_id is not None
+                    await first.wait(building.build_id, BuildStatus.RUNNING)
+            assert (await lc.state(studio.session_id)).status is StudioStatus.BUILDING
+            good = builder_settings(database_url, nats_url, data, str(wheels(tmp_path / "wheels")))
+            async with running_builder(good, topology):
+                state = await lc.wait_status(studio.session_id, *ENDED, timeout=90)
+            assert state.status is StudioStatus.RUNNING, state.status_message
+            assert state.progress[0].detail and building.build_id in state.progress[0].detail
+    finally:
+        nc = await nats.connect(nats_url)
+        await delete_streams(nc.jetstream(), topology)
+        await nc.close()
