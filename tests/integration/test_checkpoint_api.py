@@ -149,3 +149,17 @@ async def test_an_unknown_studio_is_404(database_url: str, nats_url: str, tmp_pa
     async with gateway(database_url, nats_url, tmp_path) as (http, _):
         assert (await http.get(path, headers=ALICE)).status_code == 404
 
+
+
+async def test_a_clone_shows_its_parent_checkpoint(database_url: str, nats_url: str, tmp_path: Path) -> None:
+    async with gateway(database_url, nats_url, tmp_path) as (http, client):
+        s = await _studio_with_checkpoints(http, client, database_url, tmp_path, runs=1)
+        await _listed(http, f"/studios/{s}/checkpoints", 1)
+        r = await http.post(f"/studios?workspaceId={WS}&autoStart=false", headers=ALICE, json={
+            "name": "the-clone", "computeEnvId": CE, "dataStudioToolUrl": "studios/http-echo:1",
+            "initialCheckpointId": checkpoint_id(s, 1)})
+        assert r.status_code == 200, r.text
+        clone = r.json()["studio"]["sessionId"]
+        shown = (await http.get(f"/studios/{clone}?workspaceId={WS}", headers=ALICE)).json()
+        assert shown["parentCheckpoint"] == {"checkpointId": checkpoint_id(s, 1), "checkpointName": "checkpoint_1",
+                                             "sessionId": s, "studioName": "with-checkpoints"}

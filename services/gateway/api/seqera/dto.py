@@ -28,6 +28,8 @@ class Lookups:
     compute_envs: Mapping[str, m.DataStudioComputeEnvDto] = field(default_factory=dict)
     labels: Mapping[str, m.LabelDbDto] | None = None  # None: labels were not asked for (``labels: null``)
     data_links: Mapping[str, m.DataLinkDto] = field(default_factory=dict)
+    #: clones' ``parentCheckpoint`` by checkpoint id, with its name and studio (``read.checkpoints``)
+    parents: Mapping[str, m.ParentCheckpoint] = field(default_factory=dict)
 
 
 def as_int(value: str | None) -> int | None:
@@ -106,7 +108,8 @@ def to_dto(s: State, base_url: str, lookups: Lookups = Lookups(), url: str | Non
         is_private=s.is_private,
         labels=labels,
         mounted_data_links=links,
-        parent_checkpoint=m.ParentCheckpoint(checkpoint_id=as_int(s.parent_checkpoint_id))
+        parent_checkpoint=(lookups.parents.get(s.parent_checkpoint_id)
+                           or m.ParentCheckpoint(checkpoint_id=as_int(s.parent_checkpoint_id)))
         if s.parent_checkpoint_id else None,
         remote_config=m.StudioRemoteConfigurationDto(repository=remote.repository, revision=remote.revision,
                                                   commit_id=remote.commit_id) if remote else None,

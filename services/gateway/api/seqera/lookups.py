@@ -10,6 +10,7 @@ from libs.contracts.studio_state import State
 from services.gateway.api.seqera.dto import Lookups, as_int
 from services.gateway.api.seqera.studios import models as m
 from services.gateway.read import Db
+from services.gateway.read import checkpoints as read_checkpoints
 from services.gateway.read import lookups as read
 
 
@@ -32,6 +33,12 @@ async def users(db: Db, ids: set[str]) -> dict[str, m.UserInfo]:
                                      avatar=r.get("avatar") or avatar(r["email"])) for r in rows}
 
 
+async def parents(db: Db, ids: set[str]) -> dict[str, m.ParentCheckpoint]:
+    rows = await read_checkpoints.parents(db, set(_ints(ids)))
+    return {str(i): m.ParentCheckpoint(checkpoint_id=i, checkpoint_name=r["name"], session_id=r["session_id"],
+                                       studio_name=r["studio_name"]) for i, r in rows.items()}
+
+
 async def compute_envs(db: Db, ids: set[str]) -> dict[str, m.DataStudioComputeEnvDto]:
     return {r["id"]: m.DataStudioComputeEnvDto(**r) for r in await read.compute_envs(db, ids)}
 
@@ -52,4 +59,5 @@ async def for_studios(db: Db, states: Sequence[State], with_labels: bool = False
         compute_envs=await compute_envs(db, {s.compute_env_id for s in states}),
         labels=await labels(db, {i for s in states for i in s.label_ids}) if with_labels else None,
         data_links=await data_links(db, {i for s in states for i in s.configuration.mount_data}),
+        parents=await parents(db, {s.parent_checkpoint_id for s in states if s.parent_checkpoint_id}),
     )
