@@ -163,6 +163,7 @@ class State(BaseModel):
     parent_id: str | None = None
     slot: datetime | None = None
     created_at: datetime | None = None
+    running_at: datetime | None = None
     finished_at: datetime | None = None
     exit_code: int | None = None
     error_message: str | None = None
@@ -192,7 +193,8 @@ def evolve(state: State, e: Event) -> State:
     if isinstance(e, JobStarted):
         # a cancel that came while it was launching stays a cancel: the process is stopped at once
         status = JobStatus.CANCELING if state.status == JobStatus.CANCELING else JobStatus.RUNNING
-        return state.model_copy(update={"status": status, "pid": e.pid, "started_at": e.started_at})
+        return state.model_copy(update={"status": status, "pid": e.pid, "started_at": e.started_at,
+                                        "running_at": e.at})
     if isinstance(e, JobFinished):
         return state.model_copy(update={"status": e.status, "exit_code": e.exit_code,
                                         "error_message": e.error_message, "finished_at": e.at})

@@ -33,6 +33,8 @@ class _Config(BaseModel):
     post_run_script: str | None = Field(default=None, max_length=10_000)
     environment: list[EnvVariable] | None = None
     nextflow_config: str | None = Field(default=None, max_length=10_000)
+    #: our extension: as a DataChain compute cluster, how many jobs run on it at once (docs/jobs.md)
+    max_workers: int | None = Field(default=None, ge=1, le=10_000)
 
 
 class LocalConfig(_Config):
