@@ -28,7 +28,7 @@ from libs.eventstore import EventStore
 from libs.platform.metrics import METRICS_CONTENT_TYPE, metrics_text
 from libs.platform.session_keys import load_or_create_key
 from services.gateway.access.auth import Principal
-from services.gateway.api import native
+from services.gateway.api import datachain, native
 from services.gateway.api.seqera import StudiosContext, install
 from services.gateway.api.seqera import router as studios_router
 from services.gateway.api.seqera import users as identity_api
@@ -46,6 +46,7 @@ from services.gateway.read.projections import base as projections
 from services.gateway.read.projections.builds import BUILDS
 from services.gateway.read.projections.checkpoints import CHECKPOINTS
 from services.gateway.read.projections.identity import IDENTITY, identity_subscription
+from services.gateway.read.projections.jobs import JOBS
 from services.gateway.read.projections.studios import STUDIOS
 from services.gateway.read.schema import GATEWAY
 from services.gateway.settings import GatewaySettings
@@ -81,6 +82,8 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
         await broker.start()
         sender = BusCommandSender(CommandClient(broker.nc))
         install(app, StudiosContext(store, sender, public_url=settings.public_url, origins=origins))
+        datachain.install(app, datachain.DataChainContext(sender, broker.nc, settings.data_dir.resolve() / "job-files",
+                                                          settings.public_url, topology))
         app.state.sender, app.state.http, app.state.webhooks = sender, http, webhook_options
         app.state.logs = LogsClient(broker.nc, topology)  # log queries and follows (api/seqera/studios/logs.py)
         position = await ensure_defaults(store, settings.admin_token_value(),
@@ -93,6 +96,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
             asyncio.create_task(projections.run(store, STUDIOS, runtime.stop)),
             asyncio.create_task(projections.run(store, BUILDS, runtime.stop)),
             asyncio.create_task(projections.run(store, CHECKPOINTS, runtime.stop)),
+            asyncio.create_task(projections.run(store, JOBS, runtime.stop)),
             # connections whose gateway died without closing them end with their lease (docs/activity.md)
             asyncio.create_task(reap_connections(lambda: store.pool, sender, runtime.stop)),
         ]
@@ -120,6 +124,8 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     install_request_trace(app)
     app.include_router(identity_api.router)
     app.include_router(studios_router)
+    app.include_router(datachain.router)  # DataChain Studio's jobs API under /api (docs/jobs.md)
+    datachain.add_openapi(app)
     app.include_router(webhooks_api.router)
     app.include_router(native.router)  # templates, builds, operations (docs/builder.md)
     secret_of = derived_secrets(load_or_create_key(settings.session_key_file))
@@ -142,6 +148,7 @@ def _wake_projections_on_events(broker: NatsBroker, topology: Topology) -> None:
         projections.wake(STUDIOS)
         projections.wake(BUILDS)
         projections.wake(CHECKPOINTS)
+        projections.wake(JOBS)
 
 
 def _proxy(app: FastAPI, http: httpx.AsyncClient, secret_of: SecretOf) -> APIRouter:
