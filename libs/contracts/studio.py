@@ -73,6 +73,9 @@ class StudioConfiguration(_Value):
     conda_environment: str | None = None
     lifespan_hours: int | None = None  # None: the workspace default; 0: unlimited
     command: tuple[str, ...] | None = None  # our extension: what the ``custom`` tool runs
+    #: our extension: stop the session after this long with no connection activity and no work (a number, so
+    #: fractions work); None: the service's default (STUDIOS_IDLE_TIMEOUT_MINUTES); 0: never (docs/activity.md)
+    idle_timeout_minutes: float | None = None
 
 
 class StudioTemplate(_Value):
@@ -304,6 +307,16 @@ class StudioConnectionOpened(StudioEvent):
 
 
 @registry.register
+class StudioSessionBusy(StudioEvent):
+    """The tool is working without anyone connected (a busy kernel, CPU use, a custom tool's activity endpoint):
+    what keeps an idle timeout from stopping it. At most one per session per interval (docs/activity.md)."""
+
+    event_type: ClassVar[str] = "StudioSessionBusy"
+    run: int
+    work: tuple[str, ...]
+
+
+@registry.register
 class StudioConnectionActive(StudioEvent):
     """An open connection is still there and in use (at most one per connection per 30 s): its lease renewed."""
 
@@ -339,4 +352,5 @@ STUDIO_EVENTS: tuple[type[StudioEvent], ...] = (
     StudioConnectionOpened,
     StudioConnectionActive,
     StudioConnectionClosed,
+    StudioSessionBusy,
 )

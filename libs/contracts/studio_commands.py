@@ -163,6 +163,14 @@ class RecordConnection(StudioCommand):
     lease_seconds: float | None = None
 
 
+class RecordWork(StudioCommand):
+    """From the lifecycle's activity probe: what the tool is busy with (``work`` names it, e.g. "kernel busy")."""
+
+    name: ClassVar[str] = "record_work"
+    run: int
+    work: tuple[str, ...]
+
+
 STUDIO_COMMANDS: tuple[type[StudioCommand], ...] = (
     CreateStudio,
     UpdateStudio,
@@ -178,4 +186,5 @@ STUDIO_COMMANDS: tuple[type[StudioCommand], ...] = (
     RecordStartFailed,
     RecordSessionStopped,
     RecordConnection,
+    RecordWork,
 )

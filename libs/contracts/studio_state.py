@@ -31,6 +31,7 @@ from libs.contracts.studio import (
     StudioDeleted,
     StudioLifespanExtended,
     StudioProgressRecorded,
+    StudioSessionBusy,
     StudioSessionRunning,
     StudioSessionStopped,
     StudioStartFailed,
@@ -86,6 +87,9 @@ class State(BaseModel):
     last_stopped: datetime | None = None
     #: the last connection activity (opened, renewed in use, closed): what idle stops measure from
     last_activity: datetime | None = None
+    #: the last time the tool was seen working, and at what (``StudioSessionBusy``)
+    last_work: datetime | None = None
+    busy_with: tuple[str, ...] = ()
 
     @property
     def run_key(self) -> str:
@@ -103,7 +107,7 @@ def due_for_lifespan_stop(state: State, now: datetime) -> bool:
 def evolve(state: State, event: Event) -> State:
     changed = _apply(event, state)
     at = getattr(event, "at", None)
-    if at is None or isinstance(event, StudioConnectionActive):  # a renewal is not a change of the studio
+    if at is None or isinstance(event, (StudioConnectionActive, StudioSessionBusy)):  # not a change of it
         return changed
     return changed.model_copy(update={"updated_at": at})
 
@@ -249,7 +253,7 @@ def _(e: StudioSessionStopped, s: State) -> State:
     status = StudioStatus.ERRORED if e.errored else StudioStatus.STOPPED
     update = _status(status, e.at, status_message=e.message, stop_reason=e.stop_reason)
     return s.model_copy(
-        update=dict(exit_code=e.exit_code, usage=e.usage, expires_at=None, active_connections=(),
+        update=dict(exit_code=e.exit_code, usage=e.usage, expires_at=None, active_connections=(), busy_with=(),
                     last_stopped=e.at, **update)
     )
 
@@ -278,6 +282,11 @@ def _(e: StudioConnectionOpened, s: State) -> State:
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else max(a, b)
+
+
+@_apply.register
+def _(e: StudioSessionBusy, s: State) -> State:
+    return s.model_copy(update={"last_work": e.at, "busy_with": e.work})
 
 
 @_apply.register

@@ -26,6 +26,7 @@ from libs.contracts.studio import (
     StudioDeleted,
     StudioLifespanExtended,
     StudioProgressRecorded,
+    StudioSessionBusy,
     StudioSessionRunning,
     StudioSessionStopped,
     StudioStartFailed,
@@ -676,6 +677,7 @@ def test_every_event_round_trips_through_the_registry() -> None:
         StudioBuildSucceeded(**common(), run=1, build_id="b"),
         StudioConnectionClosed(**common(), run=1, user_id="u", connection_id="c"),
         StudioConnectionActive(**common(), run=1, user_id="u", connection_id="c"),
+        StudioSessionBusy(**common(), run=1, work=("kernel busy",)),
         StudioProgressRecorded(**common(), run=1, step="s", status=ProgressStatus.ERRORED, warnings=("w",)),
     ]
     assert {type(e) for e in samples} == set(STUDIO_EVENTS)

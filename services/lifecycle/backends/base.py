@@ -109,6 +109,8 @@ class Usage:
     peak_memory_mb: int
     avg_cpu_millicores: int
     peak_cpu_millicores: int
+    #: cpu time used so far: two readings give the recent rate (idle detection, sessions/activity.py)
+    cpu_seconds: float | None = field(default=None, compare=False)
 
 
 class ComputeBackend(Protocol):

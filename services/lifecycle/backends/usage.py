@@ -40,4 +40,4 @@ class Meter:
         wall = max(self._at - self.started_at, 1e-3)
         average = self.cpu_seconds / wall * 1000
         return Usage(peak_memory_mb=round(self.peak_memory / 2**20), avg_cpu_millicores=round(average),
-                     peak_cpu_millicores=round(max(self.peak_millicores, average)))
+                     peak_cpu_millicores=round(max(self.peak_millicores, average)), cpu_seconds=self.cpu_seconds)

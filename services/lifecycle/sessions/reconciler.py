@@ -25,9 +25,11 @@ from libs.eventstore import EventStore
 from libs.platform.metrics import LifecycleMetrics
 from services.lifecycle.backends.base import ComputeBackend, Handle
 from services.lifecycle.handlers import Clock, StudioHandlers, utcnow
+from services.lifecycle.sessions.activity import ActivityProbe
+from services.lifecycle.sessions.idling import IdleWatch
 from services.lifecycle.sessions.leadership import LeaderLock
 from services.lifecycle.sessions.runner import SessionRunner
-from services.lifecycle.studio.rules import FORCE_STOP_AFTER, idle
+from services.lifecycle.studio.rules import FORCE_STOP_AFTER
 
 log = logging.getLogger("studios.lifecycle.reconcile")
 ACTOR = "lifecycle"
@@ -43,6 +45,8 @@ class Reconciler:
         self.interval, self.clock, self.idle_timeout = interval, clock, idle_timeout
         #: None: this reconciler is the only one (tests, a single process); else it acts only while leading
         self.leader = leader
+        #: idle stops that never stop real work: connections, and work seen in the tool (docs/activity.md)
+        self.idling = IdleWatch(handlers, ActivityProbe(backend, runner.provisioner.secret))
 
     async def active_studios(self) -> list[State]:
         # Lifecycle's own streams; one fold per studio keeps this simple at the scale of one machine.
@@ -98,10 +102,10 @@ class Reconciler:
             await self.handlers.handle(StopStudio(session_id=sid, now=now, actor=ACTOR, run=run,
                                                   stop_reason=StopReason.LIFESPAN_EXPIRED))
             self.runner.stop(sid, run)
-        elif state.status is StudioStatus.RUNNING and idle(state, now, self.idle_timeout):
+        elif state.status is StudioStatus.RUNNING and (why := await self.idling.idle(state, handle, now,
+                                                                                    self.idle_timeout)):
             await self.handlers.handle(StopStudio(session_id=sid, now=now, actor=ACTOR, run=run,
-                                                  stop_reason=StopReason.IDLE_TIMEOUT,
-                                                  reason=f"no connection for {self.idle_timeout}"))
+                                                  stop_reason=StopReason.IDLE_TIMEOUT, reason=why))
             self.runner.stop(sid, run)
         elif state.status is StudioStatus.STOPPING:
             if state.last_update and now - state.last_update >= FORCE_STOP_AFTER:

@@ -22,6 +22,7 @@ from libs.contracts.studio import (
     StudioConnectionClosed,
     StudioConnectionOpened,
     StudioProgressRecorded,
+    StudioSessionBusy,
     StudioSessionRunning,
     StudioSessionStopped,
     StudioStartFailed,
@@ -36,6 +37,7 @@ from libs.contracts.studio_commands import (
     RecordSessionRunning,
     RecordSessionStopped,
     RecordStartFailed,
+    RecordWork,
 )
 from libs.contracts.studio_state import State
 from services.lifecycle.studio import rules
@@ -136,6 +138,12 @@ def connection(c: RecordConnection, s: State) -> list[Event]:
     return []
 
 
+def work(c: RecordWork, s: State) -> list[Event]:
+    if s.status is not S.RUNNING or not c.work:
+        return []
+    return [StudioSessionBusy(**c.event_fields(), run=c.run, work=tuple(c.work))]
+
+
 DECIDERS: dict[type[Any], Callable[[Any, State], list[Event]]] = {
     RecordBuildStarted: build_started,
     RecordBuildSucceeded: build_succeeded,
@@ -145,4 +153,5 @@ DECIDERS: dict[type[Any], Callable[[Any, State], list[Event]]] = {
     RecordStartFailed: start_failed,
     RecordSessionStopped: session_stopped,
     RecordConnection: connection,
+    RecordWork: work,
 }

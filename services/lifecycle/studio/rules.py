@@ -9,7 +9,14 @@ from datetime import datetime, timedelta
 
 from libs.contracts.errors import InvalidInput
 from libs.contracts.events import Event
-from libs.contracts.studio import StudioConfiguration, StudioDeleted, StudioStatus, StudioTemplate, StudioUpdated
+from libs.contracts.studio import (
+    ActiveConnection,
+    StudioConfiguration,
+    StudioDeleted,
+    StudioStatus,
+    StudioTemplate,
+    StudioUpdated,
+)
 from libs.contracts.studio_state import State
 
 #: A start that has not reached ``running`` in this long is stuck, and the user may stop it.
@@ -69,6 +76,9 @@ def validate_configuration(c: StudioConfiguration) -> StudioConfiguration:
             raise InvalidInput(f"configuration.{field} must not be negative", field=f"configuration.{field}")
     if c.lifespan_hours is not None and c.lifespan_hours < 0:
         raise InvalidInput("configuration.lifespanHours must not be negative", field="configuration.lifespanHours")
+    if c.idle_timeout_minutes is not None and not 0 <= c.idle_timeout_minutes <= 10**6:
+        raise InvalidInput("configuration.idleTimeoutMinutes must be between 0 (never) and 1000000",
+                           field="configuration.idleTimeoutMinutes")
     if c.conda_environment is not None and len(c.conda_environment) > CONDA_ENVIRONMENT_MAX:
         raise InvalidInput(
             f"configuration.condaEnvironment must be at most {CONDA_ENVIRONMENT_MAX} characters long",
@@ -102,12 +112,41 @@ def validate_id(value: str, field: str) -> str:
     return value
 
 
+def idle_timeout(state: State, default: timedelta | None) -> timedelta | None:
+    """The studio's own ``idleTimeoutMinutes`` wins over the service's default; 0 (or None overall): never."""
+    minutes = state.configuration.idle_timeout_minutes
+    if minutes is None:
+        return default
+    return timedelta(minutes=minutes) if minutes > 0 else None
+
+
+def live_connections(state: State, now: datetime) -> tuple[ActiveConnection, ...]:
+    """Connections whose lease has not passed (one nobody renewed is a ghost, even before it is reaped)."""
+    return tuple(c for c in state.active_connections if c.lease_until is None or c.lease_until > now)
+
+
+def last_activity(state: State) -> datetime | None:
+    """The latest of: any change of the studio (its start included), connection activity, work in the tool."""
+    seen = [t for t in (state.updated_at, state.last_activity, state.last_work) if t is not None]
+    return max(seen) if seen else None
+
+
+def keeping_alive(state: State, now: datetime, timeout: timedelta | None) -> tuple[str, ...]:
+    """What keeps a running session from being idle now: ``connection``, and the work last seen within the
+    timeout (``kernel busy``, ``cpu``...)."""
+    out: tuple[str, ...] = ("connection",) if live_connections(state, now) else ()
+    if state.last_work is not None and (timeout is None or now - state.last_work < timeout):
+        out += state.busy_with
+    return out
+
+
 def idle(state: State, now: datetime, timeout: timedelta | None) -> bool:
-    """Nobody connected, and nothing happened to the studio (a connection closing included) for ``timeout``;
-    None: sessions are never stopped for being idle."""
-    if timeout is None or state.active_connections or state.updated_at is None:
+    """Nobody connected, and no connection activity, no work in the tool and no change to the studio for
+    ``timeout``; None: sessions are never stopped for being idle."""
+    last = last_activity(state)
+    if timeout is None or live_connections(state, now) or state.updated_at is None or last is None:
         return False
-    return now - state.updated_at >= timeout
+    return now - last >= timeout
 
 
 def takes_new_name(state: State, name: str | None) -> bool:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from libs.contracts.studio import StopReason, StudioConfiguration
+from libs.contracts.studio import StopReason, StudioConfiguration, StudioStatus
 from libs.contracts.studio_state import State
 from services.gateway.api.seqera.studios import models as m
 
@@ -55,7 +56,7 @@ def configuration(c: StudioConfiguration) -> m.DataStudioConfigurationDto:
     return m.DataStudioConfigurationDto(
         cpu=c.cpu, gpu=c.gpu, memory=c.memory, mount_data=list(c.mount_data), environment=dict(c.environment),
         conda_environment=c.conda_environment, lifespan_hours=c.lifespan_hours,
-        command=list(c.command) if c.command is not None else None,
+        command=list(c.command) if c.command is not None else None, idle_timeout_minutes=c.idle_timeout_minutes,
     )
 
 
@@ -113,4 +114,17 @@ def to_dto(s: State, base_url: str, lookups: Lookups = Lookups(), url: str | Non
         if s.parent_checkpoint_id else None,
         remote_config=m.StudioRemoteConfigurationDto(repository=remote.repository, revision=remote.revision,
                                                   commit_id=remote.commit_id) if remote else None,
+        last_activity=_latest(s.last_activity, s.last_work),
+        kept_alive_by=kept_alive_by(s) if s.status is StudioStatus.RUNNING else None,
     )
+
+
+def _latest(*times: datetime | None) -> datetime | None:
+    seen = [t for t in times if t is not None]
+    return max(seen) if seen else None
+
+
+def kept_alive_by(s: State) -> list[str]:
+    """What the last observations say keeps the session running: connections, and the work last recorded
+    (the lifecycle decides the stop with the timeout; this shows what it last saw)."""
+    return (["connection"] if s.active_connections else []) + list(s.busy_with)

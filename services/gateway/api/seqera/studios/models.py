@@ -61,6 +61,7 @@ class DataStudioConfigurationDto(SeqeraResponse):
     mount_data_v2: list[MountDataDto] | None = Field(default=None, alias="mountDataV2")
     ssh_enabled: bool | None = None
     command: list[str] | None = None
+    idle_timeout_minutes: float | None = None
 
 
 class StudioRemoteConfigurationDto(SeqeraResponse):
@@ -182,6 +183,9 @@ class DataStudioDto(SeqeraResponse):
     parent_checkpoint: ParentCheckpoint | None = None
     remote_config: StudioRemoteConfigurationDto | None = None
     allowed_users: list[UserInfo] | None = None
+    #: ours (docs/activity.md): the last connection activity or work seen, and what keeps a running session alive
+    last_activity: datetime | None = None
+    kept_alive_by: list[str] | None = None
 
 
 class DataStudioCreateResponse(SeqeraResponse):

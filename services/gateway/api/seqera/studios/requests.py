@@ -41,6 +41,8 @@ class DataStudioConfiguration(SeqeraModel):
     mount_data_v2: list[MountData] | None = Field(default=None, alias="mountDataV2")
     ssh_enabled: bool | None = None
     command: list[str] | None = None
+    #: ours: minutes without connection activity or work before the session stops (0: never); docs/activity.md
+    idle_timeout_minutes: Annotated[float, Field(ge=0, le=10**6)] | None = None
 
 
 class StudioRemoteConfiguration(SeqeraModel):

@@ -37,6 +37,7 @@ def configuration(body: DataStudioConfiguration | None, base: StudioConfiguratio
         "conda_environment": body.conda_environment, "lifespan_hours": body.lifespan_hours,
         "mount_data": tuple(mounts) if mounts is not None else None,
         "command": tuple(body.command) if body.command is not None else None,
+        "idle_timeout_minutes": body.idle_timeout_minutes,
     }
     return base.model_copy(update={k: v for k, v in given.items() if v is not None})
 
