@@ -28,7 +28,7 @@ from libs.eventstore import EventStore
 from libs.platform.metrics import METRICS_CONTENT_TYPE, metrics_text
 from libs.platform.session_keys import load_or_create_key
 from services.gateway.access.auth import Principal
-from services.gateway.api import datachain, native
+from services.gateway.api import datachain, dataiku, native
 from services.gateway.api.seqera import StudiosContext, install
 from services.gateway.api.seqera import router as studios_router
 from services.gateway.api.seqera import users as identity_api
@@ -128,6 +128,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     datachain.add_openapi(app)
     app.include_router(webhooks_api.router)
     app.include_router(native.router)  # templates, builds, operations (docs/builder.md)
+    app.include_router(dataiku.router)  # Dataiku DSS's code studios API under /dip/publicapi (docs/dataiku.md)
     secret_of = derived_secrets(load_or_create_key(settings.session_key_file))
     install_origins(app, origins, http, secret_of, public_url=settings.public_url,  # before the path proxy
                     ticket_seconds=settings.connect_ticket_seconds,
