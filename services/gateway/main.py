@@ -28,7 +28,7 @@ from libs.eventstore import EventStore
 from libs.platform.metrics import METRICS_CONTENT_TYPE, metrics_text
 from libs.platform.session_keys import load_or_create_key
 from services.gateway.access.auth import Principal
-from services.gateway.api import datachain, dataiku, native
+from services.gateway.api import civis, datachain, dataiku, native
 from services.gateway.api.seqera import StudiosContext, install
 from services.gateway.api.seqera import router as studios_router
 from services.gateway.api.seqera import users as identity_api
@@ -45,6 +45,7 @@ from services.gateway.proxy.wiring import connect_permission, lookup_studio, tok
 from services.gateway.read.projections import base as projections
 from services.gateway.read.projections.builds import BUILDS
 from services.gateway.read.projections.checkpoints import CHECKPOINTS
+from services.gateway.read.projections.deployments import DEPLOYMENTS
 from services.gateway.read.projections.identity import IDENTITY, identity_subscription
 from services.gateway.read.projections.jobs import JOBS
 from services.gateway.read.projections.studios import STUDIOS
@@ -96,6 +97,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
             asyncio.create_task(projections.run(store, STUDIOS, runtime.stop)),
             asyncio.create_task(projections.run(store, BUILDS, runtime.stop)),
             asyncio.create_task(projections.run(store, CHECKPOINTS, runtime.stop)),
+            asyncio.create_task(projections.run(store, DEPLOYMENTS, runtime.stop)),  # Civis deployments
             asyncio.create_task(projections.run(store, JOBS, runtime.stop)),
             # connections whose gateway died without closing them end with their lease (docs/activity.md)
             asyncio.create_task(reap_connections(lambda: store.pool, sender, runtime.stop)),
@@ -129,7 +131,10 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     app.include_router(webhooks_api.router)
     app.include_router(native.router)  # templates, builds, operations (docs/builder.md)
     app.include_router(dataiku.router)  # Dataiku DSS's code studios API under /dip/publicapi (docs/dataiku.md)
-    secret_of = derived_secrets(load_or_create_key(settings.session_key_file))
+    session_key = load_or_create_key(settings.session_key_file)
+    secret_of = derived_secrets(session_key)
+    app.state.civis_display_key = civis.link_key(session_key)  # signs Civis's displayUrl links
+    app.include_router(civis.router)  # Civis Platform's studios API under /civis (docs/civis.md)
     install_origins(app, origins, http, secret_of, public_url=settings.public_url,  # before the path proxy
                     ticket_seconds=settings.connect_ticket_seconds,
                     session_seconds=settings.connect_session_hours * 3600)
@@ -149,6 +154,7 @@ def _wake_projections_on_events(broker: NatsBroker, topology: Topology) -> None:
         projections.wake(STUDIOS)
         projections.wake(BUILDS)
         projections.wake(CHECKPOINTS)
+        projections.wake(DEPLOYMENTS)
         projections.wake(JOBS)
 
 

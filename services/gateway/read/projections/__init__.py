@@ -3,10 +3,11 @@
 from services.gateway.read.projections.base import Projection, run, wait_for_position
 from services.gateway.read.projections.builds import BUILDS
 from services.gateway.read.projections.checkpoints import CHECKPOINTS
+from services.gateway.read.projections.deployments import DEPLOYMENTS
 from services.gateway.read.projections.identity import IDENTITY
 from services.gateway.read.projections.studios import STUDIOS
 
-PROJECTIONS: dict[str, Projection] = {p.name: p for p in (IDENTITY, STUDIOS, CHECKPOINTS, BUILDS)}
+PROJECTIONS: dict[str, Projection] = {p.name: p for p in (IDENTITY, STUDIOS, CHECKPOINTS, BUILDS, DEPLOYMENTS)}
 
-__all__ = ["BUILDS", "CHECKPOINTS", "IDENTITY", "PROJECTIONS", "STUDIOS", "Projection", "run",
+__all__ = ["BUILDS", "CHECKPOINTS", "DEPLOYMENTS", "IDENTITY", "PROJECTIONS", "STUDIOS", "Projection", "run",
            "wait_for_position"]
