@@ -1,12 +1,17 @@
 """Idle stops that never kill real work, with the real lifecycle and local backend: a ``custom`` tool burning CPU
 silently with nobody connected is not stopped at its idle timeout, and is once it stops; a tool whose
 ``STUDIOS_ACTIVITY_URL`` endpoint says it is busy likewise. The studio's ``idleTimeoutMinutes`` is a fraction of
-a minute here, and the reconciler looks every second; the tests wait on what the history records."""
+a minute here, and the reconciler looks every second; the tests wait on what the history records. And the issue's
+JupyterLab case: a kernel busy on a long silent computation, nobody connected, is kept until the kernel is idle."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
 
 from libs.contracts.studio import StopReason, StudioConfiguration, StudioStatus, StudioTemplate
 from libs.contracts.studio_state import State
@@ -93,3 +98,42 @@ async def test_a_tool_whose_activity_endpoint_says_busy_is_kept_until_it_says_ot
         state = await wait_for(lambda: lc.state(sid), until=lambda s: s.status is StudioStatus.STOPPED, within=60,
                                what="the idle stop")
         assert state.stop_reason is StopReason.IDLE_TIMEOUT
+
+
+JUPYTER = StudioTemplate(repository="studios/jupyter:4", tool="jupyter")
+
+
+async def test_a_jupyterlab_kernel_busy_on_a_silent_computation_is_not_stopped_until_it_is_idle(
+        database_url: str, nats_url: str, tmp_path: Path) -> None:
+    pytest.importorskip("jupyterlab")
+    from tests.integration.test_proxy_jupyter import KERNEL, _execute
+
+    flag = tmp_path / "computing"
+    flag.touch()
+    minutes = 0.2  # JupyterLab takes a while to start here: a kernel is started well within the timeout
+    config = StudioConfiguration(idle_timeout_minutes=minutes)
+    async with running_lifecycle(database_url, nats_url, tmp_path / "data") as lc:
+        cmd = create("lab", template=JUPYTER, configuration=config)
+        await lc.send(cmd)
+        state = await lc.wait_status(cmd.session_id, StudioStatus.RUNNING, timeout=120)
+        assert state.handle is not None
+        tool = f"{state.handle['host']}:{state.handle['port']}/connect/{cmd.session_id}"
+        token = {"Authorization": f"token {lc.secret(state)}"}  # straight to the tool: no connection recorded
+        async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+            r = await http.post(f"http://{tool}/api/kernels", json={"name": "python3"}, headers=token)
+            assert r.status_code == 201, r.text
+            kernel = r.json()["id"]
+            async with connect(f"ws://{tool}/api/kernels/{kernel}/channels?session_id=s", subprotocols=[KERNEL],
+                               additional_headers=token, max_size=None) as ws:
+                # sleeps, prints nothing, uses no CPU: only the kernel's state says it is working
+                await ws.send(_execute(f"import os, time\nwhile os.path.exists({str(flag)!r}): time.sleep(0.1)"))
+                state = await lc.wait_for(cmd.session_id, lambda s: _worked_for(s, 1.5 * minutes * 60), timeout=120)
+                assert "kernel busy" in state.busy_with and not state.active_connections
+                flag.unlink()
+                state = await lc.wait_status(cmd.session_id, StudioStatus.STOPPED, timeout=120)
+        assert state.stop_reason is StopReason.IDLE_TIMEOUT
+
+
+def _worked_for(state: State, seconds: float) -> bool:
+    return (state.status is StudioStatus.RUNNING and state.last_work is not None and state.last_running is not None
+            and (state.last_work - state.last_running).total_seconds() > seconds)
