@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from libs.contracts.job import JobStatus
+from libs.contracts.job import JobStatus, State
 from libs.testing.waiting import wait_for
 from tests.integration.datachain_helpers import cli, running_system
 from tests.integration.jobs_helpers import state, wait_final
@@ -45,10 +45,11 @@ async def test_the_datachain_cli_runs_follows_lists_and_cancels_jobs(database_ur
         code, out = await cli(system, "job", "run", "long.py", "--no-wait")
         assert code == 0, out
         long_id = re.search(r"Job (\S+) created", out).group(1)  # type: ignore[union-attr]
-        running = await wait_for(lambda: state(system.lc.store, long_id), within=60,
+        running: State = await wait_for(lambda: state(system.lc.store, long_id), within=60,
                                  until=lambda s: s.status == JobStatus.RUNNING and s.pid)
         code, out = await cli(system, "job", "cancel", long_id)
         assert code == 0, out
         assert f"Job {long_id} canceled" in out
         assert (await wait_final(system.lc.store, long_id)).status == JobStatus.CANCELED
+        assert running.pid is not None
         assert not psutil.pid_exists(running.pid) or psutil.Process(running.pid).status() == psutil.STATUS_ZOMBIE
