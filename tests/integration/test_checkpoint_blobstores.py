@@ -60,3 +60,9 @@ def test_a_key_cannot_leave_the_filesystem_store(tmp_path: Path) -> None:
     store = open_blobstore(str(tmp_path / "blobs"))
     with pytest.raises(ValueError):
         store.put("../outside", b"x")
+
+
+def test_flush_makes_puts_durable_and_keeps_them(store: BlobStore) -> None:
+    store.put("chunks/cc/3", b"kept")
+    store.flush()
+    assert store.get("chunks/cc/3") == b"kept"

@@ -41,6 +41,9 @@ class MemoryBlobStore:
         with self._lock:
             self._blobs.pop(key, None)
 
+    def flush(self) -> None:
+        pass  # nothing outlives the process anyway
+
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         with self._lock:
             items = [(k, v) for k, v in self._blobs.items() if k.startswith(prefix)]

@@ -50,6 +50,9 @@ class S3BlobStore:
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
+    def flush(self) -> None:
+        pass  # an acknowledged PUT is durable
+
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
                                                                        Prefix=self._key(prefix))

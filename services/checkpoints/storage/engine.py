@@ -106,9 +106,14 @@ class Engine:
         manifest = Manifest(final)
         data = manifest.encode()
         ref = reference(checkpoint_id, data)
-        await asyncio.to_thread(self.store.put, ref.uri, data)
+        await asyncio.to_thread(self._put_durably, ref.uri, data)
         return Saved(ref, manifest.size, len(manifest.files), sum(w.bytes_written for w in written) + len(data),
                      sum(w.chunks_written for w in written), len(changed))
+
+    def _put_durably(self, key: str, data: bytes) -> None:
+        """The manifest last, then one flush: once the save's event names it, it and its chunks are on disk."""
+        self.store.put(key, data)
+        self.store.flush()
 
     def _batches(self, files: Sequence[Entry]) -> list[list[str]]:
         """Big files alone, small ones together: enough batches to keep every worker busy, few enough that

@@ -1,0 +1,151 @@
+"""Checkpoints: a mixed workspace (many small files, a few large, part compressible) saved, saved again after a
+1 MiB change and after none, and restored, each beside its baseline in the same run: ``tar | zstd -3`` (and
+``restic`` when installed). Then the bytes stored after 10 interim checkpoints with small changes beside 10 full
+archives. ``python -m bench --only checkpoints [--mib 1024]``; needs no database (the storage engine alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bench.common import Stopwatch
+from services.checkpoints.storage.engine import Engine, Saved
+
+MIB = 1 << 20
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--mib", type=int, default=1024, help="size of the workspace")
+    return parser.parse_known_args()[0]
+
+
+def make_workspace(root: Path, mib: int) -> None:
+    """An eighth in ~16 KiB files (half text, half random), the rest in large files: half random, half text."""
+    rng = random.Random(7)
+    words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(5000)]
+
+    def text(n: int) -> bytes:
+        out = bytearray()
+        while len(out) < n:
+            out += b" ".join(rng.choice(words) for _ in range(200)) + b"\n"
+        return bytes(out[:n])
+
+    small_total, i = mib * MIB // 8, 0
+    written = 0
+    while written < small_total:
+        size = rng.randint(1024, 32 * 1024)
+        folder = root / "src" / f"d{i % 97}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{i}.dat").write_bytes(text(size) if i % 2 else os.urandom(size))
+        written, i = written + size, i + 1
+    large = (mib * MIB - written) // 4
+    for n in range(4):
+        with open(root / f"large{n}.bin", "wb") as f:
+            for _ in range(large // (8 * MIB)):
+                f.write(os.urandom(8 * MIB) if n % 2 == 0 else text(8 * MIB))
+
+
+def du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def sh(cmd: str, env: dict[str, str] | None = None) -> float:
+    with Stopwatch() as t:
+        subprocess.run(["sh", "-c", cmd], check=True, env={**os.environ, **(env or {})},
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return t.seconds
+
+
+def change_one_mib(root: Path, n: int) -> None:
+    with open(root / f"large{n % 4}.bin", "r+b") as f:
+        f.seek((n * 37 * MIB) % max(MIB, (root / f"large{n % 4}.bin").stat().st_size - MIB))
+        f.write(os.urandom(MIB))
+
+
+def line(name: str, ours: str, baseline: str) -> None:
+    print(f"{name}: ours {ours} | baseline {baseline}", flush=True)
+
+
+async def run(tmp: Path, mib: int) -> None:
+    ws, store = tmp / "ws", tmp / "store"
+    make_workspace(ws, mib)
+    size = du(ws)
+    engine = Engine(str(store))
+    try:
+        with Stopwatch() as full_t:
+            full = await engine.save(1, str(ws))
+        tar_t = sh(f"tar -cf - -C {ws} . | zstd -3 -T0 -q -o {tmp}/full.tar.zst")
+        tar_size = (tmp / "full.tar.zst").stat().st_size
+        line(f"full checkpoint of {size / MIB:.0f} MiB ({engine.workers} workers)",
+             f"{full_t.seconds:.2f}s {size / MIB / full_t.seconds:.0f} MB/s stored {du(store) / MIB:.0f} MiB",
+             f"tar|zstd -3 {tar_t:.2f}s {size / MIB / tar_t:.0f} MB/s {tar_size / MIB:.0f} MiB")
+        restic = shutil.which("restic")
+        env = {"RESTIC_PASSWORD": "bench", "RESTIC_REPOSITORY": str(tmp / "restic")}
+        if restic:
+            sh("restic init", env)
+            restic_t = sh(f"restic backup -q {ws}", env)
+            line("full checkpoint", f"{full_t.seconds:.2f}s",
+                 f"restic backup {restic_t:.2f}s {du(tmp / 'restic') / MIB:.0f} MiB")
+        else:
+            print("restic: not installed (apt-get install restic), its baseline skipped", flush=True)
+
+        prev = await engine.load(full.manifest)
+        change_one_mib(ws, 1)
+        with Stopwatch() as one_t:
+            one = await engine.save(1, str(ws), prev)
+        line("interim after changing 1 MiB", f"{one_t.seconds:.3f}s "
+             f"({one_t.seconds / full_t.seconds:.3f} of the full; target < 0.05) chunk bytes {_chunk_bytes(one)}",
+             f"a full archive again {tar_t:.2f}s")
+        prev = await engine.load(one.manifest)
+        with Stopwatch() as none_t:
+            none = await engine.save(1, str(ws), prev)
+        line("interim after changing nothing", f"{none_t.seconds:.3f}s (target < 2 s) chunk bytes "
+             f"{_chunk_bytes(none)} chunks {none.chunks_written}", f"a full archive again {tar_t:.2f}s")
+
+        out = tmp / "restored"
+        with Stopwatch() as restore_t:
+            await engine.restore(await engine.load(none.manifest), str(out))
+        (tmp / "untar").mkdir()
+        untar_t = sh(f"zstd -d -q -c {tmp}/full.tar.zst | tar -xf - -C {tmp}/untar")
+        line("restore", f"{restore_t.seconds:.2f}s {size / MIB / restore_t.seconds:.0f} MB/s",
+             f"zstd -d|tar x {untar_t:.2f}s {size / MIB / untar_t:.0f} MB/s")
+        if restic:
+            restic_r = sh(f"restic restore -q latest --target {tmp}/restic-out", env)
+            line("restore", f"{restore_t.seconds:.2f}s", f"restic restore {restic_r:.2f}s")
+
+        before = du(store)
+        prev = await engine.load(none.manifest)
+        for n in range(10):
+            change_one_mib(ws, n + 2)
+            (ws / "src" / f"note{n}.txt").write_text(f"change {n}\n" * 100)
+            saved = await engine.save(1, str(ws), prev)
+            prev = await engine.load(saved.manifest)
+        line("bytes stored by 10 interim checkpoints with small changes",
+             f"{(du(store) - before) / MIB:.1f} MiB", f"10 full archives {10 * tar_size / MIB:.0f} MiB")
+    finally:
+        engine.close()
+
+
+def _chunk_bytes(saved: Saved) -> int:
+    return saved.bytes_written - saved.manifest.size  # what chunks added (the manifest is always rewritten)
+
+
+def main() -> None:
+    args = _args()
+    tmp = Path(tempfile.mkdtemp(prefix="studios-bench-checkpoints-"))
+    try:
+        asyncio.run(run(tmp, args.mib))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
