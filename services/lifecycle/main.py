@@ -31,6 +31,7 @@ from libs.contracts.studio_commands import (
     UpdateStudio,
 )
 from libs.eventstore import EventStore
+from libs.logs import LogPublisher
 from libs.platform.metrics import start_metrics_server, stop_metrics_server
 from libs.platform.session_keys import load_or_create_key
 from libs.platform.signals import is_system_shutdown
@@ -41,6 +42,7 @@ from services.lifecycle.jobs.service import Jobs
 from services.lifecycle.sessions.builds import BuildClient
 from services.lifecycle.sessions.checkpointing import Checkpointing
 from services.lifecycle.sessions.leadership import LeaderLock
+from services.lifecycle.sessions.logs import SessionLogs
 from services.lifecycle.sessions.provisioning import Provisioner
 from services.lifecycle.sessions.reconciler import Reconciler
 from services.lifecycle.sessions.runner import RunnerConfig, SessionRunner
@@ -78,6 +80,13 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
 
     await broker.connect()
     await ensure_streams(broker.js, topology)
+    log_publisher = LogPublisher(broker.js, settings.state_dir / "log-spool", prefix=topology.logs_prefix)
+    session_logs = SessionLogs(log_publisher, lambda sid, run: backend.log_path(f"{sid}-{run}"),  # the run key
+                               handlers.state, settings.state_dir / "log-offsets",
+                               quota_bytes=settings.log_quota_bytes)  # system lines and the tools' output
+    session_logs.register(broker, topology)
+    log_publisher.start()
+    session_logs.resume()
     relay = Relay(store, broker.js, dsn=database_url, topology=topology)
     metrics = _serve_metrics(settings)
     await reconciler.run_once()  # before taking new work: adopt or settle what the last run left
@@ -102,6 +111,8 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
         await asyncio.gather(relay_task, reconcile_task, jobs_task, return_exceptions=True)
         if metrics is not None:
             stop_metrics_server(metrics)
+        await session_logs.close()
+        await log_publisher.close()
         await store.close()
 
 

@@ -26,6 +26,8 @@ class LifecycleSettings(PlatformSettings):
     idle_timeout_minutes: float = Field(0, alias="STUDIOS_IDLE_TIMEOUT_MINUTES", ge=0)
     #: Port of lifecycle's Prometheus ``/metrics`` (on ``STUDIOS_HOST``); 0: not served.
     metrics_port: int = Field(9101, alias="STUDIOS_LIFECYCLE_METRICS_PORT", ge=0, le=65535)
+    #: Bytes of output one session run may log (issue 9); past it one truncation marker, and the rest is counted.
+    log_quota_bytes: int = Field(100 * 1024**2, alias="STUDIOS_LOGS_RUN_QUOTA_BYTES", ge=0)
     #: Jobs (docs/jobs.md): seconds between dispatcher passes when nothing wakes it, and how many seconds of waiting
     #: lift a queued job one priority (so nothing starves).
     job_dispatch_interval_seconds: float = Field(0.2, alias="STUDIOS_JOB_DISPATCH_INTERVAL_SECONDS", gt=0)

@@ -100,7 +100,7 @@ class Ingestor:
             while not stop.is_set():
                 try:
                     msgs = await sub.fetch(self.batch, timeout=self.fetch_wait)
-                except nats.errors.TimeoutError:
+                except (nats.errors.TimeoutError, TimeoutError):  # nothing new: nats-py raises either
                     continue
                 except Exception as e:  # the bus is reconnecting, or the consumer is being recreated: retry
                     log.warning("fetching log lines failed (%r); retrying", e)
