@@ -31,6 +31,9 @@ class StudioWorkspaceSettingsChanged(Event):
     private_studio_by_default: bool = False
     container_repository: str | None = None
     name_strategy: NameStrategy | None = None
+    #: ours: minutes without connection activity or work before a session stops; None: the service's default;
+    #: 0: never. A studio's own configuration.idleTimeoutMinutes wins (docs/activity.md)
+    idle_timeout_minutes: float | None = None
     at: AwareDatetime
     actor: str
     reason: str | None = None

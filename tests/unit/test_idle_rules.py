@@ -70,3 +70,29 @@ def test_work_is_recorded_only_while_running_and_only_when_there_is_some() -> No
     assert busy.work == ("cpu",)  # type: ignore[attr-defined]
     assert reports.work(work, RUNNING.model_copy(update={"status": StudioStatus.STOPPING})) == []
     assert reports.work(work.model_copy(update={"work": ()}), RUNNING) == []
+
+
+@pytest.mark.parametrize(("own", "workspace", "wanted"), [
+    (None, 10.0, 10 * MIN), (None, 0.0, None), (5.0, 10.0, 5 * MIN), (0.0, 10.0, None), (None, None, 30 * MIN),
+])
+def test_the_studio_s_timeout_wins_over_its_workspace_s_which_wins_over_the_service_s(
+        own: float | None, workspace: float | None, wanted: timedelta | None) -> None:
+    state = RUNNING.model_copy(update={"configuration": StudioConfiguration(idle_timeout_minutes=own)})
+    assert rules.idle_timeout(state, 30 * MIN, workspace) == wanted
+
+
+def test_the_workspace_setting_is_recorded_reset_by_null_and_never_negative() -> None:
+    from libs.testing.given_when_then import Aggregate
+    from services.gateway.domain import studio_settings as settings
+
+    spec = Aggregate.of(settings)
+
+    def change(**changes: object) -> settings.ChangeSettings:
+        return settings.ChangeSettings("1", "10", changes, T, "7")
+
+    state = spec.given().when(change(idle_timeout_minutes=0.5)).then(
+        spec.decide(settings.INITIAL, change(idle_timeout_minutes=0.5)))
+    assert state.values.idle_timeout_minutes == 0.5
+    [reset] = spec.decide(state, change(idle_timeout_minutes=None))
+    assert reset.idle_timeout_minutes is None  # type: ignore[attr-defined]
+    spec.given().when(change(idle_timeout_minutes=-1)).then_raises(InvalidInput, "idleTimeoutMinutes")

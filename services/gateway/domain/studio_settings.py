@@ -27,6 +27,7 @@ class Values:
     private_studio_by_default: bool = False
     container_repository: str | None = None
     name_strategy: str | None = None
+    idle_timeout_minutes: float | None = None  # None: the service's default; 0: never
 
 
 FIELDS: tuple[str, ...] = tuple(asdict(Values()))
@@ -61,6 +62,8 @@ def _changed(values: Values, changes: Mapping[str, Any]) -> Values:
     new = replace(values, **{f: getattr(defaults, f) if v is None else v for f, v in changes.items()})
     if new.lifespan_hours < 0:
         raise InvalidInput("lifespanHours must not be negative", field="lifespanHours")
+    if new.idle_timeout_minutes is not None and not 0 <= new.idle_timeout_minutes <= 10**6:
+        raise InvalidInput("idleTimeoutMinutes must be between 0 (never) and 1000000", field="idleTimeoutMinutes")
     if new.name_strategy is not None and new.name_strategy not in NAME_STRATEGIES:
         raise InvalidInput(f"nameStrategy must be one of {', '.join(NAME_STRATEGIES)}", field="nameStrategy")
     return new
@@ -76,6 +79,7 @@ def decide(state: Settings, c: ChangeSettings) -> list[Event]:
 
 def evolve(state: Settings, e: Event) -> Settings:
     if isinstance(e, StudioWorkspaceSettingsChanged):
-        values = Values(e.lifespan_hours, e.private_studio_by_default, e.container_repository, e.name_strategy)
+        values = Values(e.lifespan_hours, e.private_studio_by_default, e.container_repository, e.name_strategy,
+                        e.idle_timeout_minutes)
         return Settings(True, e.org_id, values)
     return state

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from libs.contracts import studio_settings as ev
-from libs.eventstore import EventStore, execute
+from libs.eventstore import EventStore, execute, load
 from services.gateway.domain import studio_settings as settings
 
 
@@ -19,3 +19,9 @@ async def change_settings(store: EventStore, workspace_id: int, org_id: int, cha
     done = await execute(store, ev.stream_name(str(workspace_id)), cmd, settings.decide, settings.evolve,
                          settings.INITIAL, metadata={"actor": actor, "source": "gateway"})
     return done.position
+
+
+async def current(store: EventStore, workspace_id: int) -> settings.Values:
+    """The workspace's settings folded from its own stream (a handful of events)."""
+    state, _ = await load(store, ev.stream_name(str(workspace_id)), settings.evolve, settings.INITIAL)
+    return state.values

@@ -2,7 +2,8 @@
 interval, so the history shows what kept the session alive), and say whether the session is idle now.
 
 Idle means: no live connection, and no connection activity, no work and no change of the studio for the whole
-timeout (``studio/rules.py``); the studio's ``idleTimeoutMinutes`` wins over the service's default.
+timeout (``studio/rules.py``); the studio's ``idleTimeoutMinutes`` wins over its workspace's, which wins over the
+service's default.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from libs.contracts.studio_commands import RecordWork
+from libs.contracts.studio_settings import StudioWorkspaceSettingsChanged
+from libs.contracts.studio_settings import stream_name as settings_stream
 from libs.contracts.studio_state import State
 from services.lifecycle.backends.base import Handle
 from services.lifecycle.handlers import StudioHandlers
@@ -31,7 +34,7 @@ class IdleWatch:
                    default: timedelta | None) -> str | None:
         """Why the session is idle now (the stop's reason), or None: it is not, or has no timeout (``default``:
         the service's, for studios that set none)."""
-        timeout = idle_timeout(state, default)
+        timeout = idle_timeout(state, default, await self._workspace_minutes(state))
         if timeout is None:
             return None
         if handle is not None:
@@ -41,6 +44,16 @@ class IdleWatch:
         self.probe.forget(state.run_key)
         last = last_activity(state)
         return f"idle for {timeout}: no connection and no work since {last.isoformat() if last else 'its start'}"
+
+    async def _workspace_minutes(self, state: State) -> float | None:
+        """The workspace's ``idleTimeoutMinutes``, from the gateway's settings events (not its tables): only
+        needed when the studio sets none."""
+        if state.configuration.idle_timeout_minutes is not None or not state.workspace_id:
+            return None
+        events = await self.handlers.store.read_stream(settings_stream(state.workspace_id))
+        changes = [e for e in events if e.event_type == StudioWorkspaceSettingsChanged.event_type]
+        value = changes[-1].data.get("idle_timeout_minutes") if changes else None
+        return float(value) if isinstance(value, (int, float)) else None
 
     async def _observe(self, state: State, handle: Handle, now: datetime, timeout: timedelta) -> State:
         work = await self.probe.work(state, handle, now)

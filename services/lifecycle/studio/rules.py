@@ -112,9 +112,12 @@ def validate_id(value: str, field: str) -> str:
     return value
 
 
-def idle_timeout(state: State, default: timedelta | None) -> timedelta | None:
-    """The studio's own ``idleTimeoutMinutes`` wins over the service's default; 0 (or None overall): never."""
+def idle_timeout(state: State, default: timedelta | None, workspace: float | None = None) -> timedelta | None:
+    """The studio's own ``idleTimeoutMinutes`` wins over its workspace's setting, which wins over the service's
+    default; 0 (or None overall): never."""
     minutes = state.configuration.idle_timeout_minutes
+    if minutes is None:
+        minutes = workspace
     if minutes is None:
         return default
     return timedelta(minutes=minutes) if minutes > 0 else None

@@ -232,3 +232,4 @@ class DataStudioWorkspaceSettingsResponse(SeqeraResponse):
     container_repository: str | None = None
     private_studio_by_default: bool = False
     name_strategy: str | None = None
+    idle_timeout_minutes: float | None = None  # ours; left out when unset (the service's default applies)

@@ -87,3 +87,5 @@ class DataStudioWorkspaceSettingsRequest(SeqeraModel):
     container_repository: str | None = None
     private_studio_by_default: bool | None = None
     name_strategy: Literal["none", "tagPrefix", "imageSuffix"] | None = None
+    #: ours (docs/activity.md): None resets to the service's default; 0: never
+    idle_timeout_minutes: Annotated[float, Field(ge=0, le=10**6)] | None = None

@@ -15,7 +15,7 @@ from services.gateway.api.seqera.studios import access
 from services.gateway.api.seqera.studios import models as m
 from services.gateway.api.seqera.studios.context import ContextDep, StudiosContext
 from services.gateway.domain.studio_settings import FIELDS
-from services.gateway.handlers.studio_settings import change_settings
+from services.gateway.handlers.studio_settings import change_settings, current
 from services.gateway.read import identity as queries_identity
 from services.gateway.read import studios as queries
 from services.gateway.read.projections import STUDIOS, wait_for_position
@@ -36,6 +36,8 @@ async def get_settings(org_id: int, workspace_id: int, ctx: ContextDep,
                        caller: CurrentUser) -> m.DataStudioWorkspaceSettingsResponse:
     await _check(ctx, caller, org_id, workspace_id, "workspace:read")
     row = await queries.workspace_settings(ctx.store.pool, str(workspace_id)) or {}
+    # not a column of the read model (yet): from the settings' own stream
+    row = {**row, "idle_timeout_minutes": (await current(ctx.store, workspace_id)).idle_timeout_minutes}
     return m.DataStudioWorkspaceSettingsResponse(org_id=org_id, wsp_id=workspace_id,
                                                  **{f: row[f] for f in FIELDS if row.get(f) is not None})
 
