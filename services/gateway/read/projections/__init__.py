@@ -5,9 +5,11 @@ from services.gateway.read.projections.builds import BUILDS
 from services.gateway.read.projections.checkpoints import CHECKPOINTS
 from services.gateway.read.projections.deployments import DEPLOYMENTS
 from services.gateway.read.projections.identity import IDENTITY
+from services.gateway.read.projections.jobs import JOBS
 from services.gateway.read.projections.studios import STUDIOS
 
-PROJECTIONS: dict[str, Projection] = {p.name: p for p in (IDENTITY, STUDIOS, CHECKPOINTS, BUILDS, DEPLOYMENTS)}
+PROJECTIONS: dict[str, Projection] = {p.name: p for p in (IDENTITY, STUDIOS, CHECKPOINTS, BUILDS, DEPLOYMENTS,
+                                                                JOBS)}
 
-__all__ = ["BUILDS", "CHECKPOINTS", "DEPLOYMENTS", "IDENTITY", "PROJECTIONS", "STUDIOS", "Projection", "run",
+__all__ = ["BUILDS", "CHECKPOINTS", "DEPLOYMENTS", "IDENTITY", "JOBS", "PROJECTIONS", "STUDIOS", "Projection", "run",
            "wait_for_position"]
