@@ -25,12 +25,14 @@ from libs.contracts.checkpoint_commands import (
     SaveCheckpoint,
 )
 from libs.contracts.commands import CommandMeta, Reply
+from libs.contracts.zone_commands import CheckZoneConflicts, PullZone, PushZone
 from libs.eventstore import EventStore
 from libs.platform.clock import now as utcnow
 from services.checkpoints import gc, timers
 from services.checkpoints.handlers import CheckpointHandlers
 from services.checkpoints.settings import CheckpointsSettings
 from services.checkpoints.storage.engine import Engine
+from services.checkpoints.zone_handlers import ZoneHandlers
 
 log = logging.getLogger("studios.checkpoints")
 
@@ -60,6 +62,9 @@ class App:
         routes: list[tuple[type[Any], Any]] = [
             (SaveCheckpoint, handlers.save), (RestoreCheckpoint, handlers.restore),
             (RenameCheckpoint, handlers.rename), (DeleteCheckpoint, handlers.delete), (CollectGarbage, self.collect)]
+        zone_handlers = ZoneHandlers(self.store, self.engine.store)  # file-sync zones (docs/dataiku.md)
+        routes += [(PushZone, zone_handlers.push), (PullZone, zone_handlers.pull),
+                   (CheckZoneConflicts, zone_handlers.conflicts)]
         for command, handle in routes:
             server.handle(command)(handle)
         await broker.connect()

@@ -3,8 +3,8 @@
 Synchronous on purpose: saves and restores run in worker processes (chunking and compression hold the GIL), and
 each worker opens its own store from the store's URL (``open_blobstore``), so a store needs no pickling and no
 event loop. Async callers use ``asyncio.to_thread``. A ``put`` is atomic: a reader sees the whole blob or none
-(a save killed mid-write leaves no half chunk under its name); ``flush`` makes what was put durable, once per
-save rather than once per blob.
+(a save killed mid-write leaves no half chunk under its name); ``flush`` makes what this instance put durable: once per
+batch of blobs, not once per blob.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class BlobStore(Protocol):
     def list(self, prefix: str = "") -> Iterator[BlobInfo]: ...
 
     def flush(self) -> None:
-        """Make every put so far durable (before an event names those blobs)."""
+        """Make this instance's puts so far durable (before an event names those blobs)."""
         ...
 
 

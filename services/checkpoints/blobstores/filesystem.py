@@ -5,8 +5,6 @@ leftover temporaries (``*.tmp-*``) are removed by garbage collection once past i
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,16 +13,13 @@ from pathlib import Path
 from services.checkpoints.blobstores.base import BlobInfo, BlobNotFound
 
 TMP = ".tmp-"
-try:
-    _libc: ctypes.CDLL | None = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-except OSError:  # not Linux: sync(2) instead
-    _libc = None
 
 
 class FilesystemBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._root = str(self.root)
+        self._pending: list[str] = []
         self.url = self.root.as_uri()
 
     def _path(self, key: str) -> str:
@@ -43,17 +38,26 @@ class FilesystemBlobStore:
             f = open(tmp, "wb")
         with f:
             f.write(data)
-        os.replace(tmp, path)  # durable at the next flush(): one sync per save, not one per chunk
+        os.replace(tmp, path)  # durable at the next flush(), after the whole batch is written
+        self._pending.append(path)
 
     def flush(self) -> None:
-        """syncfs(2) on the store's file system (whoever wrote the blobs: worker processes too), else sync(2)."""
-        os.makedirs(self._root, exist_ok=True)
-        fd = os.open(self._root, os.O_RDONLY)
-        try:
-            if _libc is None or _libc.syncfs(fd) != 0:
-                os.sync()
-        finally:
-            os.close(fd)
+        """fsync what this instance put since the last flush, then their folders (the renames): only our own
+        files, so a busy neighbour's dirty pages are not ours to wait for (syncfs would be)."""
+        pending, self._pending = self._pending, []
+        for path in pending:
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile (a collection): nothing to keep
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        for folder in {os.path.dirname(p) for p in pending}:
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def get(self, key: str) -> bytes:
         try:

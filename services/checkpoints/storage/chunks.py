@@ -60,6 +60,7 @@ def store_files(url: str, root: str, paths: Iterable[str], known: frozenset[str]
                 store.put(key, blob)
                 written, count = written + len(blob), count + 1
         out.append(Written(rel, tuple(chunks), written, count))
+    store.flush()  # this worker's chunks are durable before the save's manifest names them
     return out
 
 

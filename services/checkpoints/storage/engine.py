@@ -111,7 +111,7 @@ class Engine:
                      sum(w.chunks_written for w in written), len(changed))
 
     def _put_durably(self, key: str, data: bytes) -> None:
-        """The manifest last, then one flush: once the save's event names it, it and its chunks are on disk."""
+        """The manifest last (the workers flushed their chunks): once an event names it, all of it is on disk."""
         self.store.put(key, data)
         self.store.flush()
 
