@@ -95,7 +95,9 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     relay_task = asyncio.create_task(relay.run(relay_stop))
     reconcile_stop = asyncio.Event()  # its own: a start-to-shut-down run never sets ``stop``
     reconcile_task = asyncio.create_task(reconciler.run(reconcile_stop))
-    jobs_task = asyncio.create_task(jobs.run(broker.js, topology, reconcile_stop))  # jobs outlive a restart
+    # jobs outlive a restart; a whole-system shutdown stops them
+    jobs_task = asyncio.create_task(jobs.run(broker.js, topology, reconcile_stop,
+                                             lambda: settings.system_shutdown or is_system_shutdown(stop)))
     log.info("lifecycle ready")
     try:
         if not settings.system_shutdown:  # else started only to take part in a whole-system shutdown
@@ -105,6 +107,8 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
         with contextlib.suppress(Exception):
             await _wind_down(settings.system_shutdown or is_system_shutdown(stop), broker, reconciler, runner,
                              reconcile_task, settings.drain_seconds)
+        with contextlib.suppress(Exception):  # what the jobs' shutdown records is relayed before the relay stops
+            await asyncio.wait([jobs_task], timeout=settings.stop_grace_seconds + settings.drain_seconds)
         relay_stop.set()
         for t in (relay_task, reconcile_task, jobs_task):
             t.cancel()

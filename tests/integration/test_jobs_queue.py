@@ -12,6 +12,7 @@ from typing import Any
 import psutil
 
 from libs.contracts.job import JobStatus, State
+from libs.eventstore import EventStore
 from libs.testing.waiting import wait_for
 from tests.integration.jobs_helpers import cancel, starts, state, submit, wait_final
 from tests.integration.lifecycle_harness import running_lifecycle
@@ -76,3 +77,14 @@ def _group_alive(pgid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+async def test_a_whole_system_shutdown_stops_running_jobs_and_says_why(database_url: str, nats_url: str,
+                                                                       store: EventStore, tmp_path: Path) -> None:
+    async with running_lifecycle(database_url, nats_url, tmp_path, **FAST) as lc:  # left as a system shutdown
+        job_id = await submit(lc, "import time; time.sleep(300)")
+        running: State = await wait_for(lambda: state(lc.store, job_id), within=60,
+                                        until=lambda s: s.status == JobStatus.RUNNING)
+    s = await state(store, job_id)
+    assert s.status == JobStatus.FAILED and s.error_message == "Studios was shut down"
+    assert running.pid is not None and not _group_alive(running.pid)

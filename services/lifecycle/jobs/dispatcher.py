@@ -169,6 +169,24 @@ class Dispatcher:
             await self.handlers.own(RecordJobExited(job_id, r.attempt, code, self.clock(), error_message=error))
             del self.running[job_id]
 
+    async def shutdown(self, reason: str = "Studios was shut down") -> None:
+        """A whole-system shutdown: stop every job this dispatcher runs and record it ended, with ``reason``.
+        Waiting jobs stay queued for the next start."""
+        await self.index.catch_up()
+        if not self.adopted:  # started only to shut down: what runs is the last lifecycle's
+            await self.adopt()
+            self.adopted = True
+        for r in self.running.values():
+            if r.stopper is None:
+                r.stopper = asyncio.create_task(processes.stop(r.proc, self.config.grace))
+        await asyncio.gather(*(r.stopper for r in self.running.values() if r.stopper), return_exceptions=True)
+        for job_id, r in list(self.running.items()):
+            code = processes.exit_code(self.config.root, job_id, r.attempt)
+            code = code if code is not None else processes.signal_code(r.proc)
+            r.tail.close(f"[job stopped: {reason}]\n")
+            await self.handlers.own(RecordJobExited(job_id, r.attempt, code, self.clock(), error_message=reason))
+            del self.running[job_id]
+
     async def adopt(self) -> None:
         """Take over the jobs the last leader left holding a slot."""
         for s in self.index.of_status(*ACTIVE):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
@@ -45,13 +46,17 @@ class Jobs:
         for command in COMMANDS:
             server.handle(command)(self.handlers.handle)
 
-    async def run(self, js: JetStreamContext, topology: Topology, stop: asyncio.Event) -> None:
-        """Until ``stop``: jobs keep running when lifecycle stops (the next one adopts them)."""
+    async def run(self, js: JetStreamContext, topology: Topology, stop: asyncio.Event,
+                  system: Callable[[], bool] = lambda: False) -> None:
+        """Until ``stop``. Jobs keep running when lifecycle restarts (the next one adopts them); a whole-system
+        shutdown (``system()`` true once stopped) stops them and records why."""
         publisher = LogPublisher(js, self.settings.state_dir / "job-log-spool", prefix=topology.logs_prefix)
         publisher.start()
         self.dispatcher.sink = publisher
         try:
             await self.dispatcher.run(stop)
+            if system() and (self.dispatcher.leader is None or await self.dispatcher.leader.hold()):
+                await self.dispatcher.shutdown()
         finally:
             with contextlib.suppress(Exception):
                 await publisher.flush(5.0)
