@@ -178,3 +178,13 @@ def test_the_endpoints_document_gives_the_client_its_list_methods(system: System
             ok = op["responses"].get("200", {}).get("schema", {})
             if verb == "get" and not path.rstrip("/").endswith("}"):
                 assert ok.get("type") == "array", (verb, path)
+
+
+def test_a_create_retried_with_its_idempotency_key_makes_one_studio(system: System) -> None:  # noqa: F811
+    body = {"name": "civis-once", **ECHO}
+    first = _raw(system, "POST", "/studios", json=body, headers={"Idempotency-Key": "civis-once-1"})
+    assert first.status_code == 201, first.text
+    events = count_events(system.database_url)
+    again = _raw(system, "POST", "/studios", json=body, headers={"Idempotency-Key": "civis-once-1"})
+    assert again.status_code == 201 and again.json()["id"] == first.json()["id"], again.text
+    assert count_events(system.database_url) == events

@@ -4,6 +4,7 @@ have passed the write, so a Civis client never reads its own write as missing.""
 from __future__ import annotations
 
 from libs.contracts import studio as ev
+from libs.contracts.commands import CommandMeta
 from libs.contracts.errors import InvalidInput, NotFound
 from libs.contracts.studio_commands import StudioCommand
 from libs.contracts.studio_state import INITIAL, State, evolve
@@ -19,8 +20,9 @@ from services.gateway.read import studios as queries
 from services.gateway.read.projections import DEPLOYMENTS, STUDIOS, wait_for_position
 
 
-async def send(ctx: CivisContext, cmd: StudioCommand) -> State:
-    reply = checked(await ctx.sender.send(cmd, ctx.trace.meta(cmd.actor)))
+async def send(ctx: CivisContext, cmd: StudioCommand, meta: CommandMeta | None = None) -> State:
+    """``meta``: the envelope (by default the request's: a repeated ``Idempotency-Key`` answers the first result)."""
+    reply = checked(await ctx.sender.send(cmd, meta or ctx.trace.meta(cmd.actor)))
     session_id = str((reply.result or {}).get("sessionId") or cmd.session_id)
     pool = ctx.store.pool
     await wait_for_position(pool, DEPLOYMENTS, reply.position, 5.0)

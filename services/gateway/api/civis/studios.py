@@ -61,13 +61,15 @@ async def create_studio(request: Request, body: StudioBody, ctx: CivisDep, calle
     templates.check_command(template.tool, config.command, bool(ce["allowCustomCommands"]))
     settings = await queries.workspace_settings(db, str(ws)) or {}
     remote = RemoteConfig(repository=body.git_repo_url, revision=body.git_ref) if body.git_repo_url else None
-    session_id = uuid.uuid4().hex[:8]
+    meta = ctx.trace.meta(caller.actor)
+    # with an Idempotency-Key the id derives from it: a retried create finds its studio, not a 409 for its name
+    session_id = uuid.uuid5(meta.command_id, "session").hex[:8] if ctx.trace.idempotency_key else uuid.uuid4().hex[:8]
     cmd = CreateStudio(
         session_id=session_id, now=now(), actor=caller.actor, workspace_id=str(ws), user_id=str(caller.user_id),
         studio_name=body.name or f"studio-{session_id}", compute_env_id=str(ce["id"]), template=template,
         configuration=config, workspace_default_lifespan_hours=settings.get("lifespan_hours"),
         is_private=bool(settings.get("private_studio_by_default")), remote_config=remote, auto_start=False)
-    state = await glue.send(ctx, cmd)
+    state = await glue.send(ctx, cmd, meta)
     return await views.studio(ctx, request, state, caller, look_up=False)
 
 
