@@ -8,14 +8,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from nats.aio.client import Client as NATS
 
 from libs.bus.commands import CommandClient
 from libs.bus.streams import Topology
 from libs.contracts.logs import EPOCH, QueryLogs
 from libs.logs import LogPublisher
+from libs.testing.waiting import wait_for
+from services.gateway.logs import LogsClient
 from services.logs.main import LogsService, create_app
 from services.logs.settings import LogsSettings
+from tests.integration.studios_api_helpers import CE, WS, Api
 
 
 def logs_settings(database_url: str, nats_url: str, **kw: Any) -> LogsSettings:
@@ -59,3 +63,25 @@ async def read_all(nc: NATS, session_id: str, run: int | None = None, **kw: Any)
             return out
         out.extend(result["lines"])
         query = QueryLogs(id=session_id, run=run, after=result["lines"][-1]["id"], **kw)
+
+
+@pytest.fixture(name="logs_api")
+async def logs_api_fixture(api: Api, database_url: str, nats_url: str, nc: NATS, topology: Topology,
+                   tmp_path: Path) -> AsyncIterator[tuple[Api, LogPublisher]]:
+    api.client._transport.app.state.logs = LogsClient(nc, topology)  # type: ignore[attr-defined]
+    async with running_logs(database_url, nats_url, topology), publisher(nc, topology, tmp_path / "spool") as pub:
+        yield api, pub
+
+
+async def studio(api: Api, owner: str, name: str, **extra: Any) -> str:
+    r = await api.client.post(f"/studios?workspaceId={WS}&autoStart=false", headers=api.auth(owner),
+                              json={"name": name, "computeEnvId": CE, **extra})
+    assert r.status_code == 200, r.text
+    return str(r.json()["studio"]["sessionId"])
+
+
+async def stored_lines(api: Api, sid: str, n: int, **params: Any) -> list[dict[str, Any]]:
+    async def check() -> list[dict[str, Any]] | None:
+        r = await api.client.get(f"/studios/{sid}/logs", params=params, headers=api.auth("alice"))
+        return r.json() if r.status_code == 200 and len(r.json()) >= n else None
+    return await wait_for(check, what=f"{n} lines stored")

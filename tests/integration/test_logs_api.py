@@ -5,56 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from nats.aio.client import Client as NATS
 from websockets.asyncio.client import connect
 
 from libs.bus.streams import Topology
 from libs.logs import LogPublisher, RunLog
 from libs.testing.waiting import wait_for
-from services.gateway.logs import LogsClient
 from tests.integration.bus_helpers import nc_fixture, topology_fixture  # noqa: F401
-from tests.integration.logs_helpers import publisher, running_logs
+from tests.integration.logs_helpers import logs_api_fixture, stored_lines, studio  # noqa: F401
 from tests.integration.proxy_helpers import serve
-from tests.integration.studios_api_helpers import CE, WS, Api
-
-
-@pytest.fixture
-async def logs_api(api: Api, database_url: str, nats_url: str, nc: NATS, topology: Topology,
-                   tmp_path: Path) -> AsyncIterator[tuple[Api, LogPublisher]]:
-    api.client._transport.app.state.logs = LogsClient(nc, topology)  # type: ignore[attr-defined]
-    async with running_logs(database_url, nats_url, topology), publisher(nc, topology, tmp_path / "spool") as pub:
-        yield api, pub
-
-
-async def _studio(api: Api, owner: str, name: str, **extra: Any) -> str:
-    r = await api.client.post(f"/studios?workspaceId={WS}&autoStart=false", headers=api.auth(owner),
-                              json={"name": name, "computeEnvId": CE, **extra})
-    assert r.status_code == 200, r.text
-    return str(r.json()["studio"]["sessionId"])
-
-
-async def _stored(api: Api, sid: str, n: int, **params: Any) -> list[dict[str, Any]]:
-    async def check() -> list[dict[str, Any]] | None:
-        r = await api.client.get(f"/studios/{sid}/logs", params=params, headers=api.auth("alice"))
-        return r.json() if r.status_code == 200 and len(r.json()) >= n else None
-    return await wait_for(check, what=f"{n} lines stored")
+from tests.integration.studios_api_helpers import Api
 
 
 async def test_lines_in_the_civis_shape_with_paging_and_filters(logs_api: tuple[Api, LogPublisher]) -> None:
     api, pub = logs_api
-    sid = await _studio(api, "alice", "logs-shape")
+    sid = await studio(api, "alice", "logs-shape")
     RunLog(pub, "session", sid, 1, first_seq=0).write("first run")
     out = RunLog(pub, "session", sid, 2, first_seq=0)
     for i in range(10):
         out.write(f"line {i}", "stderr" if i % 2 else "stdout")
     RunLog.system(pub, "session", sid, 2).write("provisioned")
-    lines = await _stored(api, sid, 11)
+    lines = await stored_lines(api, sid, 11)
     assert set(lines[0]) == {"id", "message", "stream", "source", "createdAt"}
     assert [x["message"] for x in lines if x["source"] == "user"] == [f"line {i}" for i in range(10)]
     r = await api.client.get(f"/studios/{sid}/logs", params={"limit": 3, "source": "user"}, headers=api.auth("alice"))
@@ -71,10 +45,10 @@ async def test_lines_in_the_civis_shape_with_paging_and_filters(logs_api: tuple[
 async def test_invalid_parameters_get_a_clear_4xx_and_change_nothing(logs_api: tuple[Api, LogPublisher],
                                                                     nc: NATS, topology: Topology) -> None:
     api, pub = logs_api
-    sid = await _studio(api, "alice", "logs-refusals")
-    private = await _studio(api, "bob", "logs-private", isPrivate=True)
+    sid = await studio(api, "alice", "logs-refusals")
+    private = await studio(api, "bob", "logs-private", isPrivate=True)
     RunLog(pub, "session", private, 1, first_seq=0).write("bob's secret output")
-    await _stored(api, private, 1)  # alice (workspace owner) sees it: it is stored
+    await stored_lines(api, private, 1)  # alice (workspace owner) sees it: it is stored
     events = await api.count_events()
     stream_before = (await nc.jetstream().stream_info(topology.logs_stream)).state.messages
     cases = [
@@ -101,7 +75,7 @@ async def _follow_consumers(nc: NATS, topology: Topology) -> int:
 async def test_a_follower_connected_before_the_run_sees_every_line_and_ends_with_it(
         logs_api: tuple[Api, LogPublisher], nc: NATS, topology: Topology) -> None:
     api, pub = logs_api
-    sid = await _studio(api, "alice", "logs-follow")
+    sid = await studio(api, "alice", "logs-follow")
     RunLog(pub, "session", sid, 0, first_seq=0).write("an older run: not this follow's")
     consumers = await _follow_consumers(nc, topology)
     app = api.client._transport.app  # type: ignore[attr-defined]
