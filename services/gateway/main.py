@@ -38,6 +38,7 @@ from services.gateway.bootstrap import ensure_defaults
 from services.gateway.commands import BusCommandSender
 from services.gateway.logs import LogsClient
 from services.gateway.proxy.admission import SecretOf, derived_secrets
+from services.gateway.proxy.connections import tracker_with_lease
 from services.gateway.proxy.http import proxy_router
 from services.gateway.proxy.install import install_origins
 from services.gateway.proxy.reaper import run as reap_connections
@@ -100,7 +101,8 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
             asyncio.create_task(projections.run(store, DEPLOYMENTS, runtime.stop)),  # Civis deployments
             asyncio.create_task(projections.run(store, JOBS, runtime.stop)),
             # connections whose gateway died without closing them end with their lease (docs/activity.md)
-            asyncio.create_task(reap_connections(lambda: store.pool, sender, runtime.stop)),
+            asyncio.create_task(reap_connections(lambda: store.pool, sender, runtime.stop,
+                                                 every=min(10.0, settings.connection_lease_seconds / 3))),
         ]
         deliveries = webhooks.tasks(store, webhook_options, runtime.stop)
         runtime.tasks += deliveries
@@ -137,8 +139,9 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     app.include_router(civis.router)  # Civis Platform's studios API under /civis (docs/civis.md)
     install_origins(app, origins, http, secret_of, public_url=settings.public_url,  # before the path proxy
                     ticket_seconds=settings.connect_ticket_seconds,
-                    session_seconds=settings.connect_session_hours * 3600)
-    app.include_router(_proxy(app, http, secret_of))
+                    session_seconds=settings.connect_session_hours * 3600,
+                    connection_lease=settings.connection_lease_seconds)
+    app.include_router(_proxy(app, http, secret_of, settings.connection_lease_seconds))
     _add_health(app)
     _add_asyncapi(app)
     return app
@@ -158,7 +161,7 @@ def _wake_projections_on_events(broker: NatsBroker, topology: Topology) -> None:
         projections.wake(JOBS)
 
 
-def _proxy(app: FastAPI, http: httpx.AsyncClient, secret_of: SecretOf) -> APIRouter:
+def _proxy(app: FastAPI, http: httpx.AsyncClient, secret_of: SecretOf, lease: float) -> APIRouter:
     """The proxy's look-ups, bound late: the pool and the sender exist only once the lifespan has run."""
 
     def pool() -> asyncpg.Pool:
@@ -177,7 +180,9 @@ def _proxy(app: FastAPI, http: httpx.AsyncClient, secret_of: SecretOf) -> APIRou
         async def send(self, cmd: Command) -> Reply:
             return await app.state.sender.send(cmd)  # type: ignore[no-any-return]
 
-    return proxy_router(lookup, authenticate, can_connect, LateSender(), http, secret_of=secret_of)
+    sender = LateSender()
+    tracker = tracker_with_lease(sender, lease)
+    return proxy_router(lookup, authenticate, can_connect, sender, http, secret_of=secret_of, tracker=tracker)
 
 
 def _add_health(app: FastAPI) -> None:

@@ -21,6 +21,9 @@ class GatewaySettings(PlatformSettings):
     #: How long a connect ticket (main origin -> studio origin) may wait to be exchanged, and a studio session lasts.
     connect_ticket_seconds: float = Field(60.0, alias="STUDIOS_CONNECT_TICKET_SECONDS", gt=0)
     connect_session_hours: float = Field(12.0, alias="STUDIOS_CONNECT_SESSION_HOURS", gt=0)
+    #: How long a proxied connection counts without being renewed (renewed every third of it, at most every 30 s;
+    #: a dead gateway's connections end after it): docs/activity.md.
+    connection_lease_seconds: float = Field(90.0, alias="STUDIOS_CONNECTION_LEASE_SECONDS", ge=2)
     #: Webhook receivers on loopback, private and link-local addresses (SSRF guard off): tests, a trusted network.
     webhooks_allow_private: bool = Field(False, alias="STUDIOS_WEBHOOKS_ALLOW_PRIVATE")
 

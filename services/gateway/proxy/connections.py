@@ -201,5 +201,11 @@ class ConnectionTracker:
             self.sweep()
 
 
+def tracker_with_lease(commands: CommandSender, lease: float = LEASE) -> ConnectionTracker:
+    """A tracker whose connections last ``lease`` seconds unrenewed, renewed three times within it (at most
+    every 30 s): ``STUDIOS_CONNECTION_LEASE_SECONDS``."""
+    return ConnectionTracker(commands, lease=lease, renew=min(RENEW, lease / 3))
+
+
 def http_connection_id(user_id: str, run: int) -> str:
     return f"http-{user_id}-{run}"

@@ -20,7 +20,7 @@ from services.gateway.access import auth
 from services.gateway.access.auth import Principal
 from services.gateway.access.tickets import Tickets
 from services.gateway.proxy.admission import SecretOf
-from services.gateway.proxy.connections import ConnectionTracker
+from services.gateway.proxy.connections import LEASE, ConnectionTracker, tracker_with_lease
 from services.gateway.proxy.entry import entry_router
 from services.gateway.proxy.hosts import StudioHosts, StudioOrigins
 from services.gateway.proxy.origin import OriginAdmission, origin_router
@@ -29,7 +29,7 @@ from services.gateway.proxy.wiring import connect_permission, lookup_studio, tok
 
 def install_origins(app: FastAPI, origins: StudioOrigins, http: httpx.AsyncClient, secret_of: SecretOf, *,
                     public_url: str | None = None, ticket_seconds: float = 60.0,
-                    session_seconds: float = 12 * 3600.0) -> None:
+                    session_seconds: float = 12 * 3600.0, connection_lease: float = LEASE) -> None:
     """Subdomain mode only: the entry point on the main origin, the studio-origin routes, and ``Host`` routing."""
     if not origins.subdomains:
         return
@@ -57,7 +57,7 @@ def install_origins(app: FastAPI, origins: StudioOrigins, http: httpx.AsyncClien
             return await app.state.sender.send(cmd)  # type: ignore[no-any-return]
 
     tickets = Tickets(pool, ticket_seconds=ticket_seconds, session_seconds=session_seconds)
-    tracker = ConnectionTracker(LateSender())
+    tracker = tracker_with_lease(LateSender(), connection_lease)
     app.include_router(entry_router(origins, tickets, lookup, authenticate, can_connect, secret_of=secret_of,
                                     public_url=public_url))
     admission = OriginAdmission(tickets, lookup, authenticate, authenticate_hash, can_connect, secret_of)
