@@ -14,6 +14,7 @@ import pytest
 from civis.base import CivisAPIError
 
 from tests.e2e.conftest import System, system  # noqa: F401 - the whole system, as a module fixture
+from tests.e2e.test_security import _user
 from tests.integration.civis_helpers import client, count_events, poll, state_is
 
 #: the client builds its methods at run time from /endpoints (ours has ``list``, its bundled stubs do not)
@@ -187,4 +188,20 @@ def test_a_create_retried_with_its_idempotency_key_makes_one_studio(system: Syst
     events = count_events(system.database_url)
     again = _raw(system, "POST", "/studios", json=body, headers={"Idempotency-Key": "civis-once-1"})
     assert again.status_code == 201 and again.json()["id"] == first.json()["id"], again.text
+    assert count_events(system.database_url) == events
+
+
+def test_my_permission_level_is_the_callers_workspace_role(system: System, api: Civis) -> None:  # noqa: F811
+    s = api.studios.post(name="civis-roles", **ECHO)
+    with system.client() as admin:
+        keys = {role: _user(admin, role) for role in ("view", "launch", "maintain")}
+        outsider = _user(admin, None)
+    levels = {role: _raw(system, "GET", f"/studios/{s.id}", key).json()["myPermissionLevel"]
+              for role, key in keys.items()}
+    assert levels == {"view": "read", "launch": "write", "maintain": "manage"}
+    events = count_events(system.database_url)
+    refused = _raw(system, "POST", f"/studios/{s.id}/deployments", keys["view"], json={})
+    assert refused.status_code == 403 and refused.json()["code"] == 403, refused.text
+    assert _raw(system, "GET", f"/studios/{s.id}", outsider).status_code == 404  # not a participant: hidden
+    assert s.id not in [x["id"] for x in _raw(system, "GET", "/studios", outsider).json()]
     assert count_events(system.database_url) == events

@@ -18,6 +18,7 @@ from services.gateway.read import identity as identity_queries
 from services.gateway.read import resources as resource_queries
 from services.gateway.read import studios as queries
 from services.gateway.read.projections import DEPLOYMENTS, STUDIOS, wait_for_position
+from services.gateway.read.studios import Viewer
 
 
 async def send(ctx: CivisContext, cmd: StudioCommand, meta: CommandMeta | None = None) -> State:
@@ -72,3 +73,12 @@ async def placement(ctx: CivisContext, caller: Principal, partition_label: str |
     if found is None:
         raise InvalidInput("The workspace's compute environment is gone", field="partition_label")
     return ws, found
+
+
+async def listing(ctx: CivisContext, caller: Principal) -> tuple[list[str] | None, Viewer]:
+    """Where the caller may list studios (None: everywhere, a system administrator) and who they are to the one
+    visibility policy (private studios show to their creator and their workspace's admins)."""
+    db = ctx.store.pool
+    admin_of = await queries.administered_workspace_ids(db, caller.user_id, policy.ADMINISTERING_ROLES)
+    viewer = Viewer(str(caller.user_id), admin_of, everything=caller.is_admin)
+    return (None if caller.is_admin else await queries.participating_workspace_ids(db, caller.user_id)), viewer

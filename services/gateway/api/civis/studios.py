@@ -18,12 +18,13 @@ from libs.contracts.studio import RemoteConfig, StudioConfiguration
 from libs.contracts.studio_commands import CreateStudio, DeleteStudio, UpdateStudio
 from libs.contracts.studio_state import State
 from libs.platform.clock import now
+from services.gateway.access.auth import require
 from services.gateway.api.civis import glue, views
 from services.gateway.api.civis import translate as t
 from services.gateway.api.civis.context import CivisCaller, CivisDep
 from services.gateway.api.civis.errors import CivisRoute
 from services.gateway.api.civis.requests import ArchiveBody, StudioBody
-from services.gateway.api.seqera.studios import access, registry
+from services.gateway.api.seqera.studios import registry  # the template registry (not Seqera-shaped)
 from services.gateway.domain import templates
 from services.gateway.read import Db
 from services.gateway.read import deployments as deployment_queries
@@ -55,7 +56,7 @@ def _extra(body: StudioBody) -> dict[str, Any]:
 async def create_studio(request: Request, body: StudioBody, ctx: CivisDep, caller: CivisCaller) -> dict[str, Any]:
     db = ctx.store.pool
     ws, ce = await glue.placement(ctx, caller, body.partition_label)
-    await access.require(db, caller, ws, "studio:create")
+    await require(db, caller, ws, "studio:create")
     config = t.configure(StudioConfiguration(), body.required_resources, body.params, _extra(body))
     template, config = await _template(db, body.docker_image_name, body.docker_image_tag, config)
     templates.check_command(template.tool, config.command, bool(ce["allowCustomCommands"]))
@@ -80,8 +81,7 @@ async def list_studios(request: Request, ctx: CivisDep, caller: CivisCaller, lim
     if archived:
         return []  # archived studios are deleted ones: nothing to list
     db = ctx.store.pool
-    where = await access.readable_workspaces(db, caller)
-    viewer = await access.viewer(db, caller)
+    where, viewer = await glue.listing(ctx, caller)
     states, _ = await queries.list_studios(db, where, viewer, Search(), limit, (page_num - 1) * limit)
     shown = [s for s in states if t.studio_id(s.session_id) is not None]
     latest = await deployment_queries.latest(db, [s.session_id for s in shown])
