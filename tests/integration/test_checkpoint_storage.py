@@ -9,6 +9,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,3 +97,22 @@ async def test_the_s3_store_saves_and_restores_with_worker_processes(tmp_path: P
     finally:
         engine.close()
     shutil.rmtree(tmp_path / "ws")
+
+
+async def test_a_dead_worker_fails_one_save_and_the_next_one_works(engine: Engine, tmp_path: Path) -> None:
+    import signal
+
+    from libs.testing.waiting import wait_for
+
+    ws = tmp_path / "ws"
+    fill_workspace(ws, big_mb=4)
+    await engine.save(1, str(ws))  # the pool's processes exist from here on
+    pool: Any = engine._pool
+    for pid in list(pool._processes):
+        os.kill(pid, signal.SIGKILL)  # as the OOM killer would
+    await wait_for(lambda: pool._broken or None, within=30, what="the pool notices")
+    (ws / "big.dat").write_bytes(b"changed")
+    with pytest.raises(OSError, match="worker process died"):
+        await engine.save(1, str(ws))
+    again = await engine.save(1, str(ws))
+    assert again.file_count == 4 and again.files_read == 4

@@ -14,10 +14,10 @@ import asyncio
 import os
 import shutil
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from libs.contracts.checkpoint import ManifestRef
 from services.checkpoints.blobstores.base import BlobNotFound
@@ -54,10 +54,20 @@ class Engine:
         self.url = url
         self.store = ch.store_for(url)
         n = workers if workers is not None else (os.cpu_count() or 1)
-        in_process = url.startswith("memory:") or n == 0
-        self._pool: Executor = (ThreadPoolExecutor(max(n, 1)) if in_process
-                                else ProcessPoolExecutor(n, mp_context=get_context("forkserver")))
+        self._in_process = url.startswith("memory:") or n == 0
         self.workers = max(n, 1)
+        self._pool: Executor = self._new_pool()
+
+    def _renew(self, e: BrokenExecutor) -> NoReturn:
+        """A worker died (the OOM killer, a signal): this save fails, the next one gets a fresh pool."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+        raise OSError(f"a checkpoint worker process died: {e}") from e
+
+    def _new_pool(self) -> Executor:
+        if self._in_process:
+            return ThreadPoolExecutor(self.workers)
+        return ProcessPoolExecutor(self.workers, mp_context=get_context("forkserver"))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -66,12 +76,17 @@ class Engine:
                    *extra: Any) -> list[T]:
         """``fn(url, root, batch, *extra)`` for every batch, on the workers."""
         loop = asyncio.get_running_loop()
-        futures = [loop.run_in_executor(self._pool, fn, self.url, root, b, *extra) for b in batches]
+        try:
+            futures = [loop.run_in_executor(self._pool, fn, self.url, root, b, *extra) for b in batches]
+        except BrokenExecutor as e:  # it broke while idle
+            self._renew(e)
         # every batch ends before this returns, failed or not: a worker still writing after a failure would race
         # the next restore of the same folder
         results = await asyncio.gather(*futures, return_exceptions=True)
         out: list[T] = []
         for result in results:
+            if isinstance(result, BrokenExecutor):
+                self._renew(result)
             if isinstance(result, BaseException):
                 raise result
             out.extend(result)
