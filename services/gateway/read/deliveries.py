@@ -34,6 +34,7 @@ class Claim:
 
 _DUE = """SELECT DISTINCT d.webhook_id FROM webhooks.deliveries d
   JOIN webhooks.endpoints e ON e.id = d.webhook_id AND e.enabled AND NOT e.deleted
+  JOIN webhooks.secrets s ON s.webhook_id = d.webhook_id
  WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.locked_until IS NULL OR d.locked_until <= $1)
  LIMIT $2"""
 
