@@ -11,7 +11,6 @@ from typing import Any
 import dataikuapi
 from dataikuapi.dss.codestudio import DSSCodeStudioObject
 
-from libs.testing.waiting import wait_for
 from tests.integration.dataiku_harness import TEMPLATE, System, running_system
 
 
@@ -54,9 +53,21 @@ async def test_the_dataiku_client_builds_creates_restarts_syncs_stops_and_delete
         assert status.state == "RUNNING" and status.last_state_change is not None
         assert status.get_zones() == ["code_studio-versioned", "user-versioned", "project_lib-versioned"]
 
+        # push (the stored copy is empty yet), change a file in the studio, check conflicts, pull
+        zone, lib = "project_lib-versioned", system.workspace(studio.code_studio_id) / "project_lib-versioned"
+        assert await in_thread(studio.push_to_code_studio, zone) == {"count": 0, "size": 0, "files": 0}
+        assert lib.is_dir()
+        (lib / "helpers.py").write_text("ANSWER = 42\n")
+        conflicts = await in_thread(studio.check_conflicts, zone)
+        assert not conflicts.is_error and (conflicts.added, conflicts.modified, conflicts.deleted) == ([], [], [])
+        assert conflicts.get_raw()[zone]["studio"]["added"] == ["helpers.py"]  # a change of the studio's only
+        await in_thread(studio.pull_from_code_studio, zone)
+        (lib / "helpers.py").write_text("ANSWER = 0\n")  # a push now brings back what was pulled
+        assert (await in_thread(studio.push_to_code_studio, zone))["count"] == 1
+        assert (lib / "helpers.py").read_text() == "ANSWER = 42\n"
+
         stop = await in_thread(studio.stop)
         await in_thread(stop.wait_for_result)
         assert (await in_thread(studio.get_status)).state == "STOPPED"
         await in_thread(studio.delete)
         assert studio.code_studio_id not in [s.id for s in await in_thread(project.list_code_studios)]
-        _ = wait_for

@@ -5,13 +5,14 @@ commands and read models as every other dialect; docs/dataiku.md."""
 
 from fastapi import APIRouter
 
-from services.gateway.api.dataiku import codestudios, futures, templates
+from services.gateway.api.dataiku import codestudios, futures, templates, zones
 
 PREFIX = "/dip/publicapi"
 
 router = APIRouter(prefix=PREFIX)
 router.include_router(templates.router)
 router.include_router(codestudios.router)
+router.include_router(zones.router)
 router.include_router(futures.router)
 
 __all__ = ["PREFIX", "router"]
