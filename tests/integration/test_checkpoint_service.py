@@ -180,3 +180,18 @@ async def _all_referenced_and_nothing_else(store: EventStore, root: Path) -> Non
         assert stored == wanted
     finally:
         engine.close()
+
+
+async def test_a_retried_save_with_its_command_id_answers_the_first_result(service: CommandClient,
+                                                                           store: EventStore, tmp_path: Path) -> None:
+    from libs.contracts.commands import CommandMeta
+
+    s, ws = uuid.uuid4().hex[:8], tmp_path / "ws"
+    fill_workspace(ws, big_mb=1)
+    meta = CommandMeta()
+    first = await service.send(save(s, 1, ws), meta=meta)
+    (ws / "later.txt").write_text("after the first save")
+    again = await service.send(save(s, 1, ws), meta=meta)
+    assert again.result == {"checkpointId": checkpoint_id(s, 1), "repeated": True}
+    assert again.position == first.position
+    assert (await state(store, s, 1)).file_count == 4  # nothing was saved twice
