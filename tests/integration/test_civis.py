@@ -121,6 +121,8 @@ def test_bad_requests_get_civis_errors_and_change_nothing(system: System, api: C
         ("POST", "/studios", {"json": {"name": "civis-bad", "docker_image_name": "no/such-image"}}, 400),
         ("POST", "/studios", {"json": {"name": "bad name with spaces", **ECHO}}, 400),
         ("POST", "/studios", {"json": {"name": "civis-x", "unknown_field": 1, **ECHO}}, 400),
+        ("POST", "/studios", {"json": {"name": "civis-z", **ECHO, "params": [  # a secret never reaches an event
+            {"name": "PW", "type": "credential_custom", "value": "hunter2"}]}}, 400),
         ("POST", "/studios", {"json": {"name": "civis-refusals", **ECHO}}, 409),  # the name is taken
         ("POST", "/studios", {"json": {"name": "civis-y", **ECHO, "partition_label": "nowhere"}}, 400),
         ("PATCH", f"/studios/{s.id}", {"json": {"docker_image_name": "studios/jupyter"}}, 400),

@@ -55,3 +55,8 @@ def test_a_display_link_signature_covers_every_part_of_it() -> None:
     assert base != signature(key, "1a2b3c4e", 1, 7, 1000) and base != signature(key, "1a2b3c4d", 2, 7, 1000)
     assert base != signature(key, "1a2b3c4d", 1, 8, 1000) and base != signature(key, "1a2b3c4d", 1, 7, 1001)
     assert base != signature(b"j" * 32, "1a2b3c4d", 1, 7, 1000)
+
+
+def test_a_studio_with_nothing_civis_only_gets_no_civis_variable() -> None:
+    c = t.configure(StudioConfiguration(environment={"A": "1"}), RequiredResources(memory=1024), None, {})
+    assert c.environment == {"A": "1"} and c.memory == 1024 and t.params_of(c) == []

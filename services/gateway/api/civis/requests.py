@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 ParamType = Literal["string", "multi_line_string", "integer", "float", "bool", "file", "table", "database",
@@ -28,6 +28,14 @@ class Param(_Body):
     type: ParamType
     description: str | None = None
     value: Any = None
+
+    @model_validator(mode="after")
+    def _credential_is_an_id(self) -> Param:
+        # a credential param names a stored credential by id: a secret itself would end up in an event, kept forever
+        if self.type in CREDENTIAL_TYPES and self.value is not None and (
+                isinstance(self.value, bool) or not isinstance(self.value, int)):
+            raise ValueError(f"param {self.name}: a {self.type} value is a credential id (an integer)")
+        return self
 
 
 class StudioBody(_Body):

@@ -130,7 +130,10 @@ def configure(base: StudioConfiguration, resources: RequiredResources | None, pa
         env.update({p.name: _env_value(p) for p in params})
         m["params"] = [{"name": p.name, "type": p.type, "description": p.description} for p in params]
     m.update({k: v for k, v in extra.items() if v is not None})
-    env[META_VAR] = json.dumps(m, sort_keys=True)
+    if m:
+        env[META_VAR] = json.dumps(m, sort_keys=True)
+    else:  # nothing Civis-only to keep: a studio made elsewhere is not given the variable
+        env.pop(META_VAR, None)
     return base.model_copy(update={**update, "environment": env})
 
 
