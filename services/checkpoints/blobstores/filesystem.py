@@ -5,6 +5,8 @@ leftover temporaries (``*.tmp-*``) are removed by garbage collection once past i
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import uuid
 from collections.abc import Iterator
@@ -13,6 +15,32 @@ from pathlib import Path
 from services.checkpoints.blobstores.base import BlobInfo, BlobNotFound
 
 TMP = ".tmp-"
+
+
+SYNCFS_AFTER = 64
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _syncfs(root: str) -> bool:
+    """syncfs(2) where the C library has it (Linux); False elsewhere."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fd = os.open(root, os.O_RDONLY)
+    except (OSError, AttributeError):
+        return False
+    try:
+        return bool(libc.syncfs(fd) == 0)
+    except AttributeError:
+        return False
+    finally:
+        os.close(fd)
 
 
 class FilesystemBlobStore:
@@ -42,22 +70,18 @@ class FilesystemBlobStore:
         self._pending.append(path)
 
     def flush(self) -> None:
-        """fsync what this instance put since the last flush, then their folders (the renames): only our own
-        files, so a busy neighbour's dirty pages are not ours to wait for (syncfs would be)."""
+        """fsync what this instance put since the last flush, then their folders (the renames). Past
+        ``SYNCFS_AFTER`` files, one syncfs(2) of the store's file system instead: measured here, 2000 fsyncs of
+        16 kB files took 2.8 s and one syncfs 1.3 s (which also waits for other writers' dirty pages, so a save of
+        a few changed chunks keeps to its own files)."""
         pending, self._pending = self._pending, []
+        if len(pending) > SYNCFS_AFTER and _syncfs(self._root):
+            return
         for path in pending:
             with contextlib.suppress(FileNotFoundError):  # deleted meanwhile (a collection): nothing to keep
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                _fsync(path)
         for folder in {os.path.dirname(p) for p in pending}:
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync(folder)
 
     def get(self, key: str) -> bytes:
         try:
