@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from libs.bus.broker import StudiosBroker, make_broker
@@ -39,6 +39,8 @@ class Builder:
     handlers: BuilderHandlers
     runner: BuildRunner
     publisher: LogPublisher | None = None
+    #: set once open builds are taken up and commands are served
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 async def create_app(settings: BuilderSettings, topology: Topology = DEFAULT) -> Builder:
@@ -92,6 +94,7 @@ async def run(settings: BuilderSettings, stop: asyncio.Event, topology: Topology
     relay_stop = asyncio.Event()
     relay_task = asyncio.create_task(relay.run(relay_stop))
     log.info("builder ready (%d open builds taken up)", recovered)
+    app.ready.set()
     try:
         await stop.wait()
     finally:

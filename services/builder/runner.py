@@ -6,14 +6,18 @@ and only goes on if that was news: a build cancelled meanwhile, or taken by anot
 A cancel cancels the task, which kills the installer's process group (``environments/uv.py``).
 
 After a restart (``recover``), queued attempts are run again and running ones, whose builder died under them,
-are retried or failed with the reason (``RecoverBuild``): no build, and so no studio, waits forever.
+are retried or failed with the reason (``RecoverBuild``): no build, and so no studio, waits forever. A running
+attempt holds its build's advisory lock, so several builder processes can share one store: recovery leaves alone
+what another live builder is running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
 from libs.contracts import build as contract
 from libs.contracts.build import BuildStatus
@@ -24,6 +28,9 @@ from services.builder.handlers import BuilderHandlers
 log = logging.getLogger("studios.builder.runner")
 ACTOR = "builder"
 
+#: Not the stream's own name: appends take a transaction lock keyed by the stream name, which this would block.
+_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
+_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
 _OPEN_BUILDS = """SELECT DISTINCT ON (stream_name) stream_name, event_type FROM es.events
   WHERE category = $1 ORDER BY stream_name, stream_position DESC"""
 
@@ -70,7 +77,7 @@ class BuildRunner:
                 continue
             build_id = row["stream_name"].split("-", 1)[1]
             state = await self.handlers.state(build_id)
-            if state.status is BuildStatus.RUNNING and not self._under_way(build_id):
+            if state.status is BuildStatus.RUNNING and not self._under_way(build_id) and await self._free(build_id):
                 await self.handlers.record(RecoverBuild(build_id=build_id, actor=ACTOR,
                                                         max_attempts=self.max_attempts))  # queues: submit
                 count += 1
@@ -83,10 +90,28 @@ class BuildRunner:
         task = self._tasks.get(build_id)
         return task is not None and not task.done()
 
+    @contextlib.asynccontextmanager
+    async def _lease(self, build_id: str) -> AsyncIterator[bool]:
+        """The build's advisory lock, held on a connection of its own while the attempt runs, so a builder that
+        starts meanwhile (``recover``) leaves a build another live builder is running alone. A killed builder's
+        connection closes with it, and PostgreSQL lets the lock go."""
+        async with self.handlers.store.pool.acquire() as conn:
+            held = bool(await conn.fetchval(_TRY_LOCK, f"builder-lease:{build_id}"))
+            try:
+                yield held
+            finally:
+                if held:
+                    await conn.fetchval(_UNLOCK, f"builder-lease:{build_id}")
+
+    async def _free(self, build_id: str) -> bool:
+        async with self._lease(build_id) as held:
+            return held
+
     async def _run(self, build_id: str, attempt: int) -> None:
         try:
-            async with self._slots:
-                await self._attempt(build_id, attempt)
+            async with self._slots, self._lease(build_id) as held:
+                if held:  # else another builder process runs this very build
+                    await self._attempt(build_id, attempt)
         except asyncio.CancelledError:
             log.info("build %s attempt %s cancelled", build_id, attempt)
             raise

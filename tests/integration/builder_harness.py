@@ -77,6 +77,7 @@ async def running_builder(settings: BuilderSettings, topology: Topology | None =
         client = CommandClient(nc)
         answered: bool = await wait_for(lambda: _answers(nc, task), within=30, what="builder answering")
         assert answered
+        await asyncio.wait_for(app.ready.wait(), 30)  # another builder on the same bus may have answered first
         yield BuilderUnderTest(store, client, app, topology)
     finally:
         stop.set()

@@ -116,3 +116,18 @@ async def test_at_most_k_run_at_once_and_queued_or_running_builds_can_be_cancell
                 done = await b.request()  # an empty spec: a venv only, built at once
                 await b.wait((done.result or {})["buildId"], BuildStatus.SUCCEEDED)
                 await b.client.send(CancelBuild(build_id=(done.result or {})["buildId"], actor="1"))
+
+
+async def test_a_second_builder_leaves_a_build_another_live_builder_runs_alone(
+        database_url: str, nats_url: str, tmp_path: Path) -> None:
+    async with silent_index() as index:
+        first = builder_settings(database_url, nats_url, tmp_path / "one", index)
+        async with running_builder(first) as a:
+            build_id = ((await a.request("tinypkg")).result or {})["buildId"]
+            await a.wait(build_id, BuildStatus.RUNNING)
+            second = builder_settings(database_url, nats_url, tmp_path / "two", index)
+            async with running_builder(second) as b:  # its start-up recovery has run once it answers
+                assert b.app is not None and b.app.runner.running == 0
+                assert await a.event_types(build_id) == ["BuildRequested", "BuildStarted"]
+            await a.client.send(CancelBuild(build_id=build_id, actor="1"))
+            await a.wait(build_id, BuildStatus.CANCELLED)
