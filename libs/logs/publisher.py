@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ RunKey = tuple[str, str, int]
 
 class LogPublisher:
     def __init__(self, js: JetStreamContext, spool_path: Path, *, prefix: str = LOGS_PREFIX,
-                 spool_bytes: int = 256 * 1024**2, memory_lines: int = 20_000, batch: int = 1_000,
+                 spool_bytes: int = 256 * 1024**2, memory_lines: int = 20_000, batch: int = 2_000,
                  ack_timeout: float = 5.0, retry_max: float = 5.0) -> None:
         self.js, self.prefix = js, prefix
         self.spool = Spool(spool_path, spool_bytes)
@@ -115,7 +116,7 @@ class LogPublisher:
     def _next_batch(self) -> tuple[list[Record], int | None]:
         """The oldest records first: the memory queue's (older than anything spooled), then the spool's."""
         if self._queue:
-            return [self._queue[i] for i in range(min(self.batch, len(self._queue)))], None
+            return list(itertools.islice(self._queue, self.batch)), None
         if self.spool.pending:
             records, end = self.spool.read(self.batch)
             return records, end
@@ -125,8 +126,8 @@ class LogPublisher:
         futures: list[asyncio.Future[Any]] = []
         try:
             for subject, msg_id, payload in records:
-                futures.append(await self.js.publish_async(subject, payload, headers={MSG_ID: msg_id},
-                                                           wait_stall=self.ack_timeout))
+                # no wait_stall: a batch never exceeds nats-py's window of 4000, and a timed wait costs a task
+                futures.append(await self.js.publish_async(subject, payload, headers={MSG_ID: msg_id}))
             await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
         except Exception as e:  # unreachable, stalled, refused: all mean "try again later"
             for f in futures:

@@ -51,7 +51,18 @@ def row_of(msg: Msg) -> Row | None:
         return None
     return (line.kind, line.id, line.run, line.created_at, line.source, line.seq, line.stream,
             line.message.replace("\x00", "\ufffd"),  # text cannot hold NUL
-            line.final, msg.metadata.sequence.stream)
+            line.final, stream_seq(msg))
+
+
+def stream_seq(msg: Msg) -> int:
+    """The message's ``LOGS`` sequence from its ack subject, without nats-py's full metadata parse (a hot path):
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>…`` (9 tokens), or with domain and account hash (12)."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9:
+        return int(tokens[5])
+    if len(tokens) >= 12:
+        return int(tokens[7])
+    return int(msg.metadata.sequence.stream)
 
 
 class Writer:
@@ -88,14 +99,18 @@ class Ingestor:
         self.dsn, self.js, self.topology, self.partitions = dsn, js, topology, partitions
         self.batch, self.fetch_wait, self.server_settings = batch, fetch_wait, server_settings
         self.ack_wait = ack_wait
+        self._writer: Writer | None = None
         self.committed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Ingest until ``stop``; a failed batch is not acked (JetStream redelivers it) and is retried."""
+        """Ingest until ``stop``; a failed batch is not acked (JetStream redelivers it) and is retried.
+
+        The next batch is fetched (and parsed) while the last one is being committed: one batch in the database
+        at a time, one on the wire."""
         sub = await self.js.pull_subscribe(f"{self.topology.logs_prefix}.>", durable=DURABLE,
                                            stream=self.topology.logs_stream,
                                            config=consumer_config(self.topology, self.ack_wait))
-        writer: Writer | None = None
+        storing: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
                 try:
@@ -106,22 +121,32 @@ class Ingestor:
                     log.warning("fetching log lines failed (%r); retrying", e)
                     await asyncio.sleep(0.5)
                     continue
-                try:
-                    if writer is None:
-                        conn = await asyncpg.connect(self.dsn, server_settings=self.server_settings)
-                        writer = Writer(conn, self.partitions)
-                    await self.commit(writer, msgs)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
-                    log.warning("log batch of %d not stored (%s); it will be redelivered", len(msgs), e)
-                    if writer is not None:
-                        await writer.conn.close()
-                    writer = None
-                    await asyncio.sleep(0.5)
+                if storing is not None:
+                    await storing
+                storing = asyncio.create_task(self._store(msgs))
+            if storing is not None:
+                await storing
         finally:
+            if storing is not None and not storing.done():
+                storing.cancel()
             with contextlib.suppress(Exception):  # else the connection's drain waits on it at close
                 await sub.unsubscribe()
-            if writer is not None:
-                await writer.conn.close()
+            if self._writer is not None:
+                await self._writer.conn.close()
+                self._writer = None
+
+    async def _store(self, msgs: list[Msg]) -> None:
+        try:
+            if self._writer is None:
+                conn = await asyncpg.connect(self.dsn, server_settings=self.server_settings)
+                self._writer = Writer(conn, self.partitions)
+            await self.commit(self._writer, msgs)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            log.warning("log batch of %d not stored (%s); it will be redelivered", len(msgs), e)
+            if self._writer is not None:
+                await self._writer.conn.close()
+            self._writer = None
+            await asyncio.sleep(0.5)
 
     async def commit(self, writer: Writer, msgs: list[Msg]) -> None:
         rows = []

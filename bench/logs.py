@@ -1,0 +1,215 @@
+"""Log ingestion and reads (issue 9), each figure beside its baseline in the same run:
+
+- ingestion of 100-byte lines, ours end to end (JetStream ``LOGS`` -> ``Ingestor`` -> ``logs.lines``) beside a raw
+  COPY of the same rows into the same table (target: >= 0.5x and >= 100,000 lines/s);
+- publish -> visible in a follow stream (``LogsClient.follow``), p50/p99, beside a bare core-NATS subscriber of
+  the same subject (target p99 < 250 ms);
+- the last 10,000 lines of one session among ``--rows`` stored (target < 100 ms), beside the same query without
+  the index (a full scan and sort);
+- dropping a day's partition beside deleting the same rows.
+
+``python -m bench.logs [--events N] [--rows M]`` (defaults 200,000 lines ingested, 2,000,000 rows stored; the issue's
+figure is for 10,000,000: ``--rows 10000000``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from tempfile import mkdtemp
+from typing import Any
+
+import asyncpg
+import nats
+
+from bench.common import Stopwatch, infrastructure, parse_args, report, scratch_database
+from libs.bus.streams import Topology, delete_streams, ensure_streams
+from libs.contracts.logs import QueryLogs
+from libs.eventstore import migrate
+from libs.logs import LogPublisher, RunLog
+from services.gateway.logs import LogsClient
+from services.logs.ingest import COLUMNS, Ingestor
+from services.logs.partitions import Partitions
+from services.logs.queries import read_lines
+from services.logs.schema import LOGS
+
+MESSAGE = "x" * 100
+
+
+def durations(name: str, ours: float, baseline: float, unit: str = "ms") -> None:
+    print(f"{name}: ours={ours:.1f} {unit} baseline={baseline:.1f} {unit} ratio={baseline / ours:.1f}x", flush=True)
+
+
+async def ingestion(db: str, nats_url: str, n: int) -> None:
+    nc = await nats.connect(nats_url)
+    topology = Topology.unique("bl")
+    await ensure_streams(nc.jetstream(), topology)
+    pub = LogPublisher(nc.jetstream(), Path(mkdtemp()) / "spool", prefix=topology.logs_prefix, memory_lines=n + 10)
+    pub.start()
+    with Stopwatch() as published:
+        logs = [RunLog(pub, "session", f"ing{s}", 1, first_seq=0) for s in range(50)]
+        for i in range(n):
+            logs[i % 50].write(MESSAGE)
+        assert await pub.flush(600)
+    print(f"logs publish (LogPublisher, pipelined, 100-byte lines): {published.rate(n):.0f}/s", flush=True)
+    partitions = Partitions()
+    ingestor = Ingestor(db, nc.jetstream(), topology, partitions, batch=2000)
+    stop = asyncio.Event()
+    with Stopwatch() as ours:
+        task = asyncio.create_task(ingestor.run(stop))
+        while ingestor.committed < n:  # noqa: ASYNC110 - a benchmark's own poll, 5 ms off at most
+            await asyncio.sleep(0.005)
+    stop.set()
+    await task
+    conn = await asyncpg.connect(db)
+    now = datetime.now(UTC)
+    rows = [("session", f"raw{i % 50}", 1, now, "user", i, "stdout", MESSAGE, False, i) for i in range(n)]
+    with Stopwatch() as raw:
+        for i in range(0, n, 2000):
+            async with conn.transaction():
+                await conn.copy_records_to_table("lines", schema_name="logs", records=rows[i:i + 2000],
+                                                 columns=COLUMNS)
+    await conn.close()
+    report("logs ingestion, JetStream to table (ours) vs raw COPY", ours.rate(n), raw.rate(n))
+    await pub.close()
+    await delete_streams(nc.jetstream(), topology)
+    await nc.close()
+
+
+async def follow_latency(nats_url: str, db: str, lines: int = 400) -> None:
+    nc = await nats.connect(nats_url)
+    topology = Topology.unique("bf")
+    await ensure_streams(nc.jetstream(), topology)
+    ingestor = Ingestor(db, nc.jetstream(), topology, Partitions())  # the follow's replay asks for its floor
+    stop = asyncio.Event()
+    ingesting = asyncio.create_task(ingestor.run(stop))
+    from libs.bus.broker import make_broker
+    from libs.bus.commands import CommandServer
+    from services.logs.handlers import LogQueries
+
+    broker = make_broker(nats_url, name="bench-logs", quiet=True)
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=2)
+    assert pool is not None
+    await broker.connect()
+    CommandServer(broker, "logs").handle(QueryLogs)(LogQueries(pool, broker.js, topology).handle)
+    await broker.start()
+    sent: dict[int, float] = {}
+    seen: dict[int, float] = {}
+    bare: dict[int, float] = {}
+
+    sub = await nc.subscribe(f"{topology.logs_prefix}.session.lat")
+    sub_task = asyncio.create_task(_drain(sub, bare))
+
+    async def never_over(run: int) -> bool:
+        return False
+
+    async def follow() -> None:
+        async for line in LogsClient(nc, topology).follow(QueryLogs(id="lat"), 1, never_over):
+            if line.get("final"):
+                return
+            seen[len(seen)] = time.perf_counter()
+
+    follower = asyncio.create_task(follow())
+    while (await nc.jetstream().stream_info(topology.logs_stream)).state.consumer_count < 2:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)  # until the follower tails LOGS (the ingestor's consumer is the other one)
+    pub = LogPublisher(nc.jetstream(), Path(mkdtemp()) / "spool", prefix=topology.logs_prefix, batch=1)
+    pub.start()
+    log = RunLog(pub, "session", "lat", 1, first_seq=0)
+    for i in range(lines):
+        sent[i] = time.perf_counter()
+        log.write(f"line {i}")
+        await asyncio.sleep(0.005)
+    log.close(final=True, message="end")
+    await asyncio.wait_for(follower, 60)
+    ours = sorted((seen[i] - sent[i]) * 1000 for i in range(lines))
+    base = sorted((bare[i] - sent[i]) * 1000 for i in range(lines) if i in bare)
+    for q, name in ((0.5, "p50"), (0.99, "p99")):
+        durations(f"logs publish -> follow stream {name}", ours[int(q * (len(ours) - 1))],
+                  base[int(q * (len(base) - 1))])
+    sub_task.cancel()
+    stop.set()
+    await ingesting
+    await pub.close()
+    await broker.stop()
+    await pool.close()
+    await delete_streams(nc.jetstream(), topology)
+    await nc.close()
+
+
+async def _drain(sub: Any, into: dict[int, float]) -> None:
+    async for _ in sub.messages:
+        into[len(into)] = time.perf_counter()
+
+
+async def tail_query(db: str, rows: int) -> None:
+    conn = await asyncpg.connect(db, command_timeout=600)
+    base = datetime(2026, 3, 1, tzinfo=UTC)
+    span = max(1, rows // 86_400_000 + 1)
+    await Partitions().ensure(conn, [("session", (base + timedelta(days=d)).date()) for d in range(span + 1)])
+    await conn.execute("""INSERT INTO logs.lines SELECT 'session', 'q' || (g % 1000), 1,
+                          $1::timestamptz + g * interval '1 ms', 'user', g, 'stdout', repeat('x', 100), false, g
+                          FROM generate_series(1, $2::bigint) g""", base, rows)
+    await conn.execute("ANALYZE logs.lines")
+    q = QueryLogs(id="q7")
+    stored = await conn.fetchval("SELECT count(*) FROM logs.lines WHERE id = 'q7'")
+    ours: list[float] = []
+    for _ in range(5):
+        with Stopwatch() as t:
+            got = await read_lines(conn, q, 1)
+        ours.append(t.seconds * 1000)
+    async with conn.transaction():
+        await conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off;"
+                           "SET LOCAL enable_indexonlyscan = off")
+        with Stopwatch() as t:
+            await read_lines(conn, q, 1)
+    print(f"  ({rows} rows stored, {stored} of them the session's, {len(got['lines'])} read)")
+    durations(f"logs last 10,000 lines of one session among {rows}", statistics.median(ours), t.seconds * 1000)
+    await conn.close()
+
+
+async def drop_partition(db: str, rows: int) -> None:
+    conn = await asyncpg.connect(db, command_timeout=600)
+    days = [datetime(2027, 1, d, tzinfo=UTC) for d in (1, 2)]
+    await Partitions().ensure(conn, [("job", d.date()) for d in days])
+    for d in days:
+        await conn.execute("""INSERT INTO logs.lines SELECT 'job', 'j' || (g % 100), 1, $1::timestamptz
+                              + g * interval '1 ms', 'user', g, 'stdout', repeat('x', 100), false, g
+                              FROM generate_series(1, $2::bigint) g""", d, rows)
+    with Stopwatch() as dropped:
+        await Partitions().drop(conn, "job", days[0].date())
+    with Stopwatch() as deleted:
+        await conn.execute("DELETE FROM logs.lines WHERE kind = 'job' AND created_at >= $1 AND created_at < $2",
+                           days[1], days[1] + timedelta(days=1))
+    durations(f"logs drop a day's partition ({rows} rows) vs DELETE of them", dropped.seconds * 1000,
+              deleted.seconds * 1000)
+    await conn.close()
+
+
+async def run(ns: argparse.Namespace, server_url: str, nats_url: str) -> None:
+    async with scratch_database(server_url) as db:
+        conn = await asyncpg.connect(db)
+        await migrate(conn, LOGS)
+        await Partitions().ensure_ahead(conn, datetime.now(UTC).date(), 2)
+        await conn.close()
+        await ingestion(db, nats_url, ns.events)
+        await follow_latency(nats_url, db)
+        await tail_query(db, ns.rows)
+        await drop_partition(db, min(ns.rows, 500_000))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ns = parse_args(argv, events=200_000)
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--rows", type=int, default=2_000_000)
+    ns.rows = extra.parse_known_args(argv)[0].rows
+    with infrastructure() as infra:
+        asyncio.run(run(ns, infra.database_url, infra.nats_url))
+
+
+if __name__ == "__main__":
+    main()
