@@ -85,7 +85,9 @@ async def list_studios(request: Request, ctx: CivisDep, caller: CivisCaller, lim
     states, _ = await queries.list_studios(db, where, viewer, Search(), limit, (page_num - 1) * limit)
     shown = [s for s in states if t.studio_id(s.session_id) is not None]
     latest = await deployment_queries.latest(db, [s.session_id for s in shown])
-    return [await views.studio(ctx, request, s, caller, latest.get(s.session_id), look_up=False) for s in shown]
+    memo = views.Memo(ctx, caller)
+    return [await views.studio(ctx, request, s, caller, latest.get(s.session_id), look_up=False, memo=memo)
+            for s in shown]
 
 
 @router.get("/studios/{studio_id}")

@@ -58,17 +58,38 @@ def deployment(ctx: CivisContext, request: Request, state: State, row: Dto, call
     return out
 
 
+class Memo:
+    """Per-request look-ups a page of studios shares (one author or workspace role for many studios)."""
+
+    def __init__(self, ctx: CivisContext, caller: Principal) -> None:
+        self.ctx, self.caller = ctx, caller
+        self.authors: dict[str, Dto] = {}
+        self.levels: dict[str, str] = {}
+
+    async def author(self, user_id: str) -> Dto:
+        if user_id not in self.authors:
+            self.authors[user_id] = await author(self.ctx, user_id)
+        return self.authors[user_id]
+
+    async def level(self, workspace_id: str) -> str:
+        if workspace_id not in self.levels:
+            role = await role_in(self.ctx.store.pool, self.caller, int(workspace_id))
+            self.levels[workspace_id] = t.permission_level(role)
+        return self.levels[workspace_id]
+
+
 async def studio(ctx: CivisContext, request: Request, state: State, caller: Principal,
-                 latest: Dto | None = None, *, look_up: bool = True) -> Dto:
+                 latest: Dto | None = None, *, look_up: bool = True, memo: Memo | None = None) -> Dto:
     """A studio as Civis's ``Studio``; ``latest``: its most recent run when the caller already has it."""
     db = ctx.store.pool
+    memo = memo or Memo(ctx, caller)
     if latest is None and look_up:
         latest = (await queries.latest(db, [state.session_id])).get(state.session_id)
     name, tag = t.split_image(state.template.repository if state.template else "")
     m = t.meta(state.configuration)
     remote = state.remote_config
     return {
-        "id": t.studio_id(state.session_id), "author": await author(ctx, state.user_id), "name": state.name,
+        "id": t.studio_id(state.session_id), "author": await memo.author(state.user_id), "name": state.name,
         "dockerImageName": name, "dockerImageTag": tag, "instanceType": m.get("instanceType"),
         "requiredResources": t.resources_of(state.configuration),
         "createdAt": _time(state.created_at), "updatedAt": _time(state.updated_at),
@@ -76,6 +97,6 @@ async def studio(ctx: CivisContext, request: Request, state: State, caller: Prin
         "gitCredentialId": m.get("gitCredentialId"), "params": t.params_of(state.configuration),
         "gitRepoId": None, "gitRepoUrl": remote.repository if remote else None,
         "gitRef": remote.revision if remote else None, "partitionLabel": state.compute_env_id,
-        "myPermissionLevel": t.permission_level(await role_in(db, caller, int(state.workspace_id))),
+        "myPermissionLevel": await memo.level(state.workspace_id),
         "archived": "false",
     }
