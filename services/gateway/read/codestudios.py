@@ -31,3 +31,8 @@ async def last_built(db: Db, template_ids: list[str]) -> dict[str, datetime]:
 async def user_name(db: Db, user_id: int) -> str | None:
     v = await db.fetchval("SELECT user_name FROM read.users WHERE id = $1", user_id)
     return str(v) if v is not None else None
+
+
+async def studio_ever_existed(db: Db, session_id: str) -> bool:
+    """Deleted studios included: a future on a deleted studio failed, one on an unknown studio does not exist."""
+    return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM read.studios WHERE session_id = $1)", session_id))

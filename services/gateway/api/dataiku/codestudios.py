@@ -102,7 +102,12 @@ async def list_code_studios(project_key: str, pool: PoolDep, caller: DataikuUser
     return [await settings_of(pool, project_key, s) for s in states]
 
 
-@router.post(f"{BASE}/")
+CREATE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["name", "templateId"],
+    "properties": {"name": {"type": "string"}, "templateId": {"type": "string"}}}}}}}
+
+
+@router.post(f"{BASE}/", openapi_extra=CREATE_BODY)
 async def create_code_studio(request: Request, project_key: str, pool: PoolDep, caller: DataikuUser
                              ) -> dict[str, Any]:
     body = await json_body(request)

@@ -25,6 +25,7 @@ from services.gateway.access.deps import PoolDep
 from services.gateway.api.dataiku import glue
 from services.gateway.api.dataiku.wire import DataikuRoute, DataikuUser
 from services.gateway.read import builds as build_queries
+from services.gateway.read import codestudios as q
 from services.gateway.read import studios as queries
 from services.gateway.read.projections import BUILDS
 
@@ -95,6 +96,8 @@ async def _studio_for(pool: PoolDep, caller: DataikuUser, job_id: str, permissio
         raise NotFound(f"Future {job_id} does not exist")
     kind, session_id, run = parsed
     s = await queries.studio(pool, session_id)
+    if s is None and not await q.studio_ever_existed(pool, session_id):
+        raise NotFound(f"Future {job_id} does not exist")
     if s is not None:
         s = await glue.code_studio(pool, caller, s.workspace_id, session_id, permission)
     return kind, run, s

@@ -93,7 +93,13 @@ async def get_template(template_id: str, pool: PoolDep, caller: DataikuUser) -> 
     return settings_of(await _template(pool, template_id))
 
 
-@router.put("/admin/code-studios/{template_id}", status_code=204)
+SETTINGS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "description": "the settings GET answers, changed",
+    "properties": {"allContainerConfs": {"type": "boolean"}, "containerConfs": {"type": "array",
+                                                                                 "items": {"type": "string"}}}}}}}}
+
+
+@router.put("/admin/code-studios/{template_id}", status_code=204, openapi_extra=SETTINGS_BODY)
 async def save_template(request: Request, template_id: str, pool: PoolDep, caller: DataikuUser) -> Response:
     require_admin(caller)
     body = await json_body(request)
