@@ -151,7 +151,7 @@ async def tail_query(db: str, rows: int) -> None:
     base = datetime(2026, 3, 1, tzinfo=UTC)
     span = max(1, rows // 86_400_000 + 1)
     await Partitions().ensure(conn, [("session", (base + timedelta(days=d)).date()) for d in range(span + 1)])
-    await conn.execute("""INSERT INTO logs.lines SELECT 'session', 'q' || (g % 1000), 1,
+    await conn.execute("""INSERT INTO logs.lines SELECT 'session', 'q' || (g % 100), 1,
                           $1::timestamptz + g * interval '1 ms', 'user', g, 'stdout', repeat('x', 100), false, g
                           FROM generate_series(1, $2::bigint) g""", base, rows)
     await conn.execute("ANALYZE logs.lines")
