@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,19 @@ LONG = 20
 async def test_jobs_run_in_priority_order_with_their_exit_codes(database_url: str, nats_url: str,
                                                                 tmp_path: Path) -> None:
     async with running_lifecycle(database_url, nats_url, tmp_path, **FAST) as lc:
-        # all become due at one instant, so the order they are dispatched in is the queue's alone
-        due = datetime.now(UTC) + timedelta(seconds=3)
+        # two gate jobs hold both slots while the rest queue up, so the order they then run in is the queue's alone
+        gate = tmp_path / "gate"
+        gates = [await submit(lc, f"import os, time\nwhile not os.path.exists({str(gate)!r}): time.sleep(0.01)",
+                              priority=0) for _ in range(2)]
+        for g in gates:
+            held: State = await wait_for(lambda g=g: state(lc.store, g), within=60,  # type: ignore[misc]
+                                         until=lambda s: s.status == JobStatus.RUNNING)
+            assert held.pid
         jobs = []
         for i in range(N):
             code, priority = i % 3, (i * 7) % 6
-            jobs.append((await submit(lc, f"import sys; sys.exit({code})", priority=priority, start_after=due),
-                         priority, code))
+            jobs.append((await submit(lc, f"import sys; sys.exit({code})", priority=priority), priority, code))
+        gate.touch()
         done = [await wait_final(lc.store, job_id, within=120) for job_id, _, _ in jobs]
         for s, (_, _, code) in zip(done, jobs, strict=True):
             assert s.exit_code == code
