@@ -111,3 +111,14 @@ async def test_the_dialect_publishes_its_openapi_document(system: System) -> Non
     paths = doc["paths"]
     assert f"{API}/projects/{{project_key}}/code-studios/{{studio_id}}/restart" in paths
     assert f"{API}/futures/{{job_id}}" in paths and f"{API}/admin/code-studios/{{template_id}}/build" in paths
+
+
+async def test_a_failed_build_ends_the_clients_wait_with_dataikus_error(system: System) -> None:
+    broken = {**TEMPLATE, "id": "dku-broken", "repository": "studios/dku-broken:1",
+              "requirements": ["no-such-package-xyz"]}
+    async with system.http() as http:
+        assert (await http.post("/templates", json=broken)).status_code == 201
+    client = dataikuapi.DSSClient(system.url, api_key=system.token)
+    future = await asyncio.to_thread(client.get_code_studio_template("dku-broken").build)
+    with pytest.raises(DataikuException, match="FutureAbortedException: Build .* failed"):
+        await asyncio.to_thread(future.wait_for_result)
