@@ -103,7 +103,9 @@ def to_dto(s: State, base_url: str, lookups: Lookups = Lookups(), url: str | Non
         status_info=status_info(s),
         progress=progress(s),
         studio_url=url or studio_url(base_url, s.session_id),
-        wave_build_url=s.build_url,
+        # the builder records a path (/builds/<id>/logs, the native API): absolute here, as Seqera's clients expect
+        wave_build_url=f"{base_url.rstrip('/')}{s.build_url}" if s.build_url and s.build_url.startswith("/")
+        else s.build_url,
         base_image=t.repository if t else None,
         custom_image=bool(t and t.tool == "custom"),
         is_private=s.is_private,
