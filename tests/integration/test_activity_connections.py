@@ -118,6 +118,9 @@ async def studio(database_url: str, nats_url: str, tmp_path: Path) -> AsyncItera
                 serve(_proxy_app(lc, senders["a"], key, upstream)) as a, \
                 serve(_proxy_app(lc, senders["b"], key, upstream)) as b, \
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw.test") as api:
+            # The route reads the studios read model, which the projection started above is still catching up on.
+            await wait_for(lambda: api.get(f"/studios/{cmd.session_id}", headers={"Authorization": "Bearer alice"}),
+                           until=lambda r: r.status_code == 200, within=20, what="the studio in the read model")
             try:
                 yield Studio(lc, store, cmd.session_id, api, {"a": a, "b": b}, senders)
             finally:
