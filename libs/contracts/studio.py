@@ -335,6 +335,15 @@ class StudioConnectionClosed(StudioEvent):
     connection_id: str
 
 
+@registry.register
+class StudioOwnerChanged(StudioEvent):
+    """The studio now belongs to another user of its workspace (Dataiku's ``change_owner``)."""
+
+    event_type: ClassVar[str] = "StudioOwnerChanged"
+    user_id: str
+    previous_user_id: str
+
+
 STUDIO_EVENTS: tuple[type[StudioEvent], ...] = (
     StudioCreated,
     StudioUpdated,
@@ -353,4 +362,5 @@ STUDIO_EVENTS: tuple[type[StudioEvent], ...] = (
     StudioConnectionActive,
     StudioConnectionClosed,
     StudioSessionBusy,
+    StudioOwnerChanged,
 )

@@ -89,6 +89,13 @@ class ExtendLifespan(StudioCommand):
     hours: int | None = None
 
 
+class ChangeStudioOwner(StudioCommand):
+    """Give the studio to another user of its workspace (``user_id``); the gateway checks who may."""
+
+    name: ClassVar[str] = "change_studio_owner"
+    user_id: str
+
+
 class DeleteStudio(StudioCommand):
     name: ClassVar[str] = "delete_studio"
 
@@ -178,6 +185,7 @@ STUDIO_COMMANDS: tuple[type[StudioCommand], ...] = (
     StopStudio,
     ExtendLifespan,
     DeleteStudio,
+    ChangeStudioOwner,
     RecordBuildStarted,
     RecordBuildSucceeded,
     RecordBuildFailed,

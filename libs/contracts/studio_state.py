@@ -30,6 +30,7 @@ from libs.contracts.studio import (
     StudioCreated,
     StudioDeleted,
     StudioLifespanExtended,
+    StudioOwnerChanged,
     StudioProgressRecorded,
     StudioSessionBusy,
     StudioSessionRunning,
@@ -261,6 +262,11 @@ def _(e: StudioSessionStopped, s: State) -> State:
 @_apply.register
 def _(e: StudioLifespanExtended, s: State) -> State:
     return s.model_copy(update={"expires_at": e.expires_at})
+
+
+@_apply.register
+def _(e: StudioOwnerChanged, s: State) -> State:
+    return s.model_copy(update={"user_id": e.user_id})
 
 
 @_apply.register

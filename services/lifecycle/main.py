@@ -21,6 +21,7 @@ from libs.bus.commands import CommandClient, CommandServer
 from libs.bus.relay import Relay
 from libs.bus.streams import DEFAULT, Topology, ensure_streams
 from libs.contracts.studio_commands import (
+    ChangeStudioOwner,
     CreateStudio,
     DeleteStudio,
     ExtendLifespan,
@@ -52,7 +53,8 @@ log = logging.getLogger("studios.lifecycle")
 
 #: Commands other services (the gateway) send; the ``Record*`` ones come from this service's own runner.
 PUBLIC_COMMANDS: tuple[type[StudioCommand], ...] = (
-    CreateStudio, UpdateStudio, StartStudio, StopStudio, ExtendLifespan, DeleteStudio, RecordConnection)
+    CreateStudio, UpdateStudio, StartStudio, StopStudio, ExtendLifespan, DeleteStudio, RecordConnection,
+    ChangeStudioOwner)
 
 
 async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topology = DEFAULT) -> None:
@@ -75,7 +77,7 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     for command in PUBLIC_COMMANDS:
         server.handle(command)(handlers.handle)
     subscribers.register(broker, runner, topology)
-    jobs = Jobs.create(store, settings)
+    jobs = Jobs.create(store, settings, runner.builds)  # job requirements are built by the builder too
     jobs.register(server)
 
     await broker.connect()

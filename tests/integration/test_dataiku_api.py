@@ -120,5 +120,37 @@ async def test_a_failed_build_ends_the_clients_wait_with_dataikus_error(system: 
         assert (await http.post("/templates", json=broken)).status_code == 201
     client = dataikuapi.DSSClient(system.url, api_key=system.token)
     future = await asyncio.to_thread(client.get_code_studio_template("dku-broken").build)
-    with pytest.raises(DataikuException, match="FutureAbortedException: Build .* failed"):
+    with pytest.raises(DataikuException, match=r"FutureAbortedException: Build .* failed"):
         await asyncio.to_thread(future.wait_for_result)
+
+
+async def _user(system: System, name: str) -> str:
+    """A user of the default project (launch role); returns their API key."""
+    async with system.http() as http:
+        made = await http.post("/users", json={"userName": name, "email": f"{name}@example.org"})
+        assert made.status_code == 200, made.text
+        key = (await http.post(f"/users/{made.json()['user']['id']}/tokens", json={"name": "dku"})).json()
+        assert (await http.post("/orgs/1/members", json={"user": name})).status_code == 200
+        added = await http.put("/orgs/1/workspaces/1/participants/add", json={"userNameOrEmail": name})
+        assert added.status_code == 200, added.text
+    return str(key["accessKey"])
+
+
+async def test_change_owner_gives_the_code_studio_to_another_user_of_the_project(system: System) -> None:
+    bob_key = await _user(system, "bob")
+    carol_key = await _user(system, "carol")
+    admin = dataikuapi.DSSClient(system.url, api_key=system.token)
+    studio = await asyncio.to_thread(admin.get_project("default").create_code_studio, "handed-over", "dku-lab")
+    with pytest.raises(DataikuException, match="not a user of project"):
+        await asyncio.to_thread(studio.change_owner, "nobody")
+    changed = await asyncio.to_thread(studio.change_owner, "bob")
+    assert changed["owner"] == "bob"
+    bobs = dataikuapi.DSSClient(system.url, api_key=bob_key).get_project("default")
+    bob = bobs.get_code_studio(studio.code_studio_id)
+    assert (await asyncio.to_thread(bob.get_settings)).owner == "bob"
+    carol = dataikuapi.DSSClient(system.url, api_key=carol_key).get_project("default")
+    with pytest.raises(DataikuException, match="UnauthorizedException"):  # neither its owner nor an admin
+        await asyncio.to_thread(carol.get_code_studio(studio.code_studio_id).change_owner, "carol")
+    async with system.http() as http:  # the same fact in the Seqera dialect
+        seqera = (await http.get(f"/studios/{studio.code_studio_id}", params={"workspaceId": 1})).json()
+    assert seqera["user"]["userName"] == "bob"

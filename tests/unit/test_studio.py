@@ -25,6 +25,7 @@ from libs.contracts.studio import (
     StudioCreated,
     StudioDeleted,
     StudioLifespanExtended,
+    StudioOwnerChanged,
     StudioProgressRecorded,
     StudioSessionBusy,
     StudioSessionRunning,
@@ -36,6 +37,7 @@ from libs.contracts.studio import (
     StudioTemplate,
     StudioUpdated,
 )
+from libs.contracts.studio_commands import ChangeStudioOwner
 from libs.testing.given_when_then import Aggregate
 from services.lifecycle.studio import aggregate as studio
 from services.lifecycle.studio.aggregate import (
@@ -665,6 +667,15 @@ def test_connections_only_while_running_and_cleared_on_stop() -> None:
 # contracts and the helper ---------------------------------------------------------------------------------------
 
 
+def test_change_owner_gives_the_studio_to_another_user_once() -> None:
+    state = spec.given(*CREATED).when(cmd(ChangeStudioOwner, 3, user_id="u9")).then(
+        StudioOwnerChanged(**common(3), user_id="u9", previous_user_id="u1"))
+    assert state.user_id == "u9"
+    spec.given(*CREATED).when(cmd(ChangeStudioOwner, 3, user_id="u1")).then()  # already theirs: nothing
+    spec.given(*STOPPED, *history_after(STOPPED, cmd(DeleteStudio, 20))).when(
+        cmd(ChangeStudioOwner, 30, user_id="u9")).then_raises(NotFound)
+
+
 def test_every_event_round_trips_through_the_registry() -> None:
     samples = [
         *STOPPED,
@@ -674,6 +685,7 @@ def test_every_event_round_trips_through_the_registry() -> None:
         *history_after(RUNNING, cmd(ExtendLifespan, 9)),
         *history_after(STOPPED, cmd(DeleteStudio, 20)),
         *history_after(CREATED, cmd(UpdateStudio, description="x")),
+        *history_after(CREATED, cmd(ChangeStudioOwner, 3, user_id="u9")),
         StudioBuildSucceeded(**common(), run=1, build_id="b"),
         StudioConnectionClosed(**common(), run=1, user_id="u", connection_id="c"),
         StudioConnectionActive(**common(), run=1, user_id="u", connection_id="c"),

@@ -20,6 +20,7 @@ from libs.contracts.studio import (
     StudioCreated,
     StudioDeleted,
     StudioLifespanExtended,
+    StudioOwnerChanged,
     StudioSessionStopped,
     StudioStartRequested,
     StudioStatus,
@@ -27,6 +28,7 @@ from libs.contracts.studio import (
     StudioUpdated,
 )
 from libs.contracts.studio_commands import (
+    ChangeStudioOwner,
     CreateStudio,
     DeleteStudio,
     ExtendLifespan,
@@ -235,6 +237,14 @@ def _(c: ExtendLifespan, s: State) -> list[Event]:
     expires_at = rules.expiry(s.expires_at, hours)
     assert expires_at is not None
     return [StudioLifespanExtended(**c.event_fields(), run=s.run, hours=hours, expires_at=expires_at)]
+
+
+@_decide.register
+def _(c: ChangeStudioOwner, s: State) -> list[Event]:
+    rules.validate_id(c.user_id, "userId")
+    if c.user_id == s.user_id:
+        return []  # already theirs
+    return [StudioOwnerChanged(**c.event_fields(), user_id=c.user_id, previous_user_id=s.user_id)]
 
 
 @_decide.register

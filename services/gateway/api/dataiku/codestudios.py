@@ -16,10 +16,11 @@ from fastapi import APIRouter, Request, Response
 
 from libs.contracts.errors import InvalidInput, NotFound, Unavailable
 from libs.contracts.studio import StudioConfiguration, StudioStatus, StudioTemplate
-from libs.contracts.studio_commands import CreateStudio, DeleteStudio, StartStudio, StopStudio
+from libs.contracts.studio_commands import ChangeStudioOwner, CreateStudio, DeleteStudio, StartStudio, StopStudio
 from libs.contracts.studio_state import State
 from libs.contracts.template import TemplateDefinition
 from libs.platform.clock import now
+from services.gateway.access import auth, policy
 from services.gateway.access.deps import PoolDep
 from services.gateway.api.dataiku import glue
 from services.gateway.api.dataiku.futures import START_FAILED, start_id, state_of, stop_id, studio_future
@@ -27,6 +28,7 @@ from services.gateway.api.dataiku.wire import DataikuRoute, DataikuUser, json_bo
 from services.gateway.api.dataiku.zones import ZONES
 from services.gateway.read import builds as template_queries
 from services.gateway.read import codestudios as q
+from services.gateway.read import identity as identity_queries
 from services.gateway.read import studios as queries
 from services.gateway.read.search import parse_search
 from services.gateway.read.studios import Viewer
@@ -185,3 +187,19 @@ async def delete(request: Request, project_key: str, studio_id: str, pool: PoolD
     reply = await glue.send(request, DeleteStudio(session_id=studio_id, now=now(), actor=caller.actor), caller.actor)
     await glue.settle(pool, glue.STUDIOS, reply)
     return Response(status_code=204)
+
+
+@router.post(f"{BASE}/{{studio_id}}/change-owner")
+async def change_owner(request: Request, project_key: str, studio_id: str, pool: PoolDep, caller: DataikuUser,
+                       newOwner: str = "") -> dict[str, Any]:  # Dataiku's query name
+    """Give the code studio to another user of the project (by login or email): its owner or an admin may."""
+    s = await glue.code_studio(pool, caller, project_key, studio_id, "studio:read")
+    if not policy.is_creator(caller, s):
+        policy.check(caller, await auth.role_in(pool, caller, int(s.workspace_id)), s, "studio:admin")
+    user_id = await identity_queries.user_id_by_name_or_email(pool, glue.require_text(newOwner, "newOwner"))
+    member = await identity_queries.access(pool, int(s.workspace_id), user_id) if user_id is not None else None
+    if user_id is None or member is None or (member["participant_role"] is None and member["org_role"] is None):
+        raise InvalidInput(f"{newOwner} is not a user of project {project_key}")
+    s = await glue.studio_after(request, pool, studio_id, ChangeStudioOwner(
+        session_id=studio_id, now=now(), actor=caller.actor, user_id=str(user_id)), caller.actor)
+    return await settings_of(pool, project_key, s)
