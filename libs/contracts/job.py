@@ -120,6 +120,15 @@ class JobDispatched(JobEvent):
 
 
 @registry.register
+class JobProvisioning(JobEvent):
+    """Its ``requirements`` are being built (or found in the cache) by the builder as build ``build_id``."""
+
+    event_type: ClassVar[str] = "JobProvisioning"
+    attempt: int
+    build_id: str
+
+
+@registry.register
 class JobStarted(JobEvent):
     """Its process runs: ``pid`` and the OS create time, so a restarted lifecycle finds the very process."""
 
@@ -168,6 +177,7 @@ class State(BaseModel):
     exit_code: int | None = None
     error_message: str | None = None
     attempt: int = 0
+    build_id: str | None = None
     pid: int | None = None
     started_at: float | None = None
     last_slot: datetime | None = None  # a TASK's latest fired slot
@@ -189,7 +199,11 @@ def evolve(state: State, e: Event) -> State:
     if isinstance(e, JobFired):
         return state.model_copy(update={"last_slot": e.slot, "last_run_id": e.run_id})
     if isinstance(e, JobDispatched):
-        return state.model_copy(update={"status": JobStatus.INIT, "attempt": e.attempt, "pid": None})
+        return state.model_copy(update={"status": JobStatus.INIT, "attempt": e.attempt, "pid": None,
+                                        "build_id": None})
+    if isinstance(e, JobProvisioning):
+        status = JobStatus.CANCELING if state.status == JobStatus.CANCELING else JobStatus.PROVISIONING
+        return state.model_copy(update={"status": status, "build_id": e.build_id})
     if isinstance(e, JobStarted):
         # a cancel that came while it was launching stays a cancel: the process is stopped at once
         status = JobStatus.CANCELING if state.status == JobStatus.CANCELING else JobStatus.RUNNING
@@ -207,4 +221,4 @@ def evolve(state: State, e: Event) -> State:
 
 
 JOB_EVENTS: tuple[type[JobEvent], ...] = (
-    JobSubmitted, JobFired, JobDispatched, JobStarted, JobFinished, JobCancelRequested, JobCanceled)
+    JobSubmitted, JobFired, JobDispatched, JobProvisioning, JobStarted, JobFinished, JobCancelRequested, JobCanceled)

@@ -13,6 +13,7 @@ from libs.contracts.job import (
     JobDispatched,
     JobFinished,
     JobFired,
+    JobProvisioning,
     JobSpec,
     JobStarted,
     JobStatus,
@@ -21,7 +22,14 @@ from libs.contracts.job import (
 from libs.contracts.job_commands import CancelJob, SubmitJob
 from libs.testing.given_when_then import Aggregate
 from services.lifecycle.jobs import job
-from services.lifecycle.jobs.job import DispatchJob, FireSlot, RecordJobExited, RecordJobStarted
+from services.lifecycle.jobs.job import (
+    DispatchJob,
+    FireSlot,
+    RecordJobExited,
+    RecordJobProvisioning,
+    RecordJobStarted,
+)
+from services.lifecycle.jobs.provision import requirement_lines
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=5)
@@ -125,3 +133,21 @@ def test_a_task_fires_each_slot_once() -> None:
 
 def test_unknown_job_is_not_found() -> None:
     spec.given().when(CancelJob(job_id="j1", now=T1, actor="1")).then_raises(NotFound)
+
+
+def test_a_job_with_requirements_provisions_then_starts_and_can_be_canceled_meanwhile() -> None:
+    provisioning = JobProvisioning(job_id="j1", at=T1, actor="dispatcher", attempt=1, build_id="b1")
+    state = spec.given(submitted(), DISPATCHED).when(RecordJobProvisioning("j1", 1, "b1", T1)).then([provisioning])
+    assert state.status == JobStatus.PROVISIONING and state.build_id == "b1"
+    spec.given(submitted(), DISPATCHED, provisioning).when(RecordJobProvisioning("j1", 1, "b2", T1)).then([])
+    spec.given(submitted(), DISPATCHED, provisioning).when(RecordJobStarted("j1", 1, 42, 1.0, T1)).then([STARTED])
+    state = spec.given(submitted(), DISPATCHED, provisioning).when(CancelJob(job_id="j1", now=T1, actor="1")).then(
+        [JobCancelRequested(job_id="j1", at=T1, actor="1", reason="Canceled")])
+    spec.given(submitted(), DISPATCHED, provisioning, JobCancelRequested(job_id="j1", at=T1, actor="1")).when(
+        RecordJobExited("j1", 1, None, T1)).then(
+        [JobCanceled(job_id="j1", at=T1, actor="dispatcher", reason="Canceled")])
+
+
+def test_requirement_lines_skip_blanks_and_comments() -> None:
+    assert requirement_lines("numpy==1.24.0\n\n# pinned\npandas  # data\n") == ("numpy==1.24.0", "pandas")
+    assert requirement_lines(None) == ()

@@ -14,20 +14,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from libs.contracts.job import ACTIVE, JobStatus, JobSubmitted, State, stream_name
-from libs.eventstore import AppendRequest, EventStore, to_new_events
-from libs.eventstore.errors import IdempotencyConflict, WrongExpectedVersion
-from libs.eventstore.types import Expected
+from libs.contracts.errors import StudiosError
+from libs.contracts.job import ACTIVE, JobStatus, State
+from libs.eventstore import EventStore
 from libs.logs.runlog import LineSink
 from libs.platform.clock import Clock
 from libs.platform.clock import now as utcnow
-from services.lifecycle.jobs import cron, processes
+from services.lifecycle.jobs import processes, provision, scheduler
 from services.lifecycle.jobs.handlers import JobHandlers
 from services.lifecycle.jobs.index import JobIndex
-from services.lifecycle.jobs.job import DispatchJob, FireSlot, RecordJobExited, RecordJobStarted
+from services.lifecycle.jobs.job import DispatchJob, RecordJobExited, RecordJobProvisioning, RecordJobStarted
 from services.lifecycle.jobs.output import OutputTail
 from services.lifecycle.jobs.processes import Proc
 from services.lifecycle.jobs.queue import DEFAULT_AGING_SECONDS, pick
+from services.lifecycle.sessions.builds import BuildClient
 from services.lifecycle.sessions.leadership import LeaderLock
 
 log = logging.getLogger("studios.lifecycle.jobs")
@@ -51,12 +51,24 @@ class Running:
     stopper: asyncio.Task[None] | None = field(default=None)
 
 
+@dataclass
+class Provisioning:
+    """A job waiting for its requirements' build; ``task`` may be cancelled while ``waiting`` (nothing spawned)."""
+
+    cluster_id: str
+    attempt: int
+    task: asyncio.Task[None]
+    waiting: bool = True
+
+
 class Dispatcher:
     def __init__(self, store: EventStore, handlers: JobHandlers, config: JobsConfig, *,
                  leader: LeaderLock | None = None, sink: LineSink | None = None, clock: Clock = utcnow) -> None:
         self.handlers, self.config, self.leader, self.sink, self.clock = handlers, config, leader, sink, clock
         self.index = JobIndex(store)
         self.running: dict[str, Running] = {}
+        self.provisioning: dict[str, Provisioning] = {}
+        self.builds: BuildClient | None = None  # the builder's client; None: requirements are not built
         self.wake = asyncio.Event()
         self.adopted = False
         handlers.on_change = self.wake.set
@@ -73,6 +85,9 @@ class Dispatcher:
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.config.interval)
+        for p in list(self.provisioning.values()):  # the next leader resumes them (same build id)
+            if p.waiting:
+                p.task.cancel()
 
     async def tick(self) -> None:
         await self.index.catch_up()
@@ -80,37 +95,10 @@ class Dispatcher:
             await self.adopt()
             self.adopted = True
         now = self.clock()
-        await self._fire(now)
-        self._cancel()
+        await scheduler.fire_due(self.index, self.handlers, now)
+        await self._cancel()
         await self._watch()
         await self._dispatch(now)
-
-    # -- cron -------------------------------------------------------------------------------------------------
-
-    async def _fire(self, now: datetime) -> None:
-        for s in self.index.of_status(JobStatus.TASK):
-            assert s.spec is not None and s.spec.cron_expression and s.created_at is not None
-            slot = cron.due_slot(s.spec.cron_expression, s.created_at, s.last_slot, now)
-            if slot is None:
-                continue
-            last = self.index.state(s.last_run_id) if s.last_run_id else None
-            if s.last_run_id and not (last and last.final):
-                continue  # runs of one template never overlap: this slot waits for the last run to end
-            await self._fire_one(s, slot)
-
-    async def _fire_one(self, s: State, slot: datetime) -> None:
-        assert s.spec is not None
-        now, rid = self.clock(), cron.run_id(s.job_id, slot)
-        run = JobSubmitted(job_id=rid, at=now, actor="scheduler", workspace_id=s.workspace_id, team=s.team,
-                           created_by=s.created_by, spec=s.spec.model_copy(update={"cron_expression": None,
-                                                                                   "start_after": None}),
-                           status=JobStatus.QUEUED, parent_id=s.job_id, slot=slot)
-        submit = AppendRequest(stream_name(rid), to_new_events([run], {"source": "lifecycle", "actor": "scheduler"}),
-                               Expected.NO_STREAM)  # the slot's run exists once, whoever fires it
-        try:
-            await self.handlers.own(FireSlot(s.job_id, slot, rid, now), also=lambda _s, evs: [submit] if evs else [])
-        except (WrongExpectedVersion, IdempotencyConflict):
-            log.info("slot %s of %s fired elsewhere", slot, s.job_id)
 
     # -- slots and processes ----------------------------------------------------------------------------------
 
@@ -121,6 +109,8 @@ class Dispatcher:
             held.setdefault(s.spec.cluster_id, set()).add(s.job_id)
         for job_id, r in self.running.items():  # launched here, perhaps not yet seen below the horizon
             held.setdefault(r.cluster_id, set()).add(job_id)
+        for job_id, p in self.provisioning.items():
+            held.setdefault(p.cluster_id, set()).add(job_id)
         return {c: len(ids) for c, ids in held.items()}
 
     async def _dispatch(self, now: datetime) -> None:
@@ -132,11 +122,46 @@ class Dispatcher:
 
     async def _launch(self, s: State) -> None:
         assert s.spec is not None
-        if s.spec.requirements and s.spec.requirements.strip():
-            log.warning("job %s: requirements are not built yet (no builder command); running without", s.job_id)
+        if provision.requirement_lines(s.spec.requirements):
+            if self.builds is None:
+                log.warning("job %s: no builder to build its requirements; running without them", s.job_id)
+            elif s.job_id not in self.provisioning:
+                task = asyncio.create_task(self._provision(s, self.builds))
+                self.provisioning[s.job_id] = Provisioning(s.spec.cluster_id, s.attempt, task)
+                return
+            else:
+                return
+        await self._spawn(s)
+
+    async def _provision(self, s: State, builds: BuildClient) -> None:
+        """Build the requirements (the job holds its slot meanwhile), then spawn with the built environment."""
+        p = self.provisioning[s.job_id]
+        try:
+            build_id = s.build_id or await provision.build(builds, s)
+            if not s.build_id:
+                await self.handlers.own(RecordJobProvisioning(s.job_id, s.attempt, build_id, self.clock()))
+            outcome = await provision.wait(builds, build_id)
+            p.waiting = False
+            if not outcome.succeeded:
+                await self.handlers.own(RecordJobExited(s.job_id, s.attempt, None, self.clock(),
+                                                        error_message=f"requirements: {outcome.message}"))
+                return
+            await self._spawn(s, outcome.python_env)
+        except StudiosError as e:
+            await self.handlers.own(RecordJobExited(s.job_id, s.attempt, None, self.clock(),
+                                                    error_message=f"requirements: {e.detail}"))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s: provisioning failed; the next pass of a leader resumes it", s.job_id)
+        finally:
+            self.provisioning.pop(s.job_id, None)
+
+    async def _spawn(self, s: State, python_env: Path | None = None) -> None:
+        assert s.spec is not None
         try:
             proc = await asyncio.to_thread(processes.launch, self.config.root, s.job_id, s.attempt, s.spec,
-                                           {"STUDIOS_JOB_ID": s.job_id, "DATACHAIN_JOB_ID": s.job_id})
+                                           {"STUDIOS_JOB_ID": s.job_id, "DATACHAIN_JOB_ID": s.job_id}, python_env)
         except Exception as e:
             await self.handlers.own(RecordJobExited(s.job_id, s.attempt, None, self.clock(),
                                                     error_message=f"could not start: {e}"))
@@ -150,11 +175,16 @@ class Dispatcher:
         self.running[s.job_id] = Running(s.attempt, proc, OutputTail(out, self.sink, s.job_id, s.attempt),
                                          s.spec.cluster_id)
 
-    def _cancel(self) -> None:
+    async def _cancel(self) -> None:
         for s in self.index.of_status(JobStatus.CANCELING):
             r = self.running.get(s.job_id)
             if r is not None and r.stopper is None:
                 r.stopper = asyncio.create_task(processes.stop(r.proc, self.config.grace))
+            p = self.provisioning.get(s.job_id)
+            if p is not None and p.waiting:  # nothing spawned yet: stop waiting for the build
+                p.task.cancel()
+                await asyncio.gather(p.task, return_exceptions=True)
+                await self.handlers.own(RecordJobExited(s.job_id, p.attempt, None, self.clock()))
 
     async def _watch(self) -> None:
         for job_id, r in list(self.running.items()):

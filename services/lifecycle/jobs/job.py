@@ -24,6 +24,7 @@ from libs.contracts.job import (
     JobDispatched,
     JobFinished,
     JobFired,
+    JobProvisioning,
     JobStarted,
     JobStatus,
     JobSubmitted,
@@ -40,6 +41,15 @@ PRIORITY_RANGE = range(0, 6)  # DataChain's: 0-5, lower runs first (its CLI's --
 @dataclass(frozen=True)
 class DispatchJob:
     job_id: str
+    now: datetime
+    actor: str = "dispatcher"
+
+
+@dataclass(frozen=True)
+class RecordJobProvisioning:
+    job_id: str
+    attempt: int
+    build_id: str
     now: datetime
     actor: str = "dispatcher"
 
@@ -75,7 +85,8 @@ class FireSlot:
     actor: str = "scheduler"
 
 
-Command = SubmitJob | CancelJob | DispatchJob | RecordJobStarted | RecordJobExited | FireSlot
+Command = (SubmitJob | CancelJob | DispatchJob | RecordJobProvisioning | RecordJobStarted | RecordJobExited
+           | FireSlot)
 
 
 def decide(state: State, c: Command) -> list[Event]:
@@ -90,8 +101,13 @@ def decide(state: State, c: Command) -> list[Event]:
             state.status == JobStatus.SCHEDULED and state.spec is not None
             and (state.spec.start_after is None or state.spec.start_after <= c.now))
         return [JobDispatched(job_id=c.job_id, at=c.now, actor=c.actor, attempt=state.attempt + 1)] if due else []
+    if isinstance(c, RecordJobProvisioning):
+        if c.attempt != state.attempt or state.status not in (JobStatus.INIT, JobStatus.CANCELING) or state.build_id:
+            return []
+        return [JobProvisioning(job_id=c.job_id, at=c.now, actor=c.actor, attempt=c.attempt, build_id=c.build_id)]
     if isinstance(c, RecordJobStarted):
-        if c.attempt != state.attempt or state.status not in (JobStatus.INIT, JobStatus.CANCELING) or state.pid:
+        launching = (JobStatus.INIT, JobStatus.PROVISIONING, JobStatus.CANCELING)
+        if c.attempt != state.attempt or state.status not in launching or state.pid:
             return []
         return [JobStarted(job_id=c.job_id, at=c.now, actor=c.actor, attempt=c.attempt, pid=c.pid,
                            started_at=c.started_at)]

@@ -45,10 +45,10 @@ def run_dir(root: Path, job_id: str, attempt: int) -> Path:
     return work_dir(root, job_id) / ".studios" / str(attempt)
 
 
-def _script(spec: JobSpec) -> tuple[str, list[str]]:
+def _script(spec: JobSpec, python: str | None) -> tuple[str, list[str]]:
     if spec.query_type == QueryType.SHELL:
         return "main.sh", ["/bin/sh", "main.sh"]
-    return "main.py", [sys.executable, "-u", "main.py"]  # -u: output reaches the log as it is printed
+    return "main.py", [python or sys.executable, "-u", "main.py"]  # -u: output reaches the log as it is printed
 
 
 def _copy_file(uri: str, into: Path, filename: str) -> None:
@@ -58,17 +58,22 @@ def _copy_file(uri: str, into: Path, filename: str) -> None:
     shutil.copyfile(unquote(parts.path), into / Path(filename).name)
 
 
-def launch(root: Path, job_id: str, attempt: int, spec: JobSpec, extra_env: dict[str, str]) -> Proc:
-    """Write the script and files, mark the attempt launched, spawn the wrapper. Blocking (small files)."""
+def launch(root: Path, job_id: str, attempt: int, spec: JobSpec, extra_env: dict[str, str],
+           python_env: Path | None = None) -> Proc:
+    """Write the script and files, mark the attempt launched, spawn the wrapper. Blocking (small files).
+    ``python_env``: the venv its requirements were built into (the builder's), first on ``PATH``."""
     wd, rd = work_dir(root, job_id), run_dir(root, job_id, attempt)
     rd.mkdir(parents=True, exist_ok=True)
-    name, argv = _script(spec)
+    name, argv = _script(spec, str(python_env / "bin" / "python") if python_env else None)
     (wd / name).write_text(spec.query)
     for f in spec.files:
         _copy_file(f.uri, wd, f.filename)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STUDIOS_", "DATABASE_URL", "NATS_URL"))}
     env.update(spec.environment)
     env.update(extra_env)
+    if python_env is not None:
+        env["VIRTUAL_ENV"] = str(python_env)
+        env["PATH"] = f"{python_env / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["D"] = str(rd)
     (rd / "launched").write_text(str(os.getpid()))
     child = subprocess.Popen(["/bin/sh", "-c", WRAPPER, "sh", *argv], cwd=wd, env=env, start_new_session=True,

@@ -21,6 +21,7 @@ from libs.eventstore import EventStore
 from libs.logs import LogPublisher
 from services.lifecycle.jobs.dispatcher import Dispatcher, JobsConfig
 from services.lifecycle.jobs.handlers import JobHandlers
+from services.lifecycle.sessions.builds import BuildClient
 from services.lifecycle.sessions.leadership import LeaderLock
 from services.lifecycle.settings import LifecycleSettings
 
@@ -34,13 +35,16 @@ class Jobs:
     dispatcher: Dispatcher
 
     @classmethod
-    def create(cls, store: EventStore, settings: LifecycleSettings) -> Jobs:
+    def create(cls, store: EventStore, settings: LifecycleSettings, builds: BuildClient | None = None) -> Jobs:
+        """``builds``: the builder's client (requirements are built through it); None: they are not built."""
         handlers = JobHandlers(store)
         config = JobsConfig(settings.data_dir.resolve() / "jobs", grace=settings.stop_grace_seconds,
                             interval=settings.job_dispatch_interval_seconds, aging=settings.job_aging_seconds)
         config.root.mkdir(parents=True, exist_ok=True)
         leader = LeaderLock(settings.require_urls()[0], name="lifecycle-jobs")
-        return cls(settings, handlers, Dispatcher(store, handlers, config, leader=leader))
+        dispatcher = Dispatcher(store, handlers, config, leader=leader)
+        dispatcher.builds = builds
+        return cls(settings, handlers, dispatcher)
 
     def register(self, server: CommandServer) -> None:
         for command in COMMANDS:
