@@ -71,3 +71,31 @@ async def test_the_dataiku_client_builds_creates_restarts_syncs_stops_and_delete
         assert (await in_thread(studio.get_status)).state == "STOPPED"
         await in_thread(studio.delete)
         assert studio.code_studio_id not in [s.id for s in await in_thread(project.list_code_studios)]
+
+
+async def test_a_file_changed_in_two_code_studios_of_a_project_is_a_conflict_with_its_author(
+        database_url: str, nats_url: str, tmp_path: Path) -> None:
+    async with running_system(database_url, nats_url, tmp_path) as system:
+        await registered(system)
+        client = dataikuapi.DSSClient(system.url, api_key=system.token)
+        project = client.get_project("default")
+        zone = "project_lib-versioned"  # the project's stored copy: both studios sync with it
+        a, b = [await in_thread(project.create_code_studio, name, "dku-lab") for name in ("lab-a", "lab-b")]
+        for studio in (a, b):
+            await in_thread((await in_thread(studio.restart)).wait_for_result)
+        lib_a, lib_b = (system.workspace(s.code_studio_id) / zone for s in (a, b))
+
+        await in_thread(a.push_to_code_studio, zone)
+        (lib_a / "lib.py").write_text("v1\n")
+        await in_thread(a.pull_from_code_studio, zone)
+        assert (await in_thread(b.push_to_code_studio, zone))["count"] == 1  # b gets a's file
+        assert (lib_b / "lib.py").read_text() == "v1\n"
+        (lib_b / "lib.py").write_text("from b\n")
+        await in_thread(b.pull_from_code_studio, zone)
+
+        (lib_a / "lib.py").write_text("from a\n")  # a changes it too, not knowing
+        conflicts = await in_thread(a.check_conflicts, zone)
+        async with system.http() as http:
+            me = (await http.get("/user-info")).json()["user"]["userName"]
+        assert conflicts.modified == ["lib.py"] and conflicts.authors == [me]
+        assert (await in_thread(b.check_conflicts, zone)).modified == []  # b is in step with the stored copy
