@@ -71,6 +71,7 @@ class Dispatcher:
         self.builds: BuildClient | None = None  # the builder's client; None: requirements are not built
         self.wake = asyncio.Event()
         self.adopted = False
+        self._queue_seen: datetime | None = None
         handlers.on_change = self.wake.set
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -90,7 +91,7 @@ class Dispatcher:
                 p.task.cancel()
 
     async def tick(self) -> None:
-        await self.index.catch_up()
+        changed = await self.index.catch_up()
         if not self.adopted:
             await self.adopt()
             self.adopted = True
@@ -98,7 +99,11 @@ class Dispatcher:
         await scheduler.fire_due(self.index, self.handlers, now)
         await self._cancel()
         await self._watch()
-        await self._dispatch(now)
+        # The queue only moves when a job event came in (a submit, an end, a cancel) or time passed (start_after,
+        # aging): a long queue is not re-sorted on every pass.
+        if changed or self._queue_seen is None or (now - self._queue_seen).total_seconds() >= 1.0:
+            self._queue_seen = now
+            await self._dispatch(now)
 
     # -- slots and processes ----------------------------------------------------------------------------------
 

@@ -34,9 +34,11 @@ def pick(waiting: Iterable[Waiting], active: Mapping[str, int], limits: Mapping[
          aging: float = DEFAULT_AGING_SECONDS) -> list[str]:
     """The jobs to dispatch now, in dispatch order. ``active``: slots held per cluster; ``limits``: each
     cluster's ``max_workers`` (a cluster missing from it gets one slot)."""
-    due = [w for w in waiting if w.start_after is None or w.start_after <= now]
+    waiting = list(waiting)
+    free = {c: max(0, limits.get(c, 1) - active.get(c, 0)) for c in {w.cluster_id for w in waiting}}
+    # only clusters with a free slot are sorted: a long queue on a full cluster costs a scan, not a sort
+    due = [w for w in waiting if free[w.cluster_id] and (w.start_after is None or w.start_after <= now)]
     due.sort(key=lambda w: (effective_priority(w, now, aging), w.seq))
-    free = {c: max(0, limits.get(c, 1) - active.get(c, 0)) for c in {w.cluster_id for w in due}}
     chosen: list[str] = []
     for w in due:
         if free[w.cluster_id] > 0:
