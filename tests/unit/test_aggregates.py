@@ -8,10 +8,11 @@ import types
 import pytest
 
 from libs.testing.given_when_then import Aggregate
+from services.checkpoints import checkpoint
 from services.gateway.domain import organization, resources, studio_settings, token, user, workspace
 from services.lifecycle.studio import aggregate as studio
 
-MODULES = (user, token, organization, workspace, resources, studio_settings, studio)
+MODULES = (user, token, organization, workspace, resources, studio_settings, studio, checkpoint)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
