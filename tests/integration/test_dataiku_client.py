@@ -66,9 +66,18 @@ async def test_the_dataiku_client_builds_creates_restarts_syncs_stops_and_delete
         assert (await in_thread(studio.push_to_code_studio, zone))["count"] == 1
         assert (lib / "helpers.py").read_text() == "ANSWER = 42\n"
 
+        # a restart of a running code studio stops it and starts a new run; the zone's files are still there
+        again = await in_thread(studio.restart)
+        assert again.job_id != start.job_id
+        await in_thread(again.wait_for_result)
+        assert (await in_thread(studio.get_status)).state == "RUNNING"
+        assert (lib / "helpers.py").read_text() == "ANSWER = 42\n"
+
         stop = await in_thread(studio.stop)
         await in_thread(stop.wait_for_result)
         assert (await in_thread(studio.get_status)).state == "STOPPED"
+        already = await in_thread(studio.stop)  # already stopped: a future that is done (no job)
+        assert already.job_id is None and await in_thread(already.wait_for_result) == {"state": "STOPPED"}
         await in_thread(studio.delete)
         assert studio.code_studio_id not in [s.id for s in await in_thread(project.list_code_studios)]
 
