@@ -74,6 +74,7 @@ class JobSpec(BaseModel):
     python_version: str | None = None
     requirements: str | None = None
     repository: str | None = None
+    repository_commit: str | None = None  # what ``repository``'s HEAD was at submit: every attempt runs that
     priority: int = 5
     cluster_id: str
     cluster_name: str

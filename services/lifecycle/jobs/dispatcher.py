@@ -165,6 +165,9 @@ class Dispatcher:
     async def _spawn(self, s: State, python_env: Path | None = None) -> None:
         assert s.spec is not None
         try:
+            if s.spec.repository:
+                await provision.clone(s.spec.repository, s.spec.repository_commit,
+                                      processes.work_dir(self.config.root, s.job_id))
             proc = await asyncio.to_thread(processes.launch, self.config.root, s.job_id, s.attempt, s.spec,
                                            {"STUDIOS_JOB_ID": s.job_id, "DATACHAIN_JOB_ID": s.job_id}, python_env)
         except Exception as e:

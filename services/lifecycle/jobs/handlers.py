@@ -14,7 +14,7 @@ from libs.contracts.job_commands import CancelJob, JobCommand, SubmitJob
 from libs.eventstore import AppendRequest, EventStore, Executed, StateCache, execute
 from libs.platform.clock import Clock
 from libs.platform.clock import now as utcnow
-from services.lifecycle.jobs import job
+from services.lifecycle.jobs import job, provision
 from services.lifecycle.jobs.job import Command
 
 Also = Callable[[State, Sequence[Event]], Sequence[AppendRequest]]
@@ -33,6 +33,10 @@ class JobHandlers:
                                                        fingerprint=fingerprint(command))
         metadata["command"] = command.name
         command = command.model_copy(update={"now": self.clock()})
+        if isinstance(command, SubmitJob) and command.spec.repository and not command.spec.repository_commit:
+            commit = await provision.pin(command.spec.repository)
+            command = command.model_copy(update={"spec": command.spec.model_copy(
+                update={"repository_commit": commit})})
         done = await execute(self.store, stream_name(command.job_id), command, job.decide, job.evolve, job.INITIAL,
                              metadata=metadata, command_id=meta.command_id, cache=self.cache)
         self.on_change()
