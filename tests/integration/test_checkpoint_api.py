@@ -163,3 +163,19 @@ async def test_a_clone_shows_its_parent_checkpoint(database_url: str, nats_url: 
         shown = (await http.get(f"/studios/{clone}?workspaceId={WS}", headers=ALICE)).json()
         assert shown["parentCheckpoint"] == {"checkpointId": checkpoint_id(s, 1), "checkpointName": "checkpoint_1",
                                              "sessionId": s, "studioName": "with-checkpoints"}
+
+
+async def test_the_checkpoints_read_model_rebuilds_blue_green(database_url: str, nats_url: str,
+                                                              tmp_path: Path) -> None:
+    from services.gateway.read.projections import rebuild
+
+    async with gateway(database_url, nats_url, tmp_path) as (http, client):
+        s = await _studio_with_checkpoints(http, client, database_url, tmp_path, runs=2)
+        before = await _listed(http, f"/studios/{s}/checkpoints", 2)
+        store = await EventStore.connect(database_url)
+        try:
+            done = await rebuild.rebuild(store, "checkpoints")
+        finally:
+            await store.close()
+        assert done.name.startswith("checkpoints")
+        assert await _listed(http, f"/studios/{s}/checkpoints", 2) == before  # served from version 2 now
