@@ -1,4 +1,4 @@
-"""The ComputeBackend contract, run against the fake and the real local backend (STYLE.md §11).
+"""The ComputeBackend contract, run against the fake, the real local backend and docker (STYLE.md §11).
 
 Tests that need a real process (HTTP, WebSocket, signals, adoption after a restart) run on ``local`` only.
 """
@@ -18,6 +18,7 @@ import psutil
 import pytest
 from websockets.asyncio.client import connect
 
+from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
 from services.lifecycle.backends import (
     ComputeBackend,
     Handle,
@@ -27,6 +28,7 @@ from services.lifecycle.backends import (
     SessionState,
     Status,
 )
+from services.lifecycle.backends.docker import DockerBackend
 from services.lifecycle.backends.fake import (
     CrashingBackend,
     FailingBackend,
@@ -47,12 +49,19 @@ def make_spec(tmp_path: Path, tool: str = "http-echo", command: list[str] | None
                       secret=SECRET)
 
 
-@pytest.fixture(params=["fake", "local"])
+@pytest.fixture(params=["fake", "local", "docker"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ComputeBackend]:
-    backend: ComputeBackend = FakeBackend() if request.param == "fake" else LocalBackend(tmp_path / "state")
+    backend: ComputeBackend
+    if request.param == "docker":  # skips, saying why, where no Docker-API engine can be had
+        engine: Engine = request.getfixturevalue("docker_engine")
+        backend = DockerBackend(tmp_path / "state", engine.url, default_image=engine.image, scope=tmp_path.name)
+    else:
+        backend = FakeBackend() if request.param == "fake" else LocalBackend(tmp_path / "state")
     yield backend
     for handle in await backend.list_sessions():  # no test may leave a process behind
         await backend.stop(handle, grace=1.0)
+    if isinstance(backend, DockerBackend):
+        await backend.close()
 
 
 @pytest.fixture

@@ -43,6 +43,10 @@ class LaunchSpec:
     read_only_mounts: tuple[tuple[str, str], ...] = ()
     #: the virtual environment the builder made for the studio's ``condaEnvironment``: the tool runs in it
     python_env: Path | None = None
+    #: the template's container image (its ``repository``): what the docker and kubernetes backends run
+    image: str | None = None
+    #: asked for spot capacity; backends without it (local, docker) ignore it and say so
+    spot: bool = False
 
     def __post_init__(self) -> None:
         if not _SAFE_ID.match(self.session_id):

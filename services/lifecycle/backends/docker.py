@@ -1,0 +1,272 @@
+"""DockerBackend: each session is one container on a Docker-API engine (Docker, or Podman's compatible service).
+
+- The container runs the template's image (``LaunchSpec.image``, the template's ``repository``), is named
+  ``studios-<session>`` (a retried launch finds it instead of starting a second one) and labelled
+  ``studios.studio``/``studios.session``/``studios.owner``/``studios.scope``; ``list_sessions`` finds live sessions
+  by those labels, so a restarted lifecycle adopts them. ``scope`` keeps two installations on one engine apart.
+- Limits are the engine's: ``NanoCpus`` and ``Memory``; GPUs as device requests; ``spot`` is ignored with a warning.
+- The workspace is a named volume bound to the session's workspace folder; data links are read-only bind mounts;
+  the tool's port is published on 127.0.0.1 only (the gateway proxy is on this host). Shape: ``containers.py``.
+- Output: the engine's log of the container is copied into ``log_path(session)``, the file the lifecycle's
+  session-log follower sends to the logs service, exactly as it does for local sessions. Usage: the engine's stats.
+- ``stop``: the engine's stop (SIGTERM, SIGKILL after the grace period), then the container is removed; the volume
+  stays with the studio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiodocker
+import httpx
+
+from services.lifecycle.backends import containers as shape
+from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
+from services.lifecycle.backends.usage import Meter
+
+log = logging.getLogger("studios.lifecycle.docker")
+_POLL = 0.1
+SAMPLE_EVERY = 1.0
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self, state_dir: Path, url: str | None = None, *, grace: float = 30.0, scope: str = "studios",
+                 default_image: str | None = None, network: str | None = None) -> None:
+        self.state_dir, self.url, self.grace, self.scope = state_dir, url, grace, scope
+        self.default_image, self.network = default_image, network
+        self._engine: aiodocker.Docker | None = None  # made on first use: it needs a running loop
+        self._meters: dict[str, Meter] = {}
+        self._final: dict[str, Usage] = {}
+        self._followers: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def engine(self) -> aiodocker.Docker:
+        if self._engine is None:
+            self._engine = aiodocker.Docker(url=self.url)
+        return self._engine
+
+    async def close(self) -> None:
+        for task in self._followers.values():
+            task.cancel()
+        if self._engine is not None:
+            await self._engine.close()
+
+    def log_path(self, session_id: str) -> Path:
+        return self.state_dir / "logs" / f"{session_id}.log"
+
+    # -- the port ---------------------------------------------------------------------------------------------
+
+    async def launch(self, spec: LaunchSpec) -> Handle:
+        image = spec.image or self.default_image
+        if image is None:
+            raise LaunchError(f"session {spec.session_id}: the template names no image for the docker backend")
+        config = shape.container_config(spec, image, self.scope, self.network)  # ValueError for a bad tool
+        if spec.spot:
+            log.warning("session %s: %s", spec.session_id, shape.SPOT_WARNING)
+        existing = await self._info(shape.container_name(spec.session_id))
+        if existing is not None and shape.status_of(existing, "").running:
+            return self._adopt(existing)  # a retried launch must not start a second copy
+        try:
+            if existing is not None:  # an ended earlier attempt of this run: its name is in the way
+                await self.engine.containers.container(existing["Id"]).delete(force=True)
+            await self._image(image)
+            spec.workspace_dir.mkdir(parents=True, exist_ok=True)
+            await self._volume(spec)
+            container = await self.engine.containers.create(config, name=shape.container_name(spec.session_id))
+            await container.start()
+            info = await container.show()
+        except aiodocker.DockerError as error:
+            await self._discard(shape.container_name(spec.session_id))
+            raise LaunchError(f"cannot start session {spec.session_id} on the Docker engine: {error.message}") \
+                from error
+        return self._adopt(info, shape.describe(spec))
+
+    async def ready(self, handle: Handle, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with httpx.AsyncClient(trust_env=False) as client:  # no proxy between us and 127.0.0.1
+            while (await self.inspect(handle)).running:
+                await self._sample(handle)  # a start is a run's busiest time
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(handle.url + "/", timeout=2.0)).status_code < 500:
+                        return True
+                if loop.time() >= deadline:
+                    return False
+                await asyncio.sleep(_POLL)
+        return False
+
+    async def inspect(self, handle: Handle) -> Status:
+        info = await self._info(handle.ident)
+        if info is None:
+            return Status(SessionState.MISSING)
+        status = shape.status_of(info, "")
+        return status if status.running else shape.status_of(info, await self._last_lines(handle))
+
+    async def wait(self, handle: Handle) -> Status:
+        if await self._info(handle.ident) is None:
+            return Status(SessionState.MISSING)
+        sampler = asyncio.ensure_future(self._sample_every(handle))
+        try:
+            with contextlib.suppress(aiodocker.DockerError):
+                await self.engine.containers.container(handle.ident).wait()
+        finally:
+            sampler.cancel()
+        return await self.inspect(handle)
+
+    async def usage(self, handle: Handle) -> Usage | None:
+        if handle.session_id in self._final:
+            return self._final.pop(handle.session_id)
+        if await self._info(handle.ident) is None:
+            return None
+        return (await self._sample(handle)).usage()
+
+    async def stop(self, handle: Handle, grace: float | None = None) -> int | None:
+        info = await self._info(handle.ident)
+        if info is None:
+            return None
+        container = self.engine.containers.container(handle.ident)
+        meter = await self._sample(handle)
+        with contextlib.suppress(aiodocker.DockerError):  # it may end by itself meanwhile
+            await container.stop(t=shape.grace_seconds(self.grace if grace is None else grace))
+            await container.wait()
+        info = await self._info(handle.ident) or info
+        follower = self._followers.pop(handle.session_id, None)
+        if follower is not None:  # the engine ends the log stream with the container; the rest lands first
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(follower, 10)
+        self._final[handle.session_id] = meter.usage()
+        self._meters.pop(handle.session_id, None)
+        await self._discard(handle.ident)
+        return shape.exit_code(info["State"].get("ExitCode"))
+
+    async def list_sessions(self) -> list[Handle]:
+        labels = {"label": [f"{shape.LABEL_SCOPE}={self.scope}"], "status": ["running"]}
+        found = await self.engine.containers.list(filters=json.dumps(labels))
+        handles = []
+        for container in found:
+            info = await self._info(container.id)
+            if info is not None and shape.status_of(info, "").running:
+                handles.append(self._adopt(info))
+        return handles
+
+    async def output(self, handle: Handle) -> AsyncIterator[bytes]:
+        path = self.log_path(handle.session_id)
+        follower = self._followers.get(handle.session_id)
+        if follower is None and await self._info(handle.ident) is not None:
+            follower = self._follow(handle)
+        if not path.exists() and follower is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        with await asyncio.to_thread(path.open, "rb") as log_file:
+            while True:
+                running = follower is not None and not follower.done()  # checked first: no last bytes lost
+                chunk = await asyncio.to_thread(log_file.read, 65536)
+                if chunk:
+                    yield chunk
+                elif not running:
+                    return
+                else:
+                    await asyncio.sleep(0.2)
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+
+    def _adopt(self, info: dict[str, Any], limits: str = "") -> Handle:
+        handle = shape.handle_of(info, self.name, limits)
+        self._meters.setdefault(handle.session_id, Meter(started_at=handle.started_at))
+        if handle.session_id not in self._followers or self._followers[handle.session_id].done():
+            self._follow(handle)
+        return handle
+
+    def _follow(self, handle: Handle) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(self._copy_log(handle))
+        self._followers[handle.session_id] = task
+        return task
+
+    async def _copy_log(self, handle: Handle) -> None:
+        """The container's log, appended to the session's log file. A restarted service reads the log from the
+        start again and skips what the file already holds, so the file stays the container's log exactly."""
+        path = self.log_path(handle.session_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        skip = path.stat().st_size if path.exists() else 0
+        container = self.engine.containers.container(handle.ident)
+        with path.open("ab") as out:
+            try:
+                async for line in container.log(stdout=True, stderr=True, follow=True):
+                    data = line.encode()
+                    if skip:
+                        cut = min(skip, len(data))
+                        data, skip = data[cut:], skip - cut
+                    if data:
+                        out.write(data)
+                        out.flush()
+            except aiodocker.DockerError as error:
+                if error.status != 404:
+                    log.warning("session %s: its log stopped: %s", handle.session_id, error.message)
+
+    async def _info(self, ident: str) -> dict[str, Any] | None:
+        try:
+            info: dict[str, Any] = await self.engine.containers.container(ident).show()
+        except aiodocker.DockerError as error:
+            if error.status == 404:
+                return None
+            raise
+        return info
+
+    async def _last_lines(self, handle: Handle, count: int = 20) -> str:
+        try:
+            lines = await self.engine.containers.container(handle.ident).log(stdout=True, stderr=True, tail=count)
+        except aiodocker.DockerError:
+            return ""
+        return "".join(lines).rstrip("\n")
+
+    async def _sample(self, handle: Handle) -> Meter:
+        meter = self._meters.setdefault(handle.session_id, Meter(started_at=handle.started_at))
+        with contextlib.suppress(aiodocker.DockerError, KeyError, IndexError, TypeError):
+            # one reading; an ended container has none (its usage is what the last sample saw)
+            stats = (await self.engine.containers.container(handle.ident).stats(stream=False))[0]
+            memory = stats.get("memory_stats") or {}
+            cpu_ns = (stats.get("cpu_stats") or {}).get("cpu_usage", {}).get("total_usage")
+            meter.add(time.time(), cpu_ns / 1e9 if cpu_ns is not None else None, memory.get("usage"),
+                      memory.get("max_usage"))
+        return meter
+
+    async def _sample_every(self, handle: Handle) -> None:
+        while True:
+            await asyncio.sleep(SAMPLE_EVERY)
+            await self._sample(handle)
+
+    async def _image(self, image: str) -> None:
+        try:
+            await self.engine.images.inspect(image)
+        except aiodocker.DockerError as error:
+            if error.status != 404:
+                raise
+            try:
+                await self.engine.images.pull(image)
+            except aiodocker.DockerError as pulled:
+                raise LaunchError(f"image {image} is not on the engine and cannot be pulled: {pulled.message}") \
+                    from pulled
+
+    async def _volume(self, spec: LaunchSpec) -> None:
+        config = shape.volume_config(spec)
+        try:
+            await self.engine.volumes.get(config["Name"])
+        except aiodocker.DockerError as error:
+            if error.status != 404:
+                raise
+            with contextlib.suppress(aiodocker.DockerError):  # a concurrent launch made it first
+                await self.engine.volumes.create(config)
+
+    async def _discard(self, ident: str) -> None:
+        with contextlib.suppress(aiodocker.DockerError):
+            await self.engine.containers.container(ident).delete(force=True)
