@@ -119,7 +119,9 @@ class Dispatcher:
         return {c: len(ids) for c, ids in held.items()}
 
     async def _dispatch(self, now: datetime) -> None:
-        chosen = pick(self.index.waiting(), self._active(), self.index.limits(), now, self.config.aging)
+        active, limits = self._active(), self.index.limits()
+        free = [c for c in self.index.waiting_clusters() if limits.get(c, 1) > active.get(c, 0)]
+        chosen = pick(self.index.waiting(free), active, limits, now, self.config.aging)
         for job_id in chosen:
             done = await self.handlers.own(DispatchJob(job_id, now))
             if done.events:
