@@ -66,7 +66,9 @@ def _start_podman(directory: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CONTAINERS_CONF": str(directory / "containers.conf")}
     log = (directory / "podman.log").open("wb")
     return subprocess.Popen(  # --time=0: it serves until we end it, not until it has been idle a while
-        [podman, "--root", str(directory / "root"), "--runroot", str(directory / "run"), "system", "service",
+        # vfs: plain directories, no overlay mount that would outlive the service (and the test's tmp folder)
+        [podman, "--root", str(directory / "root"), "--runroot", str(directory / "run"), "--storage-driver", "vfs",
+         "system", "service",
          "--time=0", f"unix://{directory / 'podman.sock'}"], env=env, stdout=log, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL)
 
