@@ -36,6 +36,7 @@ from services.gateway.api.seqera import webhooks as webhooks_api
 from services.gateway.api.seqera.common import install_error_handlers, install_request_trace
 from services.gateway.bootstrap import ensure_defaults
 from services.gateway.commands import BusCommandSender
+from services.gateway.console import install as install_console
 from services.gateway.logs import LogsClient
 from services.gateway.proxy.admission import SecretOf, derived_secrets
 from services.gateway.proxy.connections import tracker_with_lease
@@ -137,6 +138,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     secret_of = derived_secrets(session_key)
     app.state.civis_display_key = civis.link_key(session_key)  # signs Civis's displayUrl links
     app.include_router(civis.router)  # Civis Platform's studios API under /civis (docs/civis.md)
+    install_console(app)  # the web console under /console (docs/console.md), over this app's own API
     install_origins(app, origins, http, secret_of, public_url=settings.public_url,  # before the path proxy
                     ticket_seconds=settings.connect_ticket_seconds,
                     session_seconds=settings.connect_session_hours * 3600,
