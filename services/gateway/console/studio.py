@@ -16,6 +16,8 @@ from services.gateway.console.web import PREFIX, SameOrigin, SignedApi, render
 
 router = APIRouter(prefix=f"{PREFIX}/studios/{{sid}}", include_in_schema=False)
 Action = Literal["start", "stop", "extend"]
+#: events that say nothing a person did or decided: many per start, or one per minute of use
+QUIET = frozenset({"StudioProgressRecorded", "StudioConnectionActive", "StudioSessionBusy"})
 _CALLS: dict[str, tuple[str, str]] = {"start": ("PUT", "/start"), "stop": ("PUT", "/stop"),
                                       "extend": ("POST", "/lifespan")}
 
@@ -55,8 +57,9 @@ async def act(request: Request, api: SignedApi, sid: str, action: Action, worksp
 async def history_fragment(request: Request, api: SignedApi, sid: str, workspaceId: int | None = None) -> Response:
     """Who did what and why it stopped, newest first (the API answers oldest first)."""
     history = await api.get(f"/studios/{sid}/history", workspaceId=workspaceId)
-    return render(request, "_history.html", {"events": list(reversed(history["events"])), "sid": sid,
-                                             "workspace_id": workspaceId, "names": await _names(api)})
+    shown = [e for e in reversed(history["events"]) if e["eventType"] not in QUIET]
+    return render(request, "_history.html", {"events": shown, "hidden": len(history["events"]) - len(shown),
+                                             "sid": sid, "workspace_id": workspaceId, "names": await _names(api)})
 
 
 async def _names(api: Api) -> dict[str, str]:
