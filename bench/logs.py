@@ -6,7 +6,9 @@
   the same subject (target p99 < 250 ms);
 - the last 10,000 lines of one session among ``--rows`` stored (target < 100 ms), beside the same query without
   the index (a full scan and sort);
-- dropping a day's partition beside deleting the same rows.
+- dropping a day's partition beside deleting the same rows;
+- a tool printing as fast as it can: its run time while its output is followed into ``LOGS``, beside the same tool
+  writing to /dev/null (the tool writes to a file, never to a pipe of ours, so it is not held back by us).
 
 ``python -m bench.logs [--events N] [--rows M]`` (defaults 200,000 lines ingested, 2,000,000 rows stored; the issue's
 figure is for 10,000,000: ``--rows 10000000``).
@@ -19,6 +21,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import mkdtemp
@@ -47,7 +50,7 @@ def durations(name: str, ours: float, baseline: float, unit: str = "ms") -> None
 
 async def ingestion(db: str, nats_url: str, n: int) -> None:
     nc = await nats.connect(nats_url)
-    topology = Topology.unique("bl")
+    topology = replace(Topology.unique("bl"), logs_max_bytes=4 * 1024**3)  # a test topology keeps only 64 MiB
     await ensure_streams(nc.jetstream(), topology)
     pub = LogPublisher(nc.jetstream(), Path(mkdtemp()) / "spool", prefix=topology.logs_prefix, memory_lines=n + 10)
     pub.start()
@@ -62,8 +65,10 @@ async def ingestion(db: str, nats_url: str, n: int) -> None:
     stop = asyncio.Event()
     with Stopwatch() as ours:
         task = asyncio.create_task(ingestor.run(stop))
-        while ingestor.committed < n:  # noqa: ASYNC110 - a benchmark's own poll, 5 ms off at most
+        while ingestor.committed < n and not task.done():  # noqa: ASYNC110 - 5 ms off at most
             await asyncio.sleep(0.005)
+    if task.done():
+        task.result()
     stop.set()
     await task
     conn = await asyncpg.connect(db)
@@ -191,6 +196,47 @@ async def drop_partition(db: str, rows: int) -> None:
     await conn.close()
 
 
+TOOL = "import sys\nw = sys.stdout.write\nfor i in range({n}):\n    w('x' * 99 + '\\n')\n"
+
+
+async def tool_speed(nats_url: str, n: int = 1_000_000) -> None:
+    """A tool printing ``n`` 100-byte lines as fast as it can: into its output file while a ``FileTail`` forwards
+    it to ``LOGS`` (as lifecycle does), beside the same tool writing to /dev/null."""
+    import subprocess
+    import sys
+
+    from libs.logs.tail import FileTail
+
+    code = TOOL.format(n=n)
+    with Stopwatch() as devnull:
+        quiet = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=subprocess.DEVNULL)
+        await quiet.wait()
+    nc = await nats.connect(nats_url)
+    topology = Topology.unique("bt")
+    await ensure_streams(nc.jetstream(), topology)
+    pub = LogPublisher(nc.jetstream(), Path(mkdtemp()) / "spool", prefix=topology.logs_prefix)
+    pub.start()
+    path = Path(mkdtemp()) / "tool.log"
+    tail = FileTail(path, RunLog(pub, "session", "fast", 1, first_seq=0))
+    with path.open("wb") as out, Stopwatch() as logged:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=out)
+        while proc.returncode is None:
+            tail.poll()
+            try:
+                await asyncio.wait_for(proc.wait(), 0.05)
+            except TimeoutError:
+                pass
+    with Stopwatch() as caught_up:
+        tail.finish()
+        await pub.flush(600)
+    durations(f"logs a tool printing {n} lines: run time with its output followed (ours) vs to /dev/null",
+              logged.seconds * 1000, devnull.seconds * 1000)
+    print(f"  (forwarding caught up {caught_up.seconds:.1f} s after the tool ended; {pub.dropped} dropped)")
+    await pub.close()
+    await delete_streams(nc.jetstream(), topology)
+    await nc.close()
+
+
 async def run(ns: argparse.Namespace, server_url: str, nats_url: str) -> None:
     async with scratch_database(server_url) as db:
         conn = await asyncpg.connect(db)
@@ -201,6 +247,7 @@ async def run(ns: argparse.Namespace, server_url: str, nats_url: str) -> None:
         await follow_latency(nats_url, db)
         await tail_query(db, ns.rows)
         await drop_partition(db, min(ns.rows, 500_000))
+        await tool_speed(nats_url)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -58,10 +58,9 @@ def stream_seq(msg: Msg) -> int:
     """The message's ``LOGS`` sequence from its ack subject, without nats-py's full metadata parse (a hot path):
     ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>…`` (9 tokens), or with domain and account hash (12)."""
     tokens = (msg.reply or "").split(".")
-    if len(tokens) == 9:
-        return int(tokens[5])
-    if len(tokens) >= 12:
-        return int(tokens[7])
+    at = 5 if len(tokens) == 9 else 7 if len(tokens) >= 12 else -1
+    if at > 0 and tokens[at].isdigit():
+        return int(tokens[at])
     return int(msg.metadata.sequence.stream)
 
 
@@ -141,8 +140,8 @@ class Ingestor:
                 conn = await asyncpg.connect(self.dsn, server_settings=self.server_settings)
                 self._writer = Writer(conn, self.partitions)
             await self.commit(self._writer, msgs)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
-            log.warning("log batch of %d not stored (%s); it will be redelivered", len(msgs), e)
+        except Exception as e:  # the database is away, or anything else: unacked, so JetStream redelivers it
+            log.warning("log batch of %d not stored (%r); it will be redelivered", len(msgs), e)
             if self._writer is not None:
                 await self._writer.conn.close()
             self._writer = None
