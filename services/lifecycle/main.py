@@ -37,7 +37,10 @@ from libs.platform.metrics import start_metrics_server, stop_metrics_server
 from libs.platform.session_keys import load_or_create_key
 from libs.platform.signals import is_system_shutdown
 from services.lifecycle import subscribers
+from services.lifecycle.backends.base import ComputeBackend
+from services.lifecycle.backends.docker import DockerBackend
 from services.lifecycle.backends.local import LocalBackend
+from services.lifecycle.backends.routing import RoutingBackend
 from services.lifecycle.handlers import StudioHandlers
 from services.lifecycle.jobs.service import Jobs
 from services.lifecycle.sessions.builds import BuildClient
@@ -62,9 +65,10 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     store = await EventStore.connect(database_url, server_settings=settings.database_settings)
     # graceful_timeout: on stop, FastStream waits this long for the handlers under way (commands in flight).
     broker = make_broker(nats_url, name="lifecycle", quiet=True, graceful_timeout=settings.drain_seconds)
-    backend = LocalBackend(settings.state_dir, grace=settings.stop_grace_seconds)
+    backend = _backends(settings)
     handlers = StudioHandlers(store)
-    provisioner = Provisioner(store, settings.workspaces_dir, load_or_create_key(settings.session_key_file))
+    provisioner = Provisioner(store, settings.workspaces_dir, load_or_create_key(settings.session_key_file),
+                              backends=frozenset(backend.backends))
     runner = SessionRunner(handlers, backend, provisioner,
                            RunnerConfig(settings.ready_timeout_seconds, settings.stop_grace_seconds))
     runner.builds = BuildClient(store, CommandClient(broker))  # condaEnvironment: services/builder builds it
@@ -119,6 +123,7 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
             stop_metrics_server(metrics)
         await session_logs.close()
         await log_publisher.close()
+        await backend.close()
         await store.close()
 
 
@@ -137,6 +142,15 @@ async def _wind_down(system: bool, broker: NatsBroker, reconciler: Reconciler, r
         except TimeoutError:
             log.warning("session work still under way after %.0fs: left to the next lifecycle", drain_seconds)
     await reconciler.release()
+
+
+def _backends(settings: LifecycleSettings) -> RoutingBackend:
+    """Local always; docker where an engine is configured. Both write output under ``<state dir>/logs``."""
+    backends: dict[str, ComputeBackend] = {
+        "local": LocalBackend(settings.state_dir, grace=settings.stop_grace_seconds)}
+    if settings.docker_host:
+        backends["docker"] = DockerBackend(settings.state_dir, settings.docker_host, grace=settings.stop_grace_seconds)
+    return RoutingBackend(backends, settings.state_dir / "logs")
 
 
 def _serve_metrics(settings: LifecycleSettings) -> Any:

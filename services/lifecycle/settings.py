@@ -32,6 +32,9 @@ class LifecycleSettings(PlatformSettings):
     #: lift a queued job one priority (so nothing starves).
     job_dispatch_interval_seconds: float = Field(0.2, alias="STUDIOS_JOB_DISPATCH_INTERVAL_SECONDS", gt=0)
     job_aging_seconds: float = Field(600.0, alias="STUDIOS_JOB_AGING_SECONDS", ge=0)
+    #: The Docker-API engine ``docker-platform`` compute environments run on (unix:///var/run/docker.sock,
+    #: tcp://host:2375); unset: this lifecycle runs no docker sessions and refuses their starts (docs/backends.md).
+    docker_host: str | None = Field(None, alias="STUDIOS_DOCKER_HOST")
 
     @property
     def workspaces_dir(self) -> Path:

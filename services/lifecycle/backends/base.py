@@ -47,6 +47,8 @@ class LaunchSpec:
     image: str | None = None
     #: asked for spot capacity; backends without it (local, docker) ignore it and say so
     spot: bool = False
+    #: which backend runs it (``Handle.backend``): chosen from the compute environment's platform
+    backend: str = "local"
 
     def __post_init__(self) -> None:
         if not _SAFE_ID.match(self.session_id):

@@ -26,9 +26,15 @@ class ProvisioningError(Exception):
     pass
 
 
+#: the backend each compute-environment platform runs on (docs/backends.md)
+PLATFORM_BACKENDS = {"local-platform": "local", "docker-platform": "docker", "k8s-platform": "kubernetes"}
+
+
 class Provisioner:
-    def __init__(self, store: EventStore, workspaces: Path, session_key: bytes) -> None:
+    def __init__(self, store: EventStore, workspaces: Path, session_key: bytes,
+                 backends: frozenset[str] = frozenset({"local"})) -> None:
         self.store = store
+        self.backends = backends  # the backends this lifecycle runs: a platform without one is refused
         self.workspaces = workspaces
         self.session_key = session_key
         self._mounts: dict[str, tuple[tuple[str, str], ...]] = {}  # by run key: checked in mount(), used at launch
@@ -47,7 +53,21 @@ class Provisioner:
                 return record.data
         return None
 
+    async def backend_for(self, state: State) -> str:
+        """The backend the studio's compute environment runs on; a platform this lifecycle cannot run on is
+        refused, never quietly run as local processes."""
+        env = await self._stream_data(identity.stream(identity.COMPUTE_ENV, state.compute_env_id),
+                                      "ComputeEnvCreated")
+        platform = str(env.get("platform", "local-platform")) if env is not None else "local-platform"
+        backend = PLATFORM_BACKENDS.get(platform)
+        if backend is None or backend not in self.backends:
+            hint = " (set STUDIOS_DOCKER_HOST to a Docker engine)" if backend == "docker" else ""
+            raise ProvisioningError(f"compute environment {state.compute_env_id} is {platform}, which this "
+                                    f"installation cannot run: it runs {sorted(self.backends)}{hint}")
+        return backend
+
     async def provision(self, state: State) -> None:
+        await self.backend_for(state)  # first: a start on a platform we cannot run fails before anything is made
         ws = self.workspace(state)
         ws.mkdir(parents=True, exist_ok=True)
         if state.template and state.template.tool == "custom":
@@ -77,7 +97,8 @@ class Provisioner:
         """Check every data link can be shown under ``<workspace>/data/<name>``; the backend mounts them
         read-only at launch. Returns the step's warnings."""
         self._mounts[state.run_key] = await self.data_links(state)
-        if state.configuration.mount_data and not mounts.can_mount():
+        local = await self.backend_for(state) == "local"  # containers always mount them read-only
+        if state.configuration.mount_data and local and not mounts.can_mount():
             return (mounts.SYMLINK_WARNING,)
         return ()
 
@@ -115,6 +136,9 @@ class Provisioner:
             base_path=f"/connect/{state.session_id}/",
             secret=self.secret(state),
             read_only_mounts=self._mounts.pop(state.run_key, ()) or await self.data_links(state),
+            image=state.template.repository,
+            spot=state.spot,
+            backend=await self.backend_for(state),
         )
 
 
