@@ -129,3 +129,38 @@ def test_a_studio_from_sign_in_to_its_logs(system: System, browser: Any) -> None
         assert errors == []
     finally:
         context.close()
+
+
+def test_jobs_and_templates_pages(system: System, browser: Any) -> None:
+    main = system.url.replace("127.0.0.1", "localhost")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        errors = watch_console(page)
+        shot = Shots(page)
+        shot.n = 20  # after the studio's steps
+        page.goto(f"{main}/console/sign-in")
+        page.get_by_label("Access token").fill(system.token)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{main}/console/")
+        # a job: submit a script, watch it complete, read its output
+        page.get_by_role("link", name="Jobs").click()
+        page.get_by_label("Name", exact=True).fill("console-job")
+        page.get_by_label("Python script").fill('print("hello from the console")')
+        page.get_by_role("button", name="Submit").click()
+        page.wait_for_url("**/console/jobs/*")
+        page.locator("#job-status").filter(has_text="COMPLETE").wait_for(timeout=WAIT)
+        page.locator("#job-panel pre.log").get_by_text("hello from the console").wait_for(timeout=30_000)
+        shot("job")
+        page.get_by_role("link", name="Jobs").click()
+        page.get_by_role("link", name="console-job").wait_for()
+        page.get_by_label("Status", exact=True).select_option("FAILED")
+        page.get_by_role("link", name="console-job").wait_for(state="detached")
+        shot("jobs-filtered")
+        # the template registry, with a build button per template
+        page.get_by_role("link", name="Templates").click()
+        page.get_by_role("button", name="Build jupyter").wait_for()
+        shot("templates")
+        assert errors == []
+    finally:
+        context.close()

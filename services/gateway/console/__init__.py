@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from services.gateway.console import activity, session, studio, studios
+from services.gateway.console import activity, builds, jobs, session, studio, studios
 from services.gateway.console.api import ApiError
 from services.gateway.console.web import (
     HERE,
@@ -22,7 +22,7 @@ from services.gateway.console.web import (
 
 def install(app: FastAPI) -> None:
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
-    for module in (session, studios, studio, activity):
+    for module in (session, studios, studio, activity, jobs, builds):
         app.include_router(module.router)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(SignInRequired, on_sign_in_required)

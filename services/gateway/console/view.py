@@ -13,6 +13,18 @@ _BADGES = {"running": "ok", "starting": "busy", "building": "busy", "stopping": 
            "errored": "bad", "buildFailed": "bad"}
 
 
+_JOB_BADGES = {"COMPLETE": "ok", "FAILED": "bad", "CANCELED": "idle", "CANCELING": "busy"}
+_BUILD_BADGES = {"succeeded": "ok", "failed": "bad", "cancelled": "idle"}
+
+
+def job_badge(status: str | None) -> str:
+    return _JOB_BADGES.get(status or "", "busy")
+
+
+def build_badge(status: str | None) -> str:
+    return _BUILD_BADGES.get(status or "", "busy")
+
+
 def initials(name: str | None) -> str:
     parts = [p for p in (name or "?").replace(".", " ").replace("-", " ").replace("_", " ").split() if p]
     return "".join(p[0] for p in parts[:2]).upper() or "?"
@@ -38,5 +50,6 @@ def when(value: object) -> str:
 
 
 def install_filters(env: Environment) -> None:
-    env.filters.update(initials=initials, hue=hue, badge=badge, when=when)
+    env.filters.update(initials=initials, hue=hue, badge=badge, when=when, jobbadge=job_badge,
+                       buildbadge=build_badge)
     env.globals["MOVING"] = MOVING
