@@ -153,7 +153,7 @@ async def run(args: argparse.Namespace, database_url: str, nats_url: str) -> Non
     try:
         while True:  # until lifecycle answers commands
             with contextlib.suppress(Exception):
-                await nc.request("studios.cmd.lifecycle.cancel_job", b"{}", timeout=0.2)
+                await nc.request("studios.cmd.lifecycle.submit_job", b"{}", timeout=0.2)
                 break
             await asyncio.sleep(0.05)
         spawned, exited = _direct(args.samples, root)

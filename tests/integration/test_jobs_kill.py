@@ -40,7 +40,7 @@ def _spawn(database_url: str, nats_url: str, data_dir: Path) -> subprocess.Popen
 async def _serving(client: CommandClient, proc: subprocess.Popen[bytes]) -> bool:
     assert proc.poll() is None, "lifecycle exited"
     try:
-        await client.nc.request("studios.cmd.lifecycle.cancel_job", b"{}", timeout=0.2)
+        await client.nc.request("studios.cmd.lifecycle.submit_job", b"{}", timeout=0.2)  # refused: no job
         return True
     except Exception:
         return False

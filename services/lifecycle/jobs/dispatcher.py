@@ -98,7 +98,8 @@ class Dispatcher:
         now = self.clock()
         await scheduler.fire_due(self.index, self.handlers, now)
         await self._cancel()
-        await self._watch()
+        if await self._watch():  # a slot came free: fill it in this pass, from what is now committed
+            changed += await self.index.catch_up()
         # The queue only moves when a job event came in (a submit, an end, a cancel) or time passed (start_after,
         # aging): a long queue is not re-sorted on every pass.
         if changed or self._queue_seen is None or (now - self._queue_seen).total_seconds() >= 1.0:
@@ -196,7 +197,9 @@ class Dispatcher:
                 await asyncio.gather(p.task, return_exceptions=True)
                 await self.handlers.own(RecordJobExited(s.job_id, p.attempt, None, self.clock()))
 
-    async def _watch(self) -> None:
+    async def _watch(self) -> int:
+        """Record the jobs whose process ended; how many."""
+        ended = 0
         for job_id, r in list(self.running.items()):
             r.tail.poll()
             if processes.alive(r.proc) or (r.stopper is not None and not r.stopper.done()):
@@ -208,6 +211,8 @@ class Dispatcher:
             r.tail.close(f"[job ended: exit code {code}]\n")
             await self.handlers.own(RecordJobExited(job_id, r.attempt, code, self.clock(), error_message=error))
             del self.running[job_id]
+            ended += 1
+        return ended
 
     async def shutdown(self, reason: str = "Studios was shut down") -> None:
         """A whole-system shutdown: stop every job this dispatcher runs and record it ended, with ``reason``.
