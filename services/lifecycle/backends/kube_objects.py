@@ -1,0 +1,122 @@
+"""The Kubernetes objects a session becomes: a Pod and a Service per run, a PersistentVolumeClaim per studio.
+
+Pure (dicts in the API's JSON shape), so every object is checked against the official Kubernetes OpenAPI schemas in
+the tests (tests/unit/test_kube_objects.py) on machines where no cluster can run. The claim outlives a stop (it is
+named for the studio, not the run); the pod does not. Spot capacity is a node selector (and the toleration spot
+nodes usually carry), as the compute environment names it. A ``KubernetesBackend`` sending these is not built yet:
+``k8s-platform`` starts are refused (docs/backends.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.lifecycle.backends import containers as shape
+from services.lifecycle.backends.base import LaunchSpec
+
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class KubePlacement:
+    """What the compute environment says about where pods go."""
+
+    namespace: str = "studios"
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, str]] = ()
+    spot_selector: Mapping[str, str] = field(default_factory=lambda: {"studios.io/capacity": "spot"})
+    #: the taint spot nodes usually carry, tolerated by spot pods only
+    spot_toleration: Mapping[str, str] = field(default_factory=lambda: {
+        "key": "studios.io/capacity", "operator": "Equal", "value": "spot", "effect": "NoSchedule"})
+    storage_class: str | None = None
+    workspace_size: str = "10Gi"
+    service_account: str | None = None
+
+
+def dns_name(text: str) -> str:
+    """An RFC 1123 label (at most 63 characters) made from an id."""
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return name[:63].rstrip("-") or "x"
+
+
+def _labels(spec: LaunchSpec, scope: str) -> dict[str, str]:
+    return {key: dns_name(value) if value else "" for key, value in shape.labels(spec, scope).items()}
+
+
+def claim(spec: LaunchSpec, placement: KubePlacement) -> dict[str, Any]:
+    body: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": placement.workspace_size}}}
+    if placement.storage_class:
+        body["storageClassName"] = placement.storage_class
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": dns_name(f"studios-ws-{spec.studio_id}"), "namespace": placement.namespace,
+                         "labels": {shape.LABEL_STUDIO: dns_name(spec.studio_id)}},
+            "spec": body}
+
+
+def _resources(spec: LaunchSpec) -> dict[str, dict[str, str]]:
+    limits: dict[str, str] = {}
+    if spec.cpu:
+        limits["cpu"] = str(spec.cpu)
+    if spec.memory_mib:
+        limits["memory"] = f"{spec.memory_mib}Mi"
+    if spec.gpu:
+        limits[GPU_RESOURCE] = str(spec.gpu)
+    return {"requests": dict(limits), "limits": limits} if limits else {}
+
+
+def pod(spec: LaunchSpec, image: str, placement: KubePlacement, scope: str = "studios") -> dict[str, Any]:
+    cmd = shape.command(spec)  # ValueError for a tool it does not know
+    env = [{"name": k, "value": v} for k, v in (item.split("=", 1) for item in shape.environment(spec))]
+    mounts: list[dict[str, Any]] = [{"name": "workspace", "mountPath": shape.WORKSPACE}]
+    volumes: list[dict[str, Any]] = [{"name": "workspace",
+                                      "persistentVolumeClaim": {"claimName": claim(spec, placement)["metadata"]
+                                                                ["name"]}}]
+    for index, (source, target) in enumerate(spec.read_only_mounts):
+        mounts.append({"name": f"data-{index}", "mountPath": shape.inside(spec, target), "readOnly": True})
+        volumes.append({"name": f"data-{index}", "hostPath": {"path": source, "type": "Directory"}})
+    container: dict[str, Any] = {
+        "name": "tool", "image": image, "env": env, "workingDir": shape.WORKSPACE, "volumeMounts": mounts,
+        "ports": [{"name": "tool", "containerPort": shape.TOOL_PORT, "protocol": "TCP"}],
+        "readinessProbe": {"tcpSocket": {"port": shape.TOOL_PORT}, "periodSeconds": 2},
+    }
+    if cmd is not None:
+        container["command"] = cmd
+    if resources := _resources(spec):
+        container["resources"] = resources
+    selector = {**placement.node_selector, **(placement.spot_selector if spec.spot else {})}
+    body: dict[str, Any] = {"containers": [container], "volumes": volumes, "restartPolicy": "Never",
+                            "terminationGracePeriodSeconds": 30, "automountServiceAccountToken": False}
+    if selector:
+        body["nodeSelector"] = selector
+    tolerations = [*placement.tolerations, *([placement.spot_toleration] if spec.spot else [])]
+    if tolerations:
+        body["tolerations"] = [dict(t) for t in tolerations]
+    if placement.service_account:
+        body["serviceAccountName"] = placement.service_account
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": dns_name(f"studios-{spec.session_id}"), "namespace": placement.namespace,
+                         "labels": _labels(spec, scope)},
+            "spec": body}
+
+
+def service(spec: LaunchSpec, placement: KubePlacement, scope: str = "studios") -> dict[str, Any]:
+    """A ClusterIP service for the run's pod: only the gateway, inside the cluster, reaches the tool."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": dns_name(f"studios-{spec.session_id}"), "namespace": placement.namespace,
+                         "labels": _labels(spec, scope)},
+            "spec": {"type": "ClusterIP", "selector": {shape.LABEL_SESSION: dns_name(spec.session_id)},
+                     "ports": [{"name": "tool", "port": shape.TOOL_PORT, "targetPort": "tool",
+                                "protocol": "TCP"}]}}
+
+
+def role(placement: KubePlacement, name: str = "studios-lifecycle") -> dict[str, Any]:
+    """What lifecycle may do, in its one namespace only: sessions' pods, services and claims, and pod events."""
+    verbs = ["get", "list", "watch", "create", "delete"]
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": name, "namespace": placement.namespace},
+            "rules": [{"apiGroups": [""], "resources": ["pods", "services", "persistentvolumeclaims"], "verbs": verbs},
+                      {"apiGroups": [""], "resources": ["pods/log", "events"], "verbs": ["get", "list", "watch"]}]}
