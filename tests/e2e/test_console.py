@@ -36,6 +36,8 @@ def system_env() -> dict[str, str]:
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    for old in ARTIFACTS.glob("*.png"):  # this run's screenshots only
+        old.unlink()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
@@ -120,12 +122,34 @@ def test_a_studio_from_sign_in_to_its_logs(system: System, browser: Any) -> None
         shot("logs")
         page.get_by_label("Stream", exact=True).select_option("stderr")
         page.locator("#logs").get_by_text("http_echo listening").wait_for(state="detached", timeout=30_000)
+        # its checkpoint: renamed in place, then a new studio started from it
+        name = page.locator("#checkpoints input[name=name]").first
+        name.wait_for(timeout=60_000)
+        name.fill("before-e2e-stop")
+        page.locator("#checkpoints").get_by_role("button", name="Rename").first.click()
+        page.locator("#checkpoints .notice", has_text="Renamed to 'before-e2e-stop'").wait_for(timeout=30_000)
+        page.locator("#checkpoints-title").scroll_into_view_if_needed()
+        shot("checkpoint-renamed")
+        page.get_by_role("link", name="Start a new studio from it").first.click()
+        page.get_by_text("Starts from checkpoint").wait_for()
+        page.get_by_label("Name", exact=True).fill("from-checkpoint")
+        page.locator("#name-check.ok").wait_for()
+        page.get_by_label("Template", exact=True).select_option("studios/http-echo:1")
+        page.get_by_label("Start it now").uncheck()
+        page.get_by_role("button", name="Create studio").click()
+        page.wait_for_url("**/console/studios/*")
+        page.get_by_text("before-e2e-stop of console-e2e").wait_for(timeout=30_000)
+        shot("from-checkpoint")
         # phone width: one column, nothing wider than the screen
         page.set_viewport_size({"width": 390, "height": 844})
         page.goto(f"{main}/console/")
         page.get_by_role("link", name="console-e2e").wait_for()
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         shot("phone-list")
+        page.get_by_role("link", name="console-e2e").click()
+        page.locator("#studio-status").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        shot("phone-studio")
         assert errors == []
     finally:
         context.close()
@@ -161,6 +185,11 @@ def test_jobs_and_templates_pages(system: System, browser: Any) -> None:
         page.get_by_role("link", name="Templates").click()
         page.get_by_role("button", name="Build jupyter").wait_for()
         shot("templates")
+        page.get_by_role("button", name="Build http-echo-1").click()
+        page.wait_for_url("**/console/builds/*")
+        page.locator("#build-status").filter(has_text="succeeded").wait_for(timeout=WAIT)
+        page.locator("#build-panel pre.log").get_by_text("build succeeded").wait_for(timeout=30_000)
+        shot("build")
         assert errors == []
     finally:
         context.close()
