@@ -146,3 +146,10 @@ async def test_an_image_the_engine_cannot_get_is_a_launch_error(docker: DockerBa
         await docker.launch(spec_for(tmp_path, image="localhost:1/no-such-image:0"))
     with pytest.raises(aiodocker.DockerError):  # and nothing was left behind
         await docker.engine.containers.container(container_name("st1-1")).show()
+
+
+async def test_concurrent_launches_of_one_run_make_one_container(docker: DockerBackend, tmp_path: Path) -> None:
+    first, second = await asyncio.gather(docker.launch(spec_for(tmp_path)), docker.launch(spec_for(tmp_path)))
+    assert first == second
+    assert await docker.list_sessions() == [first]
+    assert (await docker.inspect(first)).running

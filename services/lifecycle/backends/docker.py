@@ -28,6 +28,7 @@ import aiodocker
 import httpx
 
 from services.lifecycle.backends import containers as shape
+from services.lifecycle.backends import engine as ops
 from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
 from services.lifecycle.backends.usage import Meter
 
@@ -78,14 +79,16 @@ class DockerBackend:
         try:
             if existing is not None:  # an ended earlier attempt of this run: its name is in the way
                 await self.engine.containers.container(existing["Id"]).delete(force=True)
-            await self._image(image)
+            await ops.ensure_image(self.engine, image)
             spec.workspace_dir.mkdir(parents=True, exist_ok=True)
-            await self._volume(spec)
+            await ops.ensure_volume(self.engine, shape.volume_config(spec))
             container = await self.engine.containers.create(config, name=shape.container_name(spec.session_id))
             await container.start()
             info = await container.show()
         except aiodocker.DockerError as error:
-            await self._discard(shape.container_name(spec.session_id))
+            if error.status == 409 and (raced := await self._info(shape.container_name(spec.session_id))):
+                return self._adopt(raced)  # a concurrent launch of this run made it first: that one is the session
+            await ops.discard(self.engine, shape.container_name(spec.session_id))
             raise LaunchError(f"cannot start session {spec.session_id} on the Docker engine: {error.message}") \
                 from error
         return self._adopt(info, shape.describe(spec))
@@ -109,7 +112,7 @@ class DockerBackend:
         if info is None:
             return Status(SessionState.MISSING)
         status = shape.status_of(info, "")
-        return status if status.running else shape.status_of(info, await self._last_lines(handle))
+        return status if status.running else shape.status_of(info, await ops.last_lines(self.engine, handle.ident))
 
     async def wait(self, handle: Handle) -> Status:
         if await self._info(handle.ident) is None:
@@ -145,7 +148,7 @@ class DockerBackend:
                 await asyncio.wait_for(follower, 10)
         self._final[handle.session_id] = meter.usage()
         self._meters.pop(handle.session_id, None)
-        await self._discard(handle.ident)
+        await ops.discard(self.engine, handle.ident)
         return shape.exit_code(info["State"].get("ExitCode"))
 
     async def list_sessions(self) -> list[Handle]:
@@ -188,46 +191,12 @@ class DockerBackend:
         return handle
 
     def _follow(self, handle: Handle) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(self._copy_log(handle))
+        task = asyncio.ensure_future(ops.copy_log(self.engine, handle.ident, self.log_path(handle.session_id)))
         self._followers[handle.session_id] = task
         return task
 
-    async def _copy_log(self, handle: Handle) -> None:
-        """The container's log, appended to the session's log file. A restarted service reads the log from the
-        start again and skips what the file already holds, so the file stays the container's log exactly."""
-        path = self.log_path(handle.session_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        skip = path.stat().st_size if path.exists() else 0
-        container = self.engine.containers.container(handle.ident)
-        with path.open("ab") as out:
-            try:
-                async for line in container.log(stdout=True, stderr=True, follow=True):
-                    data = line.encode()
-                    if skip:
-                        cut = min(skip, len(data))
-                        data, skip = data[cut:], skip - cut
-                    if data:
-                        out.write(data)
-                        out.flush()
-            except aiodocker.DockerError as error:
-                if error.status != 404:
-                    log.warning("session %s: its log stopped: %s", handle.session_id, error.message)
-
     async def _info(self, ident: str) -> dict[str, Any] | None:
-        try:
-            info: dict[str, Any] = await self.engine.containers.container(ident).show()
-        except aiodocker.DockerError as error:
-            if error.status == 404:
-                return None
-            raise
-        return info
-
-    async def _last_lines(self, handle: Handle, count: int = 20) -> str:
-        try:
-            lines = await self.engine.containers.container(handle.ident).log(stdout=True, stderr=True, tail=count)
-        except aiodocker.DockerError:
-            return ""
-        return "".join(lines).rstrip("\n")
+        return await ops.info(self.engine, ident)
 
     async def _sample(self, handle: Handle) -> Meter:
         meter = self._meters.setdefault(handle.session_id, Meter(started_at=handle.started_at))
@@ -244,29 +213,3 @@ class DockerBackend:
         while True:
             await asyncio.sleep(SAMPLE_EVERY)
             await self._sample(handle)
-
-    async def _image(self, image: str) -> None:
-        try:
-            await self.engine.images.inspect(image)
-        except aiodocker.DockerError as error:
-            if error.status != 404:
-                raise
-            try:
-                await self.engine.images.pull(image)
-            except aiodocker.DockerError as pulled:
-                raise LaunchError(f"image {image} is not on the engine and cannot be pulled: {pulled.message}") \
-                    from pulled
-
-    async def _volume(self, spec: LaunchSpec) -> None:
-        config = shape.volume_config(spec)
-        try:
-            await self.engine.volumes.get(config["Name"])
-        except aiodocker.DockerError as error:
-            if error.status != 404:
-                raise
-            with contextlib.suppress(aiodocker.DockerError):  # a concurrent launch made it first
-                await self.engine.volumes.create(config)
-
-    async def _discard(self, ident: str) -> None:
-        with contextlib.suppress(aiodocker.DockerError):
-            await self.engine.containers.container(ident).delete(force=True)
