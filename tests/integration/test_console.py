@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -165,3 +166,17 @@ async def test_an_unknown_studio_is_a_not_found_page(console: httpx.AsyncClient)
     await sign_in(console)
     r = await console.get("/console/studios/nope1234", params={"workspaceId": WS})
     assert r.status_code == 404 and 'role="alert"' in r.text
+
+
+async def test_a_poll_while_the_api_is_unavailable_keeps_the_last_view(console: httpx.AsyncClient) -> None:
+    await sign_in(console)
+    sid = await create(console, "polled")
+    await until(console, f"/console/studios/{sid}/status?workspaceId={WS}", "stopped")
+    app: Any = console._transport.app  # type: ignore[attr-defined]
+    store, app.state.store = app.state.store, None  # the API answers 503 "The gateway is starting"
+    try:
+        r = await console.get(f"/console/studios/{sid}/status", params={"workspaceId": WS},
+                              headers={"HX-Request": "true"})
+        assert r.status_code == 204 and r.content == b""  # htmx swaps nothing and polls again
+    finally:
+        app.state.store = store

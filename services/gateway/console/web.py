@@ -83,6 +83,8 @@ async def on_api_error(request: Request, e: Exception) -> Response:
         response = await on_sign_in_required(request, e)
         response.delete_cookie(COOKIE, path="/")
         return response
+    if is_htmx(request) and request.method == "GET" and e.status >= 500:
+        return Response(status_code=204)  # a poll during a restart: keep the last view, the next poll retries
     if is_htmx(request):
         return render(request, "_error.html", {"status": e.status, "message": e.message})
     return render(request, "error.html", {"status": e.status, "message": e.message}, status=e.status)
