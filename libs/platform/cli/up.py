@@ -77,6 +77,7 @@ def _print_banner(settings: PlatformSettings, infra: Infrastructure, data_dir: P
 
     console.print("[bold]Studios is up[/bold]")
     row("gateway", f"http://{settings.host}:{settings.port}")
+    row("console", f"http://{settings.host}:{settings.port}/console/  (sign in with the admin token)")
     row("nats", infra.nats_url)
     row("database", redact(infra.database_url))
     row("data dir", str(data_dir))
