@@ -180,3 +180,14 @@ async def test_a_poll_while_the_api_is_unavailable_keeps_the_last_view(console: 
         assert r.status_code == 204 and r.content == b""  # htmx swaps nothing and polls again
     finally:
         app.state.store = store
+
+
+async def test_a_viewer_sees_the_studio_but_the_api_refuses_their_start(console: httpx.AsyncClient) -> None:
+    await sign_in(console)
+    sid = await create(console, "alices")
+    await until(console, f"/console/studios/{sid}/status?workspaceId={WS}", "stopped")
+    await sign_in(console, "carol")  # a "view" participant
+    page = await console.get(f"/console/studios/{sid}", params={"workspaceId": WS})
+    assert page.status_code == 200 and "alices" in page.text
+    status = await console.post(f"/console/studios/{sid}/actions/start?workspaceId={WS}", headers=SAME_ORIGIN)
+    assert status.status_code == 200 and "does not allow" in status.text and ">stopped<" in status.text
