@@ -3,6 +3,9 @@
 Names and enum values follow Seqera's Studios API (``DataStudioDto`` and friends) so the gateway's read model can
 be a plain projection; where we extend it (stop reasons, the ``command`` of a custom tool) the field says so.
 Collections are tuples so that events and the state folded from them stay immutable all the way down.
+
+Why one module of ~360 lines: it is the studio aggregate's whole event vocabulary, one discriminated union with
+its upcasters; split by size it would scatter the one list an integrator reads to learn what a studio can say.
 """
 
 from __future__ import annotations
