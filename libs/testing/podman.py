@@ -9,9 +9,12 @@ a tool that serves on ``$CONNECT_TOOL_PORT``. Without an engine (or busybox), th
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import io
 import os
 import shutil
+import signal
 import subprocess
 import tarfile
 import time
@@ -70,7 +73,13 @@ def _start_podman(directory: Path) -> subprocess.Popen[bytes]:
         [podman, "--root", str(directory / "root"), "--runroot", str(directory / "run"), "--storage-driver", "vfs",
          "system", "service",
          "--time=0", f"unix://{directory / 'podman.sock'}"], env=env, stdout=log, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL)
+        stdin=subprocess.DEVNULL, preexec_fn=_end_with_parent)
+
+
+def _end_with_parent() -> None:
+    """In the child: SIGTERM it when the test process dies, even by SIGKILL, so no service outlives the tests."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG (Linux)
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes], directory: Path, within: float = 30.0) -> None:
