@@ -238,7 +238,8 @@ class Dispatcher:
             if s.job_id in self.running:
                 continue
             root, attempt = self.config.root, s.attempt
-            proc = Proc(s.pid, s.started_at or 0.0) if s.pid else await self._pid_of(s)
+            proc = (Proc(s.pid, s.started_at or 0.0) if s.pid
+                    else await processes.wait_for_pid(root, s.job_id, attempt, self.config.adopt_wait))
             if proc is not None:
                 self._track(s, proc)
                 if not s.pid:
@@ -252,14 +253,3 @@ class Dispatcher:
                                                         error_message="the job's process was lost at launch"))
             else:
                 await self._launch(s)  # dispatched, never spawned: this is its only launch
-
-    async def _pid_of(self, s: State) -> Proc | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.adopt_wait
-        while True:
-            proc = processes.recorded_pid(self.config.root, s.job_id, s.attempt)
-            if proc is not None or not processes.launched(self.config.root, s.job_id, s.attempt):
-                return proc
-            if processes.exit_code(self.config.root, s.job_id, s.attempt) is not None or loop.time() > deadline:
-                return None
-            await asyncio.sleep(0.05)

@@ -102,6 +102,20 @@ def recorded_pid(root: Path, job_id: str, attempt: int) -> Proc | None:
         return None
 
 
+async def wait_for_pid(root: Path, job_id: str, attempt: int, within: float) -> Proc | None:
+    """The attempt's process: one marked launched may take a moment to write its pid (bounded by ``within``);
+    None when it never was launched, or ended, or wrote none in time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        proc = recorded_pid(root, job_id, attempt)
+        if proc is not None or not launched(root, job_id, attempt):
+            return proc
+        if exit_code(root, job_id, attempt) is not None or loop.time() > deadline:
+            return None
+        await asyncio.sleep(0.05)
+
+
 def exit_code(root: Path, job_id: str, attempt: int) -> int | None:
     try:
         return int((run_dir(root, job_id, attempt) / "exit").read_text().strip())
