@@ -14,6 +14,7 @@ import collections
 import contextlib
 import itertools
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +43,21 @@ class LogPublisher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
         self.published = 0
         self.failures = 0
 
     # -- producer side: synchronous, never waits ----------------------------------------------------------
 
     def offer(self, line: LogLine) -> None:
+        """Thread-safe: from another thread (a file follower reading in a worker) the line is handed to the loop."""
+        if self._loop is not None and threading.get_ident() != self._thread:
+            self._loop.call_soon_threadsafe(self._offer, line)
+        else:
+            self._offer(line)
+
+    def _offer(self, line: LogLine) -> None:
         if not self.spool.pending and len(self._queue) < self.memory_lines:
             self._queue.append((line.subject(self.prefix), line.msg_id(), line.payload()))
         elif not self.spool.append(line, self.prefix):
@@ -67,6 +77,7 @@ class LogPublisher:
 
     def start(self) -> None:
         if self._task is None:
+            self._loop, self._thread = asyncio.get_running_loop(), threading.get_ident()
             self._task = asyncio.create_task(self._run(), name="log-publisher")
 
     async def flush(self, timeout: float = 30.0) -> bool:
@@ -137,10 +148,10 @@ class LogPublisher:
         self.published += len(records)
         return True
 
-    def _report_drops(self) -> None:
+    def _report_drops(self) -> None:  # on the loop
         """Once lines flow again, one system line per run that lost some to a full spool."""
         drops, self._dropped = self._dropped, {}
         for (kind, ident, run), count in drops.items():
-            self.offer(LogLine(kind, ident, run, "system", clock_seq(), "stderr",
+            self._offer(LogLine(kind, ident, run, "system", clock_seq(), "stderr",
                                f"[{count} log lines were dropped: the log spool was full while the bus was "
                                "unreachable]", utc_now()))
