@@ -24,11 +24,11 @@ from services.gateway.api.civis import translate as t
 from services.gateway.api.civis.context import CivisCaller, CivisDep
 from services.gateway.api.civis.errors import CivisRoute
 from services.gateway.api.civis.requests import ArchiveBody, StudioBody
-from services.gateway.api.seqera.studios import registry  # the template registry (not Seqera-shaped)
 from services.gateway.domain import templates
 from services.gateway.read import Db
 from services.gateway.read import deployments as deployment_queries
 from services.gateway.read import studios as queries
+from services.gateway.read import templates as registry
 from services.gateway.read.search import Search
 
 router = APIRouter(route_class=CivisRoute)

@@ -12,7 +12,7 @@ from libs.contracts.naming import validate_name
 from libs.contracts.studio_commands import CreateStudio, DeleteStudio, ExtendLifespan, StopStudio
 from libs.platform.clock import now
 from services.gateway.access.auth import CurrentUser
-from services.gateway.api.seqera.studios import access, registry, writes
+from services.gateway.api.seqera.studios import access, writes
 from services.gateway.api.seqera.studios import models as m
 from services.gateway.api.seqera.studios.context import ContextDep
 from services.gateway.api.seqera.studios.reads import dto_of, page_of
@@ -21,6 +21,7 @@ from services.gateway.domain import templates
 from services.gateway.read import Db
 from services.gateway.read import resources as queries_resources
 from services.gateway.read import studios as queries
+from services.gateway.read import templates as registry
 from services.gateway.read.search import parse_search
 
 router = APIRouter(tags=["studios"])

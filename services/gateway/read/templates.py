@@ -1,4 +1,4 @@
-"""Seqera's templates from the template registry (``read.templates``, the builder's ``template-*`` streams).
+"""Studio templates from the template registry (``read.templates``, the builder's ``template-*`` streams).
 
 ``GET /studios/templates`` lists the registry; ``dataStudioToolUrl`` names a registry template by its repository.
 Until the builder has registered the built-in templates (a fresh system, or no builder running), the built-in
