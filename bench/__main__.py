@@ -17,7 +17,7 @@ import traceback
 import bench
 from bench.common import infrastructure
 
-NOT_BENCHMARKS = {"common"}
+NOT_BENCHMARKS = {"common", "system", "bare", "jupyter_concurrent"}  # helpers and steps of the benchmarks, not benchmarks
 
 
 def discover() -> list[str]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from bench.lifecycle import Figures, System
+    from bench.system import Figures, System
 
 WS = {"workspaceId": 1}
 JUPYTER = "studios/jupyter:4"
@@ -48,7 +48,7 @@ async def _until_all_answer(c: httpx.AsyncClient, sids: list[str], t0: float, ti
 
 
 async def _bare(system: System, n: int, timeout: float) -> tuple[float, int]:
-    from bench.lifecycle import spawn_bare, until_answers
+    from bench.bare import spawn_bare, until_answers
 
     bares = []
     async with httpx.AsyncClient(trust_env=False) as probe:

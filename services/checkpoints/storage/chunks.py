@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import zstandard
 from pyfastcdc import FastCDC
 
-from services.checkpoints.blobstores.base import BlobNotFound, BlobStore, open_blobstore
+from services.checkpoints.blobstores.base import BlobNotFound, BlobStore
+from services.checkpoints.blobstores.factory import open_blobstore
 from services.checkpoints.storage.manifest import CorruptBlob, Entry
 
 AVG_CHUNK = 512 * 1024  # FastCDC's min and max default to a quarter and four times this
