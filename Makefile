@@ -10,8 +10,9 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,jupyter]"
+	$(BIN)/pip install --quiet --upgrade pip uv
+	# uv resolves this dependency set in seconds; pip's resolver backtracks over boto3/botocore releases for minutes.
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev,jupyter]"
 	touch $(STAMP)
 
 run: $(STAMP)
