@@ -13,6 +13,7 @@ from services.gateway.api.seqera.studios import events as studio_events
 from services.gateway.api.seqera.studios import logs as studio_logs
 from services.gateway.api.seqera.studios import routes as studios
 from services.gateway.api.seqera.studios import settings as studio_settings
+from services.gateway.api.seqera.studios import zones as studio_zones
 from services.gateway.api.seqera.studios.context import StudiosContext, install
 
 router = APIRouter()
@@ -24,5 +25,6 @@ router.include_router(studio_logs.router)
 router.include_router(studio_settings.router)
 router.include_router(studio_checkpoints.router)
 router.include_router(studio_connections.router)
+router.include_router(studio_zones.router)
 
 __all__ = ["StudiosContext", "install", "router"]
