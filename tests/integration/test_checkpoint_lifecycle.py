@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from libs.contracts.checkpoint import CheckpointStatus, checkpoint_id, stream_name
-from libs.contracts.studio import ProgressStatus, StudioStatus
+from libs.contracts.studio import ProgressStatus, StudioConfiguration, StudioStatus, StudioTemplate
 from libs.contracts.studio_commands import StartStudio, StopStudio
 from libs.eventstore import load
 from services.checkpoints import checkpoint as cp
@@ -95,3 +96,36 @@ async def test_a_damaged_checkpoint_fails_the_start_naming_it_and_the_next_start
         await start(lc, cmd.session_id)
         assert (ws / "kept.txt").read_text() == "in both checkpoints\n" and not (ws / "lost.bin").exists()
         await stop(lc, cmd.session_id)
+
+
+#: serves HTTP in its workspace until a file named ``quit`` appears there, then writes ``notes.txt`` and dies with 3
+DYING_TOOL = """
+import http.server, os, pathlib, threading, time
+srv = http.server.HTTPServer(("127.0.0.1", int(os.environ["CONNECT_TOOL_PORT"])), http.server.SimpleHTTPRequestHandler)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+while not pathlib.Path("quit").exists():
+    time.sleep(0.02)
+pathlib.Path("notes.txt").write_text("written just before the end\\n")
+raise SystemExit(3)
+"""
+
+
+async def test_a_tool_that_dies_on_its_own_keeps_what_it_wrote_last(
+        database_url: str, nats_url: str, tmp_path: Path) -> None:
+    custom = StudioTemplate(repository="studios/custom:1", tool="custom", base_path=False)
+    async with running_checkpoints(database_url, nats_url, tmp_path), \
+            running_lifecycle(database_url, nats_url, tmp_path) as lc:
+        cmd = create("dies-on-its-own", template=custom,
+                     configuration=StudioConfiguration(command=(sys.executable, "-c", DYING_TOOL)))
+        await lc.send(cmd)
+        await lc.wait_status(cmd.session_id, StudioStatus.RUNNING, timeout=120)
+        ws = lc.settings.workspaces_dir / cmd.session_id
+        (ws / "quit").write_text("")
+        state = await lc.wait_status(cmd.session_id, StudioStatus.ERRORED, timeout=120)
+        assert "exited with code 3" in (state.status_message or "")
+        final = (await load(lc.store, stream_name(checkpoint_id(cmd.session_id, 1)), cp.evolve, cp.INITIAL))[0]
+        assert final.status is CheckpointStatus.FINALIZED  # the errored run's last save, taken after the tool died
+
+        shutil.rmtree(ws)  # as on new compute: only the checkpoint knows the files
+        await start(lc, cmd.session_id, StudioStatus.RUNNING, StudioStatus.ERRORED)
+        assert (ws / "notes.txt").read_text() == "written just before the end\n"

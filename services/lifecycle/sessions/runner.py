@@ -66,7 +66,7 @@ class SessionRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._what: dict[str, str] = {}
         #: notices a running tool that ends on its own; the reconciler hands it sessions adopted after a restart
-        self.watcher = ExitWatcher(handlers, backend)
+        self.watcher = ExitWatcher(handlers, backend, finalize=self._finalize)
 
     # -- scheduling ---------------------------------------------------------------------------------------
 
@@ -181,6 +181,10 @@ class SessionRunner:
             spec = replace(spec, python_env=python_env)
         return await self._step(state, 3, self.backend.launch(spec), detail=lambda h: h.limits or None)
 
+    async def _finalize(self, state: State) -> None:
+        if self.checkpoints is not None:
+            await self.checkpoints.finalize(state)
+
     async def _restore(self, state: State) -> str:
         if self.checkpoints is None:
             return "no checkpoints service configured"
@@ -231,8 +235,8 @@ class SessionRunner:
         handle = Handle.from_dict(state.handle) if state.handle else await self._find(state)
         code = await self.backend.stop(handle, grace=self.config.grace) if handle else None
         usage = usage_fact(await self.backend.usage(handle)) if handle else None
-        if state.status is StudioStatus.STOPPING and self.checkpoints is not None:
-            await self.checkpoints.finalize(state)  # the tool has exited; the run is not recorded stopped yet
+        if state.status is StudioStatus.STOPPING:
+            await self._finalize(state)  # the tool has exited; the run is not recorded stopped yet
         if state.status is StudioStatus.STOPPING:
             await self._record(state, RecordSessionStopped, exit_code=code, usage=usage)
 

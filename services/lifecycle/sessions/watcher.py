@@ -5,15 +5,21 @@ tool ends while its studio is still ``running`` with the same run, the watcher r
 tool's last output lines in the status message, the reason in the history, the run's usage — and then stops what
 the tool left behind (children it backgrounded, anything else in its cgroup). A stop that was asked for is the
 runner's to record: the watcher sees ``stopping`` and leaves it alone.
+
+Before the end is recorded the run's checkpoint is finalized (``finalize``, the runner's), as a stop does: what the
+tool wrote after the last interim save is kept. Unchanged files are not read again, so this is quick unless the tool
+changed much just before it died; a failed save is logged and never holds the end back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from libs.contracts.studio import ResourceUsage, StudioStatus
 from libs.contracts.studio_commands import RecordSessionStopped
+from libs.contracts.studio_state import State
 from services.lifecycle.backends.base import ComputeBackend, Handle, Status, Usage
 from services.lifecycle.handlers import StudioHandlers, utcnow
 
@@ -43,8 +49,9 @@ def ending(status: Status) -> tuple[str, str]:
 
 
 class ExitWatcher:
-    def __init__(self, handlers: StudioHandlers, backend: ComputeBackend) -> None:
-        self.handlers, self.backend = handlers, backend
+    def __init__(self, handlers: StudioHandlers, backend: ComputeBackend,
+                 finalize: Callable[[State], Awaitable[None]] | None = None) -> None:
+        self.handlers, self.backend, self.finalize = handlers, backend, finalize
         self._tasks: dict[str, tuple[str, asyncio.Task[None]]] = {}  # studio -> (run key, task)
 
     def watching(self, session_id: str) -> bool:
@@ -80,6 +87,8 @@ class ExitWatcher:
         usage = await self.backend.usage(handle)
         message, reason = ending(status)
         log.warning("session %s run %s: %s", session_id, run, reason)
+        if self.finalize is not None:
+            await self.finalize(state)
         await self.handlers.handle(RecordSessionStopped(
             session_id=session_id, now=utcnow(), actor=ACTOR, run=run, exit_code=status.exit_code,
             message=message, reason=reason, usage=usage_fact(usage)))
