@@ -50,7 +50,8 @@ class App:
         grace = c.grace_seconds if c.grace_seconds is not None else self.settings.gc_grace_seconds
         done = await gc.collect(self.store, self.engine, grace, utcnow())
         return Reply(result={"ran": done.ran, "chunksDeleted": done.chunks_deleted, "chunksKept": done.chunks_kept,
-                             "manifestsDeleted": done.manifests_deleted, "bytesFreed": done.bytes_freed})
+                             "manifestsDeleted": done.manifests_deleted, "bytesFreed": done.bytes_freed,
+                             "zoneBlobsDeleted": done.zone_blobs_deleted})
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from libs.contracts import studio
+from libs.contracts import studio, zone
 from libs.contracts.checkpoint import CATEGORY, checkpoint_id, stream_name
 from libs.contracts.events import registry
 from libs.contracts.studio_state import INITIAL as STUDIO_INITIAL
 from libs.contracts.studio_state import State as StudioState
 from libs.contracts.studio_state import evolve as studio_evolve
 from libs.eventstore import EventStore, load
+from services.checkpoints import zones
 from services.checkpoints.checkpoint import INITIAL, State, evolve
+
+S = TypeVar("S")
 
 
 async def checkpoint(store: EventStore, cid: int) -> tuple[State, int]:
@@ -39,16 +43,25 @@ _ALL = """SELECT stream_name, event_type, schema_version, data FROM es.events
 
 
 async def _fold(store: EventStore, sql: str, arg: object) -> list[State]:
+    return await _fold_as(store, sql, arg, evolve, INITIAL)
+
+
+async def _fold_as(store: EventStore, sql: str, arg: object, fold: Callable[[S, Any], S], initial: S) -> list[S]:
     events = defaultdict(list)
     for r in await store.pool.fetch(sql, arg):
         events[r["stream_name"]].append(registry.load(r["event_type"], r["schema_version"], _json(r["data"])))
     out = []
     for evs in events.values():
-        state = INITIAL
+        state = initial
         for e in evs:
-            state = evolve(state, e)
+            state = fold(state, e)
         out.append(state)
     return out
+
+
+async def every_zone(store: EventStore) -> list[zones.State]:
+    """Every zone's stored copy and syncs (garbage collection keeps what they name)."""
+    return await _fold_as(store, _ALL, zone.CATEGORY, zones.evolve, zones.INITIAL)
 
 
 def _json(data: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """A zone's files in the blob store, beside the checkpoints' chunks: each file's content as one blob named by its
 sha256 (``zones/blobs/<sha>``: the same content is stored once), each synced state as a manifest
-(``zones/manifests/<sha>``: path -> {sha, mode, size}; symlinks as ``link:<target>``). Garbage collection of
-checkpoints looks only under ``chunks/`` and ``manifests/``, so it never touches these. Blocking: call in a thread.
+(``zones/manifests/<sha>``: path -> {sha, mode, size}; symlinks as ``link:<target>``). Garbage collection
+(``gc.py``) keeps every manifest a zone still names (its stored copy, each studio's last sync) and the blobs those
+list (``referenced``). Blocking: call in a thread.
 
 Zones hold code and small files (what Dataiku syncs); a file is read whole, so very large files belong in the
 workspace outside the zone folders (checkpointed as usual).
@@ -126,3 +127,13 @@ def restore(store: BlobStore, files: Files, root: str) -> tuple[int, int]:
             size += len(data)
         written += 1
     return written, size
+
+
+def referenced(store: BlobStore, refs: list[ManifestRef]) -> set[str]:
+    """The keys that ``refs`` keep alive: the manifests themselves and every content blob they list. A manifest
+    that cannot be read raises ``ValueError``: then what it needs is unknown, and the caller deletes nothing."""
+    keys = {ref.uri for ref in refs}
+    for ref in refs:
+        keys |= {_blob(str(f["sha"])) for f in load(store, ref).values() if not str(f["sha"]).startswith("link:")}
+    return keys
+

@@ -5,10 +5,16 @@ clear 404 for an unknown zone or another user's view."""
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import nats
 
+from libs.bus.commands import CommandClient
+from libs.contracts.checkpoint_commands import CollectGarbage
 from libs.testing.waiting import wait_for
 from tests.integration.dataiku_harness import System, running_system
 
@@ -56,6 +62,19 @@ async def test_zones_list_pull_push_and_conflicts(database_url: str, nats_url: s
         assert conflicts.status_code == 200, conflicts.text
         assert conflicts.json()[ZONE]["modified"] == ["helpers.py"]
 
+        # a takes the stored copy (its local change is overwritten, as push does): now no zone names the first
+        # version (a's last sync was it until now), so garbage collection removes its content; the rest is kept
+        assert (await http.post(f"/studios/{a}/zones/{ZONE}/push", params={"workspaceId": WS})).json()["count"] == 1
+        assert (folder_a / "helpers.py").read_text() == "ANSWER = 43\n"
+        first = _blob(system, "ANSWER = 42\n")
+        assert first.exists()
+        collected = await _collect(nats_url)
+        assert collected["ran"] and collected["zoneBlobsDeleted"] >= 1, collected
+        assert not first.exists() and _blob(system, "ANSWER = 43\n").exists()
+        (folder_a / "helpers.py").unlink()
+        assert (await http.post(f"/studios/{a}/zones/{ZONE}/push", params={"workspaceId": WS})).json()["count"] == 1
+        assert (folder_a / "helpers.py").read_text() == "ANSWER = 43\n"
+
         unknown = await http.post(f"/studios/{a}/zones/no-such-zone/pull", params={"workspaceId": WS})
         assert unknown.status_code == 404 and "Zone" in unknown.text
         missing = await http.get("/studios/deadbeef/zones", params={"workspaceId": WS})
@@ -64,3 +83,19 @@ async def test_zones_list_pull_push_and_conflicts(database_url: str, nats_url: s
 
 def _folder(system: System, session_id: str) -> Path:
     return system.workspace(session_id) / ZONE
+
+
+def _blob(system: System, content: str) -> Path:
+    sha = hashlib.sha256(content.encode()).hexdigest()
+    return system.data.resolve() / "checkpoints" / "zones" / "blobs" / sha[:2] / sha
+
+
+async def _collect(nats_url: str) -> dict[str, Any]:
+    nc = await nats.connect(nats_url)
+    try:
+        reply = await CommandClient(nc, timeout=120).send(
+            CollectGarbage(now=datetime.now(UTC), actor="test", grace_seconds=0))
+        return dict(reply.result or {})
+    finally:
+        await nc.close()
+
