@@ -95,6 +95,7 @@ class Reconciler:
             self.runner.start(sid, run)
         elif state.status is StudioStatus.RUNNING and handle is None:
             log.warning("session %s run %s is gone; recording it stopped", sid, run)
+            await self.runner.finalize(state)  # the workspace may have outlived the process: keep what it holds
             await self.handlers.handle(RecordSessionStopped(
                 session_id=sid, now=now, actor=ACTOR, run=run, stop_reason=StopReason.RECONCILED,
                 message="the session's process was no longer running"))

@@ -66,7 +66,7 @@ class SessionRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._what: dict[str, str] = {}
         #: notices a running tool that ends on its own; the reconciler hands it sessions adopted after a restart
-        self.watcher = ExitWatcher(handlers, backend, finalize=self._finalize)
+        self.watcher = ExitWatcher(handlers, backend, finalize=self.finalize)
 
     # -- scheduling ---------------------------------------------------------------------------------------
 
@@ -181,7 +181,8 @@ class SessionRunner:
             spec = replace(spec, python_env=python_env)
         return await self._step(state, 3, self.backend.launch(spec), detail=lambda h: h.limits or None)
 
-    async def _finalize(self, state: State) -> None:
+    async def finalize(self, state: State) -> None:
+        """The run's final checkpoint (a no-op without a checkpoints service); never raises."""
         if self.checkpoints is not None:
             await self.checkpoints.finalize(state)
 
@@ -236,7 +237,7 @@ class SessionRunner:
         code = await self.backend.stop(handle, grace=self.config.grace) if handle else None
         usage = usage_fact(await self.backend.usage(handle)) if handle else None
         if state.status is StudioStatus.STOPPING:
-            await self._finalize(state)  # the tool has exited; the run is not recorded stopped yet
+            await self.finalize(state)  # the tool has exited; the run is not recorded stopped yet
         if state.status is StudioStatus.STOPPING:
             await self._record(state, RecordSessionStopped, exit_code=code, usage=usage)
 
