@@ -19,10 +19,12 @@ from libs.contracts.commands import Command, Reply
 from libs.contracts.studio import StudioStatus, StudioTemplate, stream_name
 from libs.contracts.studio_commands import CreateStudio
 from libs.contracts.studio_state import INITIAL, State, evolve
+from libs.contracts.subjects import command_subject
 from libs.eventstore import EventStore, load
 from libs.platform.session_keys import load_or_create_key, session_secret
 from libs.platform.signals import Stop
 from services.lifecycle import main as lifecycle_main
+from services.lifecycle.jobs.service import COMMANDS as JOB_COMMANDS
 from services.lifecycle.settings import LifecycleSettings
 
 HTTP_ECHO = StudioTemplate(repository="studios/http-echo:1", tool="http-echo")
@@ -89,12 +91,19 @@ async def running_lifecycle(database_url: str, nats_url: str, data_dir: Path, *,
     nc = await nats.connect(nats_url)
     try:
         client = CommandClient(nc)
-        for _ in range(200):  # until the command server answers
+        # until the command server answers every command it serves: FastStream starts its subscribers in no
+        # fixed order, so one subject answering says nothing of another (a first submit_job once found none)
+        served: tuple[type[Command], ...] = (*lifecycle_main.PUBLIC_COMMANDS, *JOB_COMMANDS)
+        waiting = [command_subject(c.service, c.name) for c in served]
+        for _ in range(400):
             if task.done():
                 task.result()
             with contextlib.suppress(Exception):
-                await nc.request("studios.cmd.lifecycle.create_studio", b"{}", timeout=0.2)
-                break
+                await nc.request(waiting[0], b"{}", timeout=0.2)
+                waiting.pop(0)
+                if not waiting:
+                    break
+                continue
             await asyncio.sleep(0.05)
         yield Lifecycle(store, client, settings, topology, stop, task)
     finally:

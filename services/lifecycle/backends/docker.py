@@ -78,7 +78,8 @@ class DockerBackend:
             return self._adopt(existing)  # a retried launch must not start a second copy
         try:
             if existing is not None:  # an ended earlier attempt of this run: its name is in the way
-                await self.engine.containers.container(existing["Id"]).delete(force=True)
+                with contextlib.suppress(aiodocker.DockerError):  # a concurrent launch may have removed it first
+                    await self.engine.containers.container(existing["Id"]).delete(force=True)
             await ops.ensure_image(self.engine, image)
             spec.workspace_dir.mkdir(parents=True, exist_ok=True)
             await ops.ensure_volume(self.engine, shape.volume_config(spec))
@@ -86,7 +87,9 @@ class DockerBackend:
             await container.start()
             info = await container.show()
         except aiodocker.DockerError as error:
-            if error.status == 409 and (raced := await self._info(shape.container_name(spec.session_id))):
+            # A name already taken is Docker's 409, and Podman's 500 "… is already in use"
+            name_taken = error.status == 409 or "already in use" in str(error.message)
+            if name_taken and (raced := await self._info(shape.container_name(spec.session_id))):
                 return self._adopt(raced)  # a concurrent launch of this run made it first: that one is the session
             await ops.discard(self.engine, shape.container_name(spec.session_id))
             raise LaunchError(f"cannot start session {spec.session_id} on the Docker engine: {error.message}") \
