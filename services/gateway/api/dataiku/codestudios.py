@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import yaml
 from fastapi import APIRouter, Request, Response
 
 from libs.contracts.errors import InvalidInput, NotFound, Unavailable
@@ -30,6 +29,7 @@ from services.gateway.read import builds as template_queries
 from services.gateway.read import codestudios as q
 from services.gateway.read import identity as identity_queries
 from services.gateway.read import studios as queries
+from services.gateway.read import templates
 from services.gateway.read.search import parse_search
 from services.gateway.read.studios import Viewer
 
@@ -74,25 +74,13 @@ def _definition(row: dict[str, Any]) -> tuple[StudioTemplate, StudioConfiguratio
     """The studio template and configuration a code studio of this template starts with (its environment is
     built at start, as for a Seqera studio naming the template)."""
     d = TemplateDefinition.model_validate(row["definition"])
-    config = StudioConfiguration(conda_environment=_environment(d))
+    config = StudioConfiguration(conda_environment=templates.environment_yml(d))
     if d.command and d.tool == "custom":
         config = config.model_copy(update={"command": d.command})
     return StudioTemplate(repository=d.repository, tool=d.tool, icon=d.icon, status=d.status.value,
                           base_path=d.base_path), config
 
 
-def _environment(d: TemplateDefinition) -> str | None:
-    """One environment.yml: the template's pip requirements join its ``pip:`` section."""
-    if not d.requirements:
-        return d.conda_environment
-    try:
-        doc = yaml.safe_load(d.conda_environment or "") or {}
-    except yaml.YAMLError:
-        return d.conda_environment  # the builder reports what it cannot read
-    if not isinstance(doc, dict):
-        return d.conda_environment
-    deps = [*(doc.get("dependencies") or []), {"pip": list(d.requirements)}]
-    return yaml.safe_dump({**doc, "dependencies": deps}, sort_keys=False)
 
 
 @router.get(f"{BASE}/")
