@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 from nats.aio.client import Client as NATS
 
 from libs.bus.commands import CommandClient
 from libs.bus.streams import Topology
 from libs.contracts.logs import EPOCH, QueryLogs
+from libs.contracts.subjects import command_subject
 from libs.logs import LogPublisher
 from libs.testing.waiting import wait_for
 from services.gateway.logs import LogsClient
@@ -36,6 +38,7 @@ async def running_logs(database_url: str, nats_url: str, topology: Topology, **k
             if task.done():
                 task.result()
             await asyncio.sleep(0.01)
+        await _answering(nats_url, command_subject(QueryLogs.service, QueryLogs.name), task)
         yield service
     finally:
         stop.set()
@@ -85,3 +88,20 @@ async def stored_lines(api: Api, sid: str, n: int, **params: Any) -> list[dict[s
         r = await api.client.get(f"/studios/{sid}/logs", params=params, headers=api.auth("alice"))
         return r.json() if r.status_code == 200 and len(r.json()) >= n else None
     return await wait_for(check, what=f"{n} lines stored")
+
+
+async def _answering(nats_url: str, subject: str, task: asyncio.Task[None]) -> None:
+    """Until the service's command subscriber answers: FastStream starts subscribers in no fixed order, so a
+    ready ingestor says nothing of the query subject (a first query once found no responder)."""
+    nc = await nats.connect(nats_url)
+    try:
+        for _ in range(400):
+            if task.done():
+                task.result()
+            with contextlib.suppress(Exception):
+                await nc.request(subject, b"{}", timeout=0.2)
+                return
+            await asyncio.sleep(0.05)
+    finally:
+        await nc.close()
+
