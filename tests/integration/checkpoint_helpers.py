@@ -20,6 +20,15 @@ import pytest
 
 from libs.bus.commands import CommandClient
 from libs.bus.streams import Topology, delete_streams
+from libs.contracts.checkpoint_commands import (
+    CollectGarbage,
+    DeleteCheckpoint,
+    RenameCheckpoint,
+    RestoreCheckpoint,
+    SaveCheckpoint,
+)
+from libs.contracts.subjects import command_subject
+from libs.contracts.zone_commands import CheckZoneConflicts, PullZone, PushZone
 from libs.platform.signals import Stop
 from libs.testing.waiting import wait_for
 
@@ -128,11 +137,16 @@ async def running_checkpoints(database_url: str, nats_url: str, data_dir: Path,
         await nc.close()
 
 
+SERVED = (SaveCheckpoint, RestoreCheckpoint, RenameCheckpoint, DeleteCheckpoint, CollectGarbage, PushZone, PullZone,
+          CheckZoneConflicts)
+
+
 async def _answering(nc: Any, task: asyncio.Task[None]) -> bool | None:
     if task.done():
         task.result()  # it failed to start: say why
-    try:
-        await nc.request("studios.cmd.checkpoints.rename_checkpoint", b"{}", timeout=0.5)
+    try:  # every command it serves: FastStream starts subscribers in no fixed order
+        for command in SERVED:
+            await nc.request(command_subject(command.service, command.name), b"{}", timeout=0.5)
         return True
     except Exception:
         return None  # wait_for polls until a value that is not None
