@@ -17,7 +17,8 @@ import traceback
 import bench
 from bench.common import infrastructure
 
-NOT_BENCHMARKS = {"common", "system", "bare", "jupyter_concurrent"}  # helpers and steps of the benchmarks, not benchmarks
+# helpers and steps of the benchmarks, not benchmarks themselves
+NOT_BENCHMARKS = {"common", "system", "bare", "jupyter_concurrent"}
 
 
 def discover() -> list[str]:
