@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from libs.contracts.studio import StopReason, StudioStatus, stream_name
 from libs.contracts.studio_state import INITIAL, State, evolve
 from libs.eventstore import EventStore, load
+from libs.testing.waiting import wait_for
 from tests.e2e.conftest import System
 
 WS = {"workspaceId": 1}
@@ -32,12 +33,8 @@ N = 5
 
 
 async def until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 90) -> None:
-    """A bounded poll on ``condition``: the test waits on what it needs, never on a guessed delay."""
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        await asyncio.sleep(0.1)
+    """A bounded poll on ``condition`` (``libs.testing.waiting.wait_for``), named for what the test waits on."""
+    await wait_for(condition, until=bool, within=timeout, every=0.1, what=what)
 
 
 def service_pid(system: System, module: str) -> int | None:

@@ -4,14 +4,14 @@ skipped with the reason when neither can be had). The shared contract is in test
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiodocker
 import pytest
 
 from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
+from libs.testing.waiting import wait_for
 from services.lifecycle.backends import LaunchError, LaunchSpec, SessionState
 from services.lifecycle.backends.containers import SPOT_WARNING, container_name
 from services.lifecycle.backends.docker import DockerBackend
@@ -38,13 +38,6 @@ async def docker(docker_engine: Engine, tmp_path: Path) -> AsyncIterator[DockerB
 async def _container(backend: DockerBackend, ident: str) -> dict[str, object]:
     info: dict[str, object] = await backend.engine.containers.container(ident).show()
     return info
-
-
-async def _until(condition: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not await condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)
 
 
 async def test_container_has_the_labels_limits_and_a_port_on_loopback_only(docker: DockerBackend,
@@ -101,7 +94,8 @@ async def test_sigkill_after_grace_when_sigterm_is_ignored(docker: DockerBackend
     script = "trap 'echo term' TERM; echo armed; while :; do sleep 0.2; done"
     handle = await docker.launch(spec_for(tmp_path, ["sh", "-c", script]))
     log = docker.log_path(handle.session_id)
-    await _until(lambda: asyncio.to_thread(lambda: log.exists() and b"armed" in log.read_bytes()))
+    await wait_for(lambda: asyncio.to_thread(lambda: log.exists() and b"armed" in log.read_bytes()),
+                   until=bool, within=20, every=0.1)
 
     assert await docker.stop(handle, grace=1) == -9
     assert b"term" in log.read_bytes()  # asked first, and survived the asking
@@ -111,7 +105,8 @@ async def test_output_reaches_the_session_log_once_even_after_a_restart(docker: 
                                                                         tmp_path: Path) -> None:
     handle = await docker.launch(spec_for(tmp_path, ["sh", "-c", "echo one; echo two; sleep 300"]))
     log = docker.log_path(handle.session_id)
-    await _until(lambda: asyncio.to_thread(lambda: log.exists() and log.read_bytes().count(b"\n") >= 2))
+    await wait_for(lambda: asyncio.to_thread(lambda: log.exists() and log.read_bytes().count(b"\n") >= 2),
+                   until=bool, within=20, every=0.1)
     restarted = DockerBackend(docker.state_dir, docker.url, scope=docker.scope)
     try:
         assert await restarted.list_sessions() == [handle]  # re-reads the container's log, skips what is there
@@ -123,7 +118,8 @@ async def test_output_reaches_the_session_log_once_even_after_a_restart(docker: 
 
 async def test_usage_comes_from_the_engines_stats(docker: DockerBackend, tmp_path: Path) -> None:
     handle = await docker.launch(spec_for(tmp_path, ["sh", "-c", "while :; do :; done"], cpu=1))
-    await _until(lambda: _busy(docker, handle.ident))
+    await wait_for(lambda: _busy(docker, handle.ident),
+                   until=bool, within=20, every=0.1)
     usage = await docker.usage(handle)
     assert usage is not None and usage.cpu_seconds and usage.cpu_seconds > 0
     await docker.stop(handle, grace=1)
