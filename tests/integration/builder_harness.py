@@ -16,8 +16,9 @@ from libs.bus.commands import CommandClient
 from libs.bus.streams import Topology, delete_streams
 from libs.contracts import build as contract
 from libs.contracts.build import BuildStatus
-from libs.contracts.build_commands import RequestBuild
+from libs.contracts.build_commands import CancelBuild, GetBuildLog, RequestBuild, SaveTemplate
 from libs.contracts.commands import Reply
+from libs.contracts.subjects import command_subject
 from libs.eventstore import EventStore, load
 from libs.platform.signals import Stop
 from libs.testing.waiting import wait_for
@@ -62,6 +63,10 @@ class BuilderUnderTest:
         return [r.event_type for r in await self.store.read_stream(contract.stream_name(build_id))]
 
 
+#: the commands services/builder/main.py serves: the harness waits until each answers
+SERVED = (RequestBuild, CancelBuild, GetBuildLog, SaveTemplate)
+
+
 @contextlib.asynccontextmanager
 async def running_builder(settings: BuilderSettings, topology: Topology | None = None
                           ) -> AsyncIterator[BuilderUnderTest]:
@@ -89,11 +94,12 @@ async def running_builder(settings: BuilderSettings, topology: Topology | None =
 
 
 async def _answers(nc: nats.NATS, task: asyncio.Task[None]) -> bool | None:
-    """True once the command server answers; None (poll again) until then."""
+    """True once every command the builder serves answers; None (poll again) until then."""
     if task.done():
         task.result()
     try:
-        await nc.request("studios.cmd.builder.get_build_log", b"{}", timeout=0.2)
+        for command in SERVED:  # every one: FastStream starts subscribers in no fixed order
+            await nc.request(command_subject(command.service, command.name), b"{}", timeout=0.2)
         return True
     except Exception:
         return None
