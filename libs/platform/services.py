@@ -33,6 +33,8 @@ class ServiceSpec:
     #: not running (between two restarts), the supervisor starts it once with ``SYSTEM_SHUTDOWN_ENV`` set, so it
     #: can stop that work and exit
     owns_lasting_work: bool = False
+    #: variables this process gets on top of the supervisor's environment (a replica's port and instance id)
+    env: tuple[tuple[str, str], ...] = ()
 
     def command(self) -> list[str]:
         if self.argv:

@@ -88,7 +88,7 @@ class Supervisor:
         return {n: st.proc.pid for n, st in self.states.items() if st.proc and st.proc.returncode is None}
 
     async def _spawn(self, st: ServiceState, *, shutting_down: bool = False) -> asyncio.subprocess.Process:
-        env = {**self.env, "STUDIOS_SERVICE": st.spec.name}
+        env = {**self.env, "STUDIOS_SERVICE": st.spec.name, **dict(st.spec.env)}
         if shutting_down:
             env[SYSTEM_SHUTDOWN_ENV] = "1"
         proc = await asyncio.create_subprocess_exec(

@@ -45,13 +45,15 @@ def up(
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Data dir (STUDIOS_DATA_DIR, default .studios)."),
     service: list[str] = typer.Option([], "--service", "-s",
                                       help="Run only these services (repeatable; default: all)."),
+    replicas: int = typer.Option(1, "--replicas", min=1,
+                                 help="Processes of each service; gateway n listens on --port + n - 1."),
 ) -> None:
     """Start PostgreSQL and NATS (unless DATABASE_URL / NATS_URL name servers) and every service; Ctrl-C stops."""
     from libs.platform.cli.up import up as run_up
 
     settings = load_settings(port=port, host=host, data_dir=data_dir)
     try:
-        code = run_up(settings, service or None)
+        code = run_up(settings, service or None, replicas)
     except ValueError as e:
         raise fail(str(e), 2) from None
     except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError, asyncpg.PostgresError) as e:

@@ -18,6 +18,7 @@ from libs.eventstore import EventStore
 from libs.platform.cli.common import console, ensure_runtime_dir, redact
 from libs.platform.infra import Infrastructure, bring_up
 from libs.platform.logging import configure_logging
+from libs.platform.replicas import gateway_ports, replicate
 from libs.platform.services import ServiceSpec, runnable, select
 from libs.platform.settings import PlatformSettings
 from libs.platform.signals import run_until_signalled
@@ -71,12 +72,14 @@ async def _migrate(database_url: str) -> None:
 
 
 def _print_banner(settings: PlatformSettings, infra: Infrastructure, data_dir: Path, token: AdminToken,
-                  started: list[ServiceSpec], skipped: list[ServiceSpec]) -> None:
+                  started: list[ServiceSpec], skipped: list[ServiceSpec], replicas: int = 1) -> None:
     def row(key: str, value: str) -> None:
         console.print(f"  {key:<12} {value}", markup=False)
 
     console.print("[bold]Studios is up[/bold]")
-    row("gateway", f"http://{settings.host}:{settings.port}")
+    ports = gateway_ports(settings.port, replicas)
+    for n, port in enumerate(ports, 1):  # one line per gateway replica, each on a port of its own
+        row("gateway" if replicas == 1 else f"gateway-{n}", f"http://{settings.host}:{port}")
     row("console", f"http://{settings.host}:{settings.port}/console/  (sign in with the admin token)")
     row("nats", infra.nats_url)
     row("database", redact(infra.database_url))
@@ -108,12 +111,15 @@ def _sigterm_exits() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def up(settings: PlatformSettings, only: list[str] | None = None) -> int:
+def up(settings: PlatformSettings, only: list[str] | None = None, replicas: int = 1) -> int:
+    """``replicas``: processes per service (``libs/platform/replicas.py``; docs/operations.md, "Replicas")."""
     configure_logging(settings.log_level, settings.log_json, "studios")
+    gateway_ports(settings.port, replicas)  # a bad count or port is refused before anything starts
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     ensure_runtime_dir(data_dir)
-    specs, skipped = runnable(select(only))
+    ready, skipped = runnable(select(only))
+    specs = replicate(ready, replicas, settings.port, os.environ)
     infra: Infrastructure | None = None
     try:
         with _sigterm_exits():
@@ -121,7 +127,7 @@ def up(settings: PlatformSettings, only: list[str] | None = None) -> int:
             asyncio.run(_migrate(infra.database_url))
             token = ensure_admin_token(settings, data_dir)
             env = service_env(settings, infra, data_dir, token.value)
-            _print_banner(settings, infra, data_dir, token, specs, skipped)
+            _print_banner(settings, infra, data_dir, token, specs, skipped, replicas)
         code = run_until_signalled(Supervisor(specs, env).run)
         log.info("all services stopped")
         return code
