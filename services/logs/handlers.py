@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
 from libs.bus.streams import Topology
 from libs.contracts.commands import CommandMeta, Reply
 from libs.contracts.logs import QueryLogs
-from services.logs.ingest import DURABLE
 from services.logs.queries import latest_run, read_lines
 
 
@@ -19,12 +17,11 @@ class LogQueries:
         self.pool, self.js, self.topology, self.reply_bytes = pool, js, topology, reply_bytes
 
     async def ack_floor(self) -> int:
-        """Every ``LOGS`` message up to this stream sequence is committed (acks follow commits)."""
-        try:
-            info = await self.js.consumer_info(self.topology.logs_stream, DURABLE)
-        except NotFoundError:
-            return 0
-        return int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
+        """Every ``LOGS`` message up to this stream sequence is committed: the ingestion's stored position, moved
+        in the same transaction as the rows (the consumer's own ack floor lags it, and restarts below it)."""
+        value = await self.pool.fetchval("SELECT js_seq FROM logs.ingest_position WHERE stream = $1",
+                                         self.topology.logs_stream)
+        return int(value or 0)
 
     async def handle(self, q: QueryLogs, meta: CommandMeta | None = None) -> Reply:
         # The floor is read before the lines: whatever it covers was committed before the query's snapshot.

@@ -42,7 +42,7 @@ async def test_partitions_older_than_their_kinds_retention_are_dropped_whole(dat
             writer = Writer(conn, Partitions())  # type: ignore[arg-type]
             days = [TODAY - timedelta(days=n) for n in (40, 31, 30, 1, 0)]
             await writer.write([_row("session", "s", d, i) for i, d in enumerate(days)])
-            await writer.write([_row("build", "b", TODAY - timedelta(days=40), 0)])
+            await writer.write([_row("build", "b", TODAY - timedelta(days=40), 10)])  # a later batch
         settings = logs_settings(database_url, nats_url)  # session: 30 days, build: 90
         partitions = Partitions()
         dropped = await maintain(pool, partitions, settings, TODAY)
