@@ -171,6 +171,22 @@ class ComputeEnvDeleted(Event):
 
 
 @registry.register
+class ComputeEnvWarmPoolSet(Event):
+    """How many JupyterLab processes lifecycle keeps started ahead of time for one class (docs/pools.md).
+    ``size`` 0 empties the pool. Facts only: no secret (each pooled process's secret lives in lifecycle)."""
+
+    event_type = "ComputeEnvWarmPoolSet"
+    compute_env_id: str
+    workspace_id: int
+    template: str  # the template's repository (Seqera's ``dataStudioToolUrl``)
+    cpu: int
+    memory: int  # MiB
+    size: int
+    at: AwareDatetime
+    actor: str
+
+
+@registry.register
 class DataLinkCreated(Event):
     event_type = "DataLinkCreated"
     data_link_id: str

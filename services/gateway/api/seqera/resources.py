@@ -13,15 +13,19 @@ from fastapi import APIRouter, Depends, Response
 
 from libs.contracts.errors import NotFound
 from services.gateway.access.auth import CurrentUser, Principal, WorkspaceAccess, WorkspacePermission, require
+from services.gateway.access.credentials import CredentialsDep
 from services.gateway.access.deps import PoolDep, StoreDep
 from services.gateway.api.seqera.common import now, settle
 from services.gateway.api.seqera.models import CreateComputeEnvRequest, CreateLabelRequest, DataLinkCreateRequest
+from services.gateway.api.seqera.warm_pool import router as warm_pool_router
 from services.gateway.api.seqera.wire import SeqeraJSONResponse, seqera_data_link
 from services.gateway.handlers import resources as h
 from services.gateway.read import resources as q
 from services.gateway.read.browse import browse
+from services.gateway.read.s3browse import browse_s3
 
 router = APIRouter(tags=["compute-envs", "data-links", "labels"], default_response_class=SeqeraJSONResponse)
+router.include_router(warm_pool_router)  # warmPool: our extension (docs/pools.md)
 
 
 CanCreateComputeEnv = Annotated[WorkspaceAccess, Depends(WorkspacePermission("computeenv:create"))]
@@ -114,12 +118,15 @@ async def describe_data_link(dataLinkId: str, user: CurrentUser, pool: PoolDep,
 
 @router.get("/data-links/{dataLinkId}/browse")
 @router.get("/data-links/{dataLinkId}/browse/{path:path}")
-async def browse_data_link(dataLinkId: str, user: CurrentUser, pool: PoolDep,
-                           path: str = "", workspaceId: int | None = None,
-                           search: str | None = None, pageSize: int | None = None) -> dict[str, Any]:
+async def browse_data_link(dataLinkId: str, user: CurrentUser, pool: PoolDep, credentials: CredentialsDep,
+                           path: str = "", workspaceId: int | None = None, search: str | None = None,
+                           pageSize: int | None = None, nextPageToken: str | None = None,
+                           credentialsId: str | None = None) -> dict[str, Any]:
     row = await _visible(pool, user, await q.data_link(pool, dataLinkId), "Data link", "datalink:browse",
                          workspaceId)
-    return browse(row["resourceRef"], row["provider"], path, search, pageSize)
+    if row["provider"] == "aws":  # s3:// (docs/data-links.md)
+        return await browse_s3(row, credentials, path, search, pageSize, nextPageToken, credentialsId)
+    return browse(row["resourceRef"], row["provider"], path, search, pageSize, nextPageToken)
 
 
 # -- labels ---------------------------------------------------------------------------------------------------
