@@ -43,6 +43,10 @@ class BuildSpec(_Value):
     python: str  # "3.11": major.minor
     #: conda channels named by the environment.yml; recorded, not used (packages come from the package index)
     channels: tuple[str, ...] = ()
+    #: what is built: a virtual environment (``venv``, for local sessions) or a container image (``image``, for
+    #: docker sessions: ``base_image`` plus the requirements)
+    target: str = "venv"
+    base_image: str | None = None
 
 
 class Artifact(_Value):
@@ -51,6 +55,15 @@ class Artifact(_Value):
     uri: str
     sha256: str  # of the resolved package set (``uv pip freeze``), so two builds of one key compare
     size: int  # bytes on disk
+
+
+#: an image artifact's uri: ``docker-image:<reference>``, the image on the builder's engine, found by its tag
+IMAGE_URI = "docker-image:"
+
+
+def image_reference(artifact: Artifact) -> str | None:
+    """The image an artifact names (``repository:tag``), or None for a virtual environment."""
+    return artifact.uri.removeprefix(IMAGE_URI) if artifact.uri.startswith(IMAGE_URI) else None
 
 
 class BuildEvent(Event):

@@ -7,7 +7,7 @@ version, its platform). The other build commands are the builder's own (its runn
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime
 
@@ -42,6 +42,9 @@ class RequestBuild(BuilderCommand):
     python: str | None = None
     template_id: str | None = None
     requested_for: str | None = None
+    #: ``venv`` (a virtual environment, for local sessions) or ``image`` (a container image, for docker sessions;
+    #: the builder needs a Docker engine for it)
+    target: Literal["venv", "image"] = "venv"
 
 
 class CancelBuild(BuildCommand):

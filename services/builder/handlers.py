@@ -31,7 +31,8 @@ from libs.platform.clock import Clock
 from libs.platform.clock import now as utcnow
 from services.builder import build, spec, template
 from services.builder.buildlog import BuildLogs
-from services.builder.environments.base import EnvironmentBuilder
+from services.builder.environments.routing import Environments
+from services.builder.images.dockerfile import IMAGE_FORMAT
 
 #: bump when a change here makes the same spec build a different environment (it is part of every key)
 BUILDER_FORMAT = "1"
@@ -56,7 +57,7 @@ def result(state: build.State, **extra: Any) -> dict[str, Any]:
 
 
 class BuilderHandlers:
-    def __init__(self, store: EventStore, envs: EnvironmentBuilder, logs: BuildLogs, clock: Clock = utcnow,
+    def __init__(self, store: EventStore, envs: Environments, logs: BuildLogs, clock: Clock = utcnow,
                  source: str = "builder") -> None:
         self.store, self.envs, self.logs, self.clock, self.source = store, envs, logs, clock, source
         self.cache = StateCache(size=2000)
@@ -70,13 +71,18 @@ class BuilderHandlers:
                            cache=self.cache))[0]
 
     async def request(self, c: RequestBuild, meta: CommandMeta | None = None) -> Reply:
-        normalised = spec.parse(c.conda_environment, c.requirements, c.python, default_python=default_python())
-        key = spec.key(normalised, platform=self.platform, builder_version=self.version)
+        normalised = spec.parse(c.conda_environment, c.requirements, c.python, default_python=default_python(),
+                                target=c.target, base_image=self.envs.base_image)
+        # An image's key holds its base image as named (pin it by digest for a new base to mean a new build):
+        # asking the engine for the base's id here would change the key once a first build has pulled it.
+        self.envs.check(normalised)
+        version = self.version if c.target == "venv" else f"{self.version}+image{IMAGE_FORMAT}"
+        key = spec.key(normalised, platform=self.platform, builder_version=version)
         build_id = spec.build_id(key)
         current = await self.state(build_id)
-        missing = current.artifact is not None and not self.envs.exists(current.artifact)
+        missing = current.artifact is not None and not await self.envs.exists(current.artifact)
         queue = QueueBuild(build_id=build_id, now=self.clock(), actor=c.actor, reason=c.reason, key=key,
-                           spec=normalised, platform=self.platform, builder_version=self.version,
+                           spec=normalised, platform=self.platform, builder_version=version,
                            template_id=c.template_id, requested_for=c.requested_for, artifact_missing=missing)
         return await self._run(queue, meta, fingerprint(c))
 

@@ -22,8 +22,10 @@ from libs.contracts.build_commands import CancelBuild, GetBuildLog, RequestBuild
 from libs.eventstore import EventStore
 from libs.logs import LogPublisher, RunLog
 from services.builder.buildlog import BuildLogs, RunLine, RunLogFactory
+from services.builder.environments.routing import Environments
 from services.builder.environments.uv import UvEnvironments
 from services.builder.handlers import BuilderHandlers
+from services.builder.images.engine import DockerImages
 from services.builder.runner import BuildRunner
 from services.builder.seeds import BUILT_IN
 from services.builder.settings import BuilderSettings
@@ -48,8 +50,11 @@ async def create_app(settings: BuilderSettings, topology: Topology = DEFAULT) ->
     store = await EventStore.connect(database_url, server_settings=settings.database_settings)
     broker = make_broker(nats_url, name="builder", quiet=True, graceful_timeout=settings.drain_seconds)
     root = settings.root
-    envs = UvEnvironments(root / "envs", root / "uv-cache", find_links=settings.find_links_list,
-                          index_url=settings.index_url, no_index=settings.no_index)
+    venvs = UvEnvironments(root / "envs", root / "uv-cache", find_links=settings.find_links_list,
+                           index_url=settings.index_url, no_index=settings.no_index)
+    images = DockerImages(settings.docker_host, repository=settings.image_repository,
+                          index_url=settings.index_url) if settings.docker_host else None
+    envs = Environments(venvs, images, base_image=settings.base_image)
     logs = BuildLogs(root / "logs")  # its bus side is wired in run(), once there is a connection
     handlers = BuilderHandlers(store, envs, logs)
     runner = BuildRunner(handlers, envs, max_concurrent=settings.max_concurrent_builds,
@@ -107,4 +112,5 @@ async def run(settings: BuilderSettings, stop: asyncio.Event, topology: Topology
         await asyncio.gather(relay_task, return_exceptions=True)
         if app.publisher is not None:
             await app.publisher.close()
+        await app.runner.envs.close()
         await store.close()

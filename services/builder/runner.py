@@ -22,7 +22,8 @@ from collections.abc import AsyncIterator
 from libs.contracts import build as contract
 from libs.contracts.build import BuildStatus
 from libs.contracts.build_commands import CompleteBuild, FailBuild, RecoverBuild, StartBuild
-from services.builder.environments.base import BuildError, EnvironmentBuilder
+from services.builder.environments.base import BuildError
+from services.builder.environments.routing import Environments
 from services.builder.handlers import BuilderHandlers
 
 log = logging.getLogger("studios.builder.runner")
@@ -36,7 +37,7 @@ _OPEN_BUILDS = """SELECT DISTINCT ON (stream_name) stream_name, event_type FROM 
 
 
 class BuildRunner:
-    def __init__(self, handlers: BuilderHandlers, envs: EnvironmentBuilder, *, max_concurrent: int = 2,
+    def __init__(self, handlers: BuilderHandlers, envs: Environments, *, max_concurrent: int = 2,
                  timeout: float = 1800.0, max_attempts: int = 3) -> None:
         self.handlers, self.envs = handlers, envs
         self.timeout, self.max_attempts = timeout, max_attempts

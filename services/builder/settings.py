@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from libs.platform.settings import PlatformSettings
+from services.builder.images.dockerfile import DEFAULT_BASE
 
 
 class BuilderSettings(PlatformSettings):
@@ -25,6 +26,13 @@ class BuilderSettings(PlatformSettings):
     drain_seconds: float = Field(5.0, alias="STUDIOS_BUILDER_DRAIN_SECONDS", ge=0)
     #: publish build output to JetStream LOGS (kind ``build``) beside the build's own log file
     publish_logs: bool = Field(True, alias="STUDIOS_BUILDER_PUBLISH_LOGS")
+
+    #: a Docker-API engine (unix:///var/run/docker.sock, tcp://host:2375): image builds for docker sessions
+    docker_host: str | None = Field(None, alias="STUDIOS_BUILDER_DOCKER_HOST")
+    #: the image an image build starts from; ``{python}`` is the spec's major.minor
+    base_image: str = Field(DEFAULT_BASE, alias="STUDIOS_BUILDER_BASE_IMAGE")
+    #: the repository built images are tagged in: ``<repository>:<build id>``
+    image_repository: str = Field("studios-env", alias="STUDIOS_BUILDER_IMAGE_REPOSITORY")
 
     @property
     def root(self) -> Path:

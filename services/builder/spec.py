@@ -29,8 +29,9 @@ _SKIP = {"pip"}  # pip itself is not a package of the environment
 
 
 def parse(conda_environment: str | None, requirements: Iterable[str] = (), python: str | None = None,
-          *, default_python: str) -> BuildSpec:
-    """The normalised spec; ``InvalidInput`` (naming the field) for what cannot be read."""
+          *, default_python: str, target: str = "venv", base_image: str | None = None) -> BuildSpec:
+    """The normalised spec; ``InvalidInput`` (naming the field) for what cannot be read. ``target="image"``:
+    a container image on ``base_image`` (where ``{python}`` stands for the chosen major.minor)."""
     wanted = list(requirements)
     channels: tuple[str, ...] = ()
     pinned: str | None = None
@@ -46,6 +47,11 @@ def parse(conda_environment: str | None, requirements: Iterable[str] = (), pytho
     chosen = python or pinned or default_python
     if not _PYTHON.match(chosen):
         raise InvalidInput(f"python must be major.minor (like 3.11), not {chosen!r}", field=FIELD)
+    if target == "image":
+        if not base_image:
+            raise InvalidInput("an image build needs a base image", field=FIELD)
+        return BuildSpec(requirements=normalise(wanted), python=chosen, channels=channels, target="image",
+                         base_image=base_image.replace("{python}", chosen))
     return BuildSpec(requirements=normalise(wanted), python=chosen, channels=channels)
 
 
@@ -69,8 +75,10 @@ def normalise(requirements: Iterable[str]) -> tuple[str, ...]:
 def key(spec: BuildSpec, *, platform: str, builder_version: str, base_image_digest: str | None = None) -> str:
     """The build's key (sha256 hex). Channels are left out: packages come from the configured index whatever
     the file names, so they do not change the result."""
-    body = {"requirements": list(spec.requirements), "python": spec.python, "platform": platform,
-            "builder": builder_version, "base_image": base_image_digest}
+    body: dict[str, object] = {"requirements": list(spec.requirements), "python": spec.python,
+                               "platform": platform, "builder": builder_version, "base_image": base_image_digest}
+    if spec.target != "venv":  # a venv's key is what it was before images existed: its cache still serves
+        body.update(target=spec.target, base_image_name=spec.base_image)
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

@@ -53,7 +53,7 @@ class UvEnvironments:
     def path(self, build_id: str) -> Path:
         return self.root / build_id
 
-    def exists(self, artifact: Artifact) -> bool:
+    async def exists(self, artifact: Artifact) -> bool:
         parsed = urlparse(artifact.uri)
         return parsed.scheme == "file" and (Path(parsed.path) / MARKER).is_file()
 

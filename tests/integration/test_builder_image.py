@@ -1,0 +1,104 @@
+"""The builder's Docker artifact against a real Docker-API engine (DOCKER_HOST, else a private podman service;
+skipped with the reason when neither can be had). No registry is reachable: the base image is the busybox rootfs
+imported by libs/testing/podman.py, and the package list is empty (the Dockerfile still COPYs the requirements
+file), so nothing in a build needs the network."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from libs.contracts.build import BuildSpec, image_reference
+from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
+from services.builder.environments.base import BuildError
+from services.builder.images.dockerfile import LABEL_BUILD, REQUIREMENTS
+from services.builder.images.engine import DockerImages
+from services.lifecycle.backends import LaunchSpec
+from services.lifecycle.backends.docker import DockerBackend
+
+
+class Lines:
+    """An ``OutputSink`` that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def line(self, text: str, stream: str = "stdout") -> None:
+        self.lines.append((text, stream))
+
+    def text(self) -> str:
+        return "\n".join(t for t, _ in self.lines)
+
+
+@pytest.fixture
+async def images(docker_engine: Engine, tmp_path: Path) -> AsyncIterator[DockerImages]:  # noqa: F811
+    built = DockerImages(docker_engine.url, repository=f"studios-env-{tmp_path.name.lower()}")
+    yield built
+    for image in await built.engine.images.list():
+        for tag in image.get("RepoTags") or []:
+            if tag.split("/")[-1].startswith(built.repository):
+                await built.engine.images.delete(tag, force=True)
+    await built.close()
+
+
+def spec_on(engine: Engine) -> BuildSpec:
+    return BuildSpec(python="3.11", target="image", base_image=engine.image)
+
+
+async def test_an_image_is_built_from_the_generated_dockerfile_and_tagged_by_the_build_id(
+        images: DockerImages, docker_engine: Engine) -> None:  # noqa: F811
+    out = Lines()
+    artifact = await images.build("0123456789abcdef0123456789abcdef", spec_on(docker_engine), out)
+    reference = image_reference(artifact)
+    assert reference == f"{images.repository}:0123456789abcdef0123456789abcdef"
+    info = await images.engine.images.inspect(reference)
+    assert info["Config"]["Labels"][LABEL_BUILD] == "0123456789abcdef0123456789abcdef"
+    assert artifact.sha256 == info["Id"].removeprefix("sha256:") and artifact.size > 0
+    # the engine's own build output reached the sink, after the Dockerfile it was given
+    assert f"FROM {docker_engine.image}" in out.text() and "COPY" in out.text()
+    assert len(out.lines) > 6 and await images.exists(artifact)
+
+
+async def test_an_unchanged_spec_is_found_by_its_tag_not_built_again(images: DockerImages,
+                                                                     docker_engine: Engine) -> None:  # noqa: F811
+    first = await images.build("feedfacefeedfacefeedfacefeedface", spec_on(docker_engine), Lines())
+    again = Lines()
+    second = await DockerImages(images.url, repository=images.repository).build(
+        "feedfacefeedfacefeedfacefeedface", spec_on(docker_engine), again)
+    assert second == first
+    assert [t for t, _ in again.lines] == [f"image {image_reference(first)} is on the engine already "
+                                           f"(sha256:{first.sha256}): not built again"]
+
+
+async def test_an_image_removed_from_the_engine_no_longer_exists(images: DockerImages,
+                                                                 docker_engine: Engine) -> None:  # noqa: F811
+    artifact = await images.build("0badc0de0badc0de0badc0de0badc0de", spec_on(docker_engine), Lines())
+    await images.engine.images.delete(str(image_reference(artifact)), force=True)
+    assert not await images.exists(artifact)
+
+
+async def test_a_base_image_that_cannot_be_had_fails_the_build_with_the_engines_reason(
+        images: DockerImages) -> None:
+    out = Lines()
+    spec = BuildSpec(python="3.11", target="image", base_image="localhost:1/no-such-base:0")
+    with pytest.raises(BuildError, match="no-such-base"):
+        await images.build("deaddeaddeaddeaddeaddeaddeaddead", spec, out)
+    assert "$ docker pull localhost:1/no-such-base:0" in out.text()
+
+
+async def test_the_docker_backend_runs_a_session_from_the_built_image(images: DockerImages, docker_engine: Engine,
+                                                                      tmp_path: Path) -> None:  # noqa: F811
+    artifact = await images.build("abcdefabcdefabcdefabcdefabcdefab", spec_on(docker_engine), Lines())
+    backend = DockerBackend(tmp_path / "state", docker_engine.url, scope=tmp_path.name, grace=5.0)
+    spec = LaunchSpec(session_id="img1-1", studio_id="img1", tool="custom",
+                      command=["sh", "-c", f"test -f {REQUIREMENTS} && echo from-the-built-image"],
+                      workspace_dir=tmp_path / "ws", base_path="/connect/img1/", secret="s",
+                      image=image_reference(artifact))
+    try:
+        status = await asyncio.wait_for(backend.wait(await backend.launch(spec)), 30)
+        assert (status.exit_code, status.message) == (0, "from-the-built-image")
+    finally:
+        await backend.close()
