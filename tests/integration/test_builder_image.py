@@ -89,8 +89,8 @@ async def test_a_base_image_that_cannot_be_had_fails_the_build_with_the_engines_
     assert "$ docker pull localhost:1/no-such-base:0" in out.text()
 
 
-async def test_the_docker_backend_runs_a_session_from_the_built_image(images: DockerImages, docker_engine: Engine,
-                                                                      tmp_path: Path) -> None:  # noqa: F811
+async def test_the_docker_backend_runs_a_session_from_the_built_image(
+        images: DockerImages, docker_engine: Engine, tmp_path: Path) -> None:  # noqa: F811
     artifact = await images.build("abcdefabcdefabcdefabcdefabcdefab", spec_on(docker_engine), Lines())
     backend = DockerBackend(tmp_path / "state", docker_engine.url, scope=tmp_path.name, grace=5.0)
     spec = LaunchSpec(session_id="img1-1", studio_id="img1", tool="custom",
