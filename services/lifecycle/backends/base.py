@@ -49,6 +49,8 @@ class LaunchSpec:
     spot: bool = False
     #: which backend runs it (``Handle.backend``): chosen from the compute environment's platform
     backend: str = "local"
+    #: the compute environment's config (Seqera's ComputeConfig, camelCase): placement for the kubernetes backend
+    compute_config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not _SAFE_ID.match(self.session_id):

@@ -3,12 +3,13 @@
 Pure (dicts in the API's JSON shape), so every object is checked against the official Kubernetes OpenAPI schemas in
 the tests (tests/unit/test_kube_objects.py) on machines where no cluster can run. The claim outlives a stop (it is
 named for the studio, not the run); the pod does not. Spot capacity is a node selector (and the toleration spot
-nodes usually carry), as the compute environment names it. A ``KubernetesBackend`` sending these is not built yet:
-``k8s-platform`` starts are refused (docs/backends.md).
+nodes usually carry), as the compute environment names it. ``KubernetesBackend`` (kube.py) sends them; the RBAC
+objects are what its service account needs, in its one namespace (deploy/kubernetes/ holds the same).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from services.lifecycle.backends import containers as shape
 from services.lifecycle.backends.base import LaunchSpec
 
 GPU_RESOURCE = "nvidia.com/gpu"
+#: the exact ids (labels are lowercased RFC 1123 values; a run key may not be)
+ANNOTATION_SESSION, ANNOTATION_STUDIO = "studios.io/session-id", "studios.io/studio-id"
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,8 @@ def _resources(spec: LaunchSpec) -> dict[str, dict[str, str]]:
     return {"requests": dict(limits), "limits": limits} if limits else {}
 
 
-def pod(spec: LaunchSpec, image: str, placement: KubePlacement, scope: str = "studios") -> dict[str, Any]:
+def pod(spec: LaunchSpec, image: str, placement: KubePlacement, scope: str = "studios",
+        grace: float = 30.0) -> dict[str, Any]:
     cmd = shape.command(spec)  # ValueError for a tool it does not know
     env = [{"name": k, "value": v} for k, v in (item.split("=", 1) for item in shape.environment(spec))]
     mounts: list[dict[str, Any]] = [{"name": "workspace", "mountPath": shape.WORKSPACE}]
@@ -89,7 +93,8 @@ def pod(spec: LaunchSpec, image: str, placement: KubePlacement, scope: str = "st
         container["resources"] = resources
     selector = {**placement.node_selector, **(placement.spot_selector if spec.spot else {})}
     body: dict[str, Any] = {"containers": [container], "volumes": volumes, "restartPolicy": "Never",
-                            "terminationGracePeriodSeconds": 30, "automountServiceAccountToken": False}
+                            "terminationGracePeriodSeconds": max(0, math.ceil(grace)),
+                            "automountServiceAccountToken": False}  # a tool has no business with the API
     if selector:
         body["nodeSelector"] = selector
     tolerations = [*placement.tolerations, *([placement.spot_toleration] if spec.spot else [])]
@@ -99,7 +104,9 @@ def pod(spec: LaunchSpec, image: str, placement: KubePlacement, scope: str = "st
         body["serviceAccountName"] = placement.service_account
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": dns_name(f"studios-{spec.session_id}"), "namespace": placement.namespace,
-                         "labels": _labels(spec, scope)},
+                         "labels": _labels(spec, scope),
+                         # labels are lowercased RFC 1123 values; these keep the exact ids for the handle
+                         "annotations": {ANNOTATION_SESSION: spec.session_id, ANNOTATION_STUDIO: spec.studio_id}},
             "spec": body}
 
 
@@ -114,9 +121,23 @@ def service(spec: LaunchSpec, placement: KubePlacement, scope: str = "studios") 
 
 
 def role(placement: KubePlacement, name: str = "studios-lifecycle") -> dict[str, Any]:
-    """What lifecycle may do, in its one namespace only: sessions' pods, services and claims, and pod events."""
+    """What lifecycle may do, in its one namespace only: sessions' pods, services and claims, pod logs and events,
+    and pod metrics where metrics.k8s.io is served."""
     verbs = ["get", "list", "watch", "create", "delete"]
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": name, "namespace": placement.namespace},
             "rules": [{"apiGroups": [""], "resources": ["pods", "services", "persistentvolumeclaims"], "verbs": verbs},
-                      {"apiGroups": [""], "resources": ["pods/log", "events"], "verbs": ["get", "list", "watch"]}]}
+                      {"apiGroups": [""], "resources": ["pods/log", "events"], "verbs": ["get", "list", "watch"]},
+                      {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": ["get", "list"]}]}
+
+
+def service_account(placement: KubePlacement, name: str = "studios-lifecycle") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": placement.namespace}}
+
+
+def role_binding(placement: KubePlacement, name: str = "studios-lifecycle") -> dict[str, Any]:
+    """The role, to lifecycle's service account, in the same namespace (a RoleBinding: no cluster-wide right)."""
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": placement.namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": placement.namespace}]}

@@ -1,0 +1,244 @@
+"""KubernetesBackend: each run is a Pod and a Service in one namespace; each studio has a PersistentVolumeClaim.
+
+- Objects: ``kube_objects`` (pure, schema-checked). The Pod is named ``studios-<run key>`` (a retried launch finds it
+  instead of making a second), labelled ``studios.studio``/``studios.session``/``studios.owner``/``studios.scope``
+  and annotated with the exact ids; ``list_sessions`` finds live pods by the scope label, so a restarted lifecycle
+  adopts them. The Service is owned by the Pod (the cluster removes it with the pod); the claim is the studio's
+  workspace and outlives every run.
+- Placement: the compute environment's config (``kube_pods.placement``): node selectors, tolerations, spot as a
+  node selector plus its toleration, the pods' service account, the claim's storage class.
+- Starting: ``ready`` follows the pod's events and status (``kube_events.start_progress``), hands each new line
+  to ``report`` (lifecycle shows it on the start's waiting step) and gives up at once when the container cannot
+  start (a bad image, OOMKilled), so the start fails with that reason. Readiness is the pod's Ready condition (its
+  tcp probe on the tool port): lifecycle may run outside the cluster, where the Service's address does not resolve.
+- Output: the pod's log, followed into ``log_path(session)``, the file lifecycle's session-log follower sends to
+  the logs service, as for the other backends. Usage: ``metrics.k8s.io`` where served, sampled while lifecycle
+  watches the run; else None.
+- Stop: delete with ``gracePeriodSeconds`` (SIGTERM, SIGKILL after the grace), watched until gone; its exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from services.lifecycle.backends import kube_objects as objects
+from services.lifecycle.backends import kube_pods as pods
+from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
+from services.lifecycle.backends.kube_api import Api, connect, reason
+from services.lifecycle.backends.kube_events import StartProgress, start_progress
+from services.lifecycle.backends.usage import Meter
+
+log = logging.getLogger("studios.lifecycle.kubernetes")
+#: (run key, what the start shows now): lifecycle records it on the start's waiting step
+ProgressReport = Callable[[str, StartProgress], Awaitable[None]]
+POLL = 1.0
+SAMPLE_EVERY = 15.0  # metrics-server's own resolution; more often only repeats a reading
+
+
+@dataclass
+class _Cpu:
+    """metrics.k8s.io gives a rate; the meter wants cumulative cpu seconds, so readings are integrated."""
+
+    at: float
+    seconds: float = 0.0
+
+
+class KubernetesBackend:
+    name = "kubernetes"
+
+    def __init__(self, state_dir: Path, namespace: str = "studios", *, kubeconfig: str | None = None,
+                 context: str | None = None, grace: float = 30.0, scope: str = "studios",
+                 default_image: str | None = None, placement: objects.KubePlacement | None = None,
+                 report: ProgressReport | None = None) -> None:
+        self.state_dir, self.namespace, self.grace, self.scope = state_dir, namespace, grace, scope
+        self.kubeconfig, self.context, self.default_image, self.report = kubeconfig, context, default_image, report
+        self.defaults = placement or objects.KubePlacement(namespace=namespace)
+        self._api: Api | None = None  # made on first use: loading the config needs a running loop
+        self._meters: dict[str, tuple[Meter, _Cpu]] = {}
+        self._final: dict[str, Usage] = {}
+        self._followers: dict[str, asyncio.Task[None]] = {}
+
+    async def api(self) -> Api:
+        if self._api is None:
+            self._api = Api(await connect(self.kubeconfig, self.context), self.namespace)
+        return self._api
+
+    async def close(self) -> None:
+        for task in self._followers.values():
+            task.cancel()
+        if self._api is not None:
+            await self._api.api.close()
+
+    def log_path(self, session_id: str) -> Path:
+        return self.state_dir / "logs" / f"{session_id}.log"
+
+    # -- the port ---------------------------------------------------------------------------------------------
+
+    async def launch(self, spec: LaunchSpec) -> Handle:
+        image = spec.image or self.default_image
+        if image is None:
+            raise LaunchError(f"session {spec.session_id}: the template names no image for the kubernetes backend")
+        place = pods.placement(spec.compute_config, self.namespace, self.defaults)
+        pod = objects.pod(spec, image, place, self.scope, self.grace)  # ValueError for a tool it does not know
+        api = await self.api()
+        try:
+            existing = await api.pod(pod["metadata"]["name"])
+            if existing is not None and pods.status_of(existing).running:
+                return self._adopt(existing)  # a retried launch must not start a second copy
+            if existing is not None:  # an ended earlier attempt of this run: its name is in the way
+                await api.delete_pod(existing["metadata"]["name"], 0)
+                await api.until_gone(existing["metadata"]["name"], 60)
+            await api.create("PersistentVolumeClaim", objects.claim(spec, place))  # None: the studio has one
+            created = await api.create("Pod", pod)
+            if created is None:  # a concurrent launch of this run made it first: that one is the session
+                raced = await api.pod(pod["metadata"]["name"])
+                if raced is None:
+                    raise LaunchError(f"session {spec.session_id}: its pod vanished while it was launched")
+                return self._adopt(raced)
+            await api.create("Service", pods.owned_by(objects.service(spec, place, self.scope), created))
+        except ApiException as error:
+            raise LaunchError(f"cannot start session {spec.session_id} on the cluster: {reason(error)}") from error
+        return self._adopt(created, describe(spec, place))
+
+    async def ready(self, handle: Handle, timeout: float) -> bool:
+        api = await self.api()
+        loop = asyncio.get_running_loop()
+        deadline, shown = loop.time() + timeout, None
+        while (pod := await api.pod(handle.ident)) is not None and not pods.ended(pod):
+            progress = start_progress(pod, await api.events(handle.ident))
+            if progress != shown and self.report is not None:
+                with contextlib.suppress(Exception):  # a progress line is never worth a failed start
+                    await self.report(handle.session_id, progress)
+            shown = progress
+            if progress.failure is not None:
+                return False  # inspect says why; the runner stops the pod
+            if pods.is_ready(pod):
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(POLL)
+        return False
+
+    async def inspect(self, handle: Handle) -> Status:
+        pod = await (await self.api()).pod(handle.ident)
+        if pod is not None and not pods.ended(pod) and (failure := start_progress(pod, ()).failure):
+            return Status(SessionState.EXITED, None, failure)  # it will not start: a pod stuck, not a session
+        status = pods.status_of(pod)
+        if status.state is SessionState.EXITED and pod is not None:
+            return pods.status_of(pod, await (await self.api()).last_lines(handle.ident))
+        return status
+
+    async def wait(self, handle: Handle) -> Status:
+        api = await self.api()
+        if await api.pod(handle.ident) is None:
+            return Status(SessionState.MISSING)
+        sampler = asyncio.ensure_future(self._sample_every(handle))
+        try:
+            await api.until(handle.ident, pods.ended)
+        finally:
+            sampler.cancel()
+        return await self.inspect(handle)
+
+    async def usage(self, handle: Handle) -> Usage | None:
+        if handle.session_id in self._final:
+            return self._final.pop(handle.session_id)
+        if await (await self.api()).pod(handle.ident) is None:
+            return None
+        return await self._sample(handle)
+
+    async def stop(self, handle: Handle, grace: float | None = None) -> int | None:
+        api = await self.api()
+        if await api.pod(handle.ident) is None:
+            return None
+        last_usage = await self._sample(handle)
+        seconds = self.grace if grace is None else grace
+        await api.delete_pod(handle.ident, seconds)
+        last = await api.until_gone(handle.ident, seconds + 60)
+        follower = self._followers.pop(handle.session_id, None)
+        if follower is not None:  # the log stream ends with the container; the rest lands first
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(follower, 10)
+        if last_usage is not None:
+            self._final[handle.session_id] = last_usage
+        self._meters.pop(handle.session_id, None)
+        return pods.exit_code(last) if last is not None else None
+
+    async def list_sessions(self) -> list[Handle]:
+        api = await self.api()
+        found = await api.pods(pods.selector_string(pods.scope_selector(self.scope)), pods.LIVE_PODS)
+        return [self._adopt(pod) for pod in found if pods.status_of(pod).running]
+
+    async def output(self, handle: Handle) -> AsyncIterator[bytes]:
+        path = self.log_path(handle.session_id)
+        follower = self._followers.get(handle.session_id)
+        if follower is None and await (await self.api()).pod(handle.ident) is not None:
+            follower = self._follow(handle)
+        if not path.exists() and follower is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        with await asyncio.to_thread(path.open, "rb") as log_file:
+            while True:
+                running = follower is not None and not follower.done()  # checked first: no last bytes lost
+                chunk = await asyncio.to_thread(log_file.read, 65536)
+                if chunk:
+                    yield chunk
+                elif not running:
+                    return
+                else:
+                    await asyncio.sleep(0.2)
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+
+    def _adopt(self, pod: dict[str, object], limits: str = "") -> Handle:
+        handle = pods.handle_of(pod, self.name, limits)
+        if handle.session_id not in self._followers or self._followers[handle.session_id].done():
+            self._follow(handle)
+        return handle
+
+    def _follow(self, handle: Handle) -> asyncio.Task[None]:
+        async def copy() -> None:
+            await (await self.api()).copy_log(handle.ident, self.log_path(handle.session_id))
+
+        task = asyncio.ensure_future(copy())
+        self._followers[handle.session_id] = task
+        return task
+
+    async def _sample(self, handle: Handle) -> Usage | None:
+        """One reading added to the run's meter; None while no reading was ever had (no metrics API, too soon)."""
+        metrics = await (await self.api()).pod_metrics(handle.ident)
+        now = time.time()
+        if metrics is not None:
+            cores, memory = pods.metrics_reading(metrics)
+            meter, cpu = self._meters.setdefault(handle.session_id, (Meter(started_at=handle.started_at),
+                                                                     _Cpu(at=handle.started_at)))
+            cpu.seconds, cpu.at = cpu.seconds + cores * max(0.0, now - cpu.at), now
+            meter.add(now, cpu.seconds, memory)
+        return self._meters[handle.session_id][0].usage() if handle.session_id in self._meters else None
+
+    async def _sample_every(self, handle: Handle) -> None:
+        while True:
+            await asyncio.sleep(SAMPLE_EVERY)
+            with contextlib.suppress(ApiException):
+                await self._sample(handle)
+
+
+def describe(spec: LaunchSpec, place: objects.KubePlacement) -> str:
+    """The launch step's line: what the pod asked for and where it may run."""
+    parts = [f"{spec.cpu} cpu" if spec.cpu else "", f"{spec.memory_mib} MiB" if spec.memory_mib else "",
+             f"{spec.gpu} {objects.GPU_RESOURCE}" if spec.gpu else ""]
+    asked = ", ".join(p for p in parts if p)
+    text = f"pod requests = limits: {asked}" if asked else "pod without requests or limits"
+    selector = {**place.node_selector, **(place.spot_selector if spec.spot else {})}
+    if selector:
+        text += "; nodes " + ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    return f"{text}; namespace {place.namespace}"
+

@@ -1,0 +1,178 @@
+"""The Kubernetes API calls ``KubernetesBackend`` composes (kubernetes_asyncio), answering plain dicts.
+
+Objects come back in the API's JSON shape (camelCase), the shape ``kube_pods`` and ``kube_events`` read, so the pure
+modules never see the client's model classes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client, config, watch
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from services.lifecycle.backends import kube_pods as pods
+from services.lifecycle.backends.base import LaunchError
+
+log = logging.getLogger("studios.lifecycle.kubernetes")
+
+
+async def connect(kubeconfig: str | None, context: str | None) -> client.ApiClient:
+    """In the cluster (a service account's token) unless a kubeconfig is named; then that file and context."""
+    configuration = client.Configuration()
+    if kubeconfig is None:
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        await config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration,
+                                      persist_config=False)
+    return client.ApiClient(configuration)
+
+
+def reason(error: ApiException) -> str:
+    """The API's own message for a refused request (its Status body), else the HTTP reason."""
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        return str(json.loads(error.body or "").get("message") or error.reason)
+    return f"{error.status} {error.reason}"
+
+
+class Api:
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.api, self.namespace = api, namespace
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+        self.metrics_served: bool | None = None  # learnt on first use
+
+    def plain(self, obj: Any) -> dict[str, Any]:
+        found: dict[str, Any] = self.api.sanitize_for_serialization(obj)
+        return found
+
+    async def pod(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.plain(await self.core.read_namespaced_pod(name, self.namespace))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def pods(self, label_selector: str, field_selector: str) -> list[dict[str, Any]]:
+        found = await self.core.list_namespaced_pod(self.namespace, label_selector=label_selector,
+                                                    field_selector=field_selector)
+        return [self.plain(item) for item in found.items]
+
+    async def events(self, pod_name: str) -> list[dict[str, Any]]:
+        found = await self.core.list_namespaced_event(self.namespace, field_selector=pods.pod_events(pod_name))
+        return [self.plain(item) for item in found.items]
+
+    async def create(self, kind: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Create a Pod, Service or claim; None when one of that name exists already (a retry, a race)."""
+        calls: dict[str, Callable[..., Awaitable[Any]]] = {
+            "Pod": self.core.create_namespaced_pod, "Service": self.core.create_namespaced_service,
+            "PersistentVolumeClaim": self.core.create_namespaced_persistent_volume_claim}
+        call = calls[kind]
+        try:
+            return self.plain(await call(self.namespace, body))
+        except ApiException as error:
+            if error.status == 409:
+                return None
+            raise LaunchError(f"the cluster refused the {kind} {body['metadata']['name']}: {reason(error)}") \
+                from error
+
+    async def delete_pod(self, name: str, grace: float) -> None:
+        with contextlib.suppress(ApiException):  # gone already
+            # the dict the tests check against the schema; the client sends a dict body as it is
+            await self.core.delete_namespaced_pod(name, self.namespace,
+                                                  body=pods.delete_options(grace))  # type: ignore[arg-type]
+
+    async def until_gone(self, name: str, within: float) -> dict[str, Any] | None:
+        """Watch one pod until it is deleted; the last state seen (its exit code), or None if never seen."""
+        last = await self.pod(name)
+        if last is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                while await self.pod(name) is not None:
+                    async with watch.Watch() as w:
+                        async for event in w.stream(self.core.list_namespaced_pod, self.namespace,
+                                                    field_selector=pods.one_pod(name), timeout_seconds=30):
+                            last = event["raw_object"]
+                            if event["type"] == "DELETED":
+                                return last
+        return last
+
+    async def until(self, name: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        """Watch one pod until ``done(pod)``: that pod, or None once it is gone (the watch re-opened whenever the
+        server ends it)."""
+        while (pod := await self.pod(name)) is not None and not done(pod):
+            async with watch.Watch() as w:
+                async for event in w.stream(self.core.list_namespaced_pod, self.namespace,
+                                            field_selector=pods.one_pod(name), timeout_seconds=300):
+                    if event["type"] == "DELETED":
+                        return None
+                    if done(event["raw_object"]):
+                        return dict(event["raw_object"])
+        return pod
+
+    async def last_lines(self, name: str, count: int = 20) -> str:
+        try:
+            text = await self.core.read_namespaced_pod_log(name, self.namespace, container=pods.CONTAINER,
+                                                           tail_lines=count)
+        except ApiException:
+            return ""
+        return str(text).rstrip("\n")
+
+    async def pod_metrics(self, name: str) -> dict[str, Any] | None:
+        """The pod's ``metrics.k8s.io`` reading, or None where that API is not served (or has no sample yet)."""
+        if self.metrics_served is False:
+            return None
+        try:
+            found: dict[str, Any] = await self.custom.get_namespaced_custom_object(
+                "metrics.k8s.io", "v1beta1", self.namespace, "pods", name)
+        except ApiException as error:
+            if error.status == 404 and self.metrics_served is None:
+                self.metrics_served = await self._metrics_api_served()
+            return None
+        self.metrics_served = True
+        return found
+
+    async def _metrics_api_served(self) -> bool:
+        try:
+            groups = await client.ApisApi(self.api).get_api_versions()
+        except ApiException:
+            return False
+        return any(group.name == "metrics.k8s.io" for group in groups.groups)
+
+    async def copy_log(self, name: str, path: Path) -> None:
+        """The tool's log (stdout and stderr, as the kubelet keeps them: interleaved), appended to ``path`` until
+        the container ends. Read from the start each time and the bytes the file holds skipped, so a restarted
+        lifecycle leaves the file equal to the pod's log, with nothing twice."""
+        if await self.until(name, _started) is None:  # no log before the container starts (the API answers 400)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        skip = path.stat().st_size if path.exists() else 0  # noqa: ASYNC240 - one stat as the copy begins
+        try:
+            response: Any = await self.core.read_namespaced_pod_log(name, self.namespace, container=pods.CONTAINER,
+                                                               follow=True, _preload_content=False)
+            with path.open("ab") as out:
+                async for data in response.content.iter_any():
+                    if skip:
+                        cut = min(skip, len(data))
+                        data, skip = data[cut:], skip - cut
+                    if data:
+                        out.write(data)
+                        out.flush()
+        except ApiException as error:
+            if error.status != 404:
+                log.warning("pod %s: its log stopped: %s", name, reason(error))
+
+
+def _started(pod: dict[str, Any]) -> bool:
+    for status in (pod.get("status") or {}).get("containerStatuses") or ():
+        if {"running", "terminated"} & set(status.get("state") or {}):
+            return True
+    return pods.ended(pod)
