@@ -35,6 +35,9 @@ class ServiceSpec:
     owns_lasting_work: bool = False
     #: variables this process gets on top of the supervisor's environment (a replica's port and instance id)
     env: tuple[tuple[str, str], ...] = ()
+    #: a whole-system shutdown stops services tier by tier, lowest first: the gateway (tier 0) stops taking requests
+    #: while the services behind it still answer what it has in flight (a connection's close, a last command)
+    stop_tier: int = 1
 
     def command(self) -> list[str]:
         if self.argv:
@@ -45,7 +48,7 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("gateway", "services.gateway"),
+    ServiceSpec("gateway", "services.gateway", stop_tier=0),
     # SIGTERM restarts lifecycle and leaves the tools it launched running (they are in sessions of their own; the
     # next lifecycle adopts them). Only a whole-system shutdown (SYSTEM_SHUTDOWN) makes it stop them, and the tools
     # get 30 s between SIGTERM and SIGKILL (DESIGN §5), so lifecycle gets more than that.

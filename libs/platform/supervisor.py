@@ -1,7 +1,8 @@
 """Run each service as a child process, restart it when it dies, stop them all without leaving a process behind.
 
 Every child runs in its own session (so its own process group): a Ctrl-C at the terminal reaches only the
-supervisor. Stopping the supervisor is a whole-system shutdown: it sends each child's group the service's
+supervisor. Stopping the supervisor is a whole-system shutdown, tier by tier (``ServiceSpec.stop_tier``: the gateway
+first, so what it has in flight still finds the services behind it): it sends each child's group the service's
 ``shutdown_signal`` (SIGTERM unless the spec says otherwise), waits the service's grace period, and sends SIGKILL
 to whatever of the group is left. Processes a service moved into sessions of their own (the lifecycle service's
 tools, so they survive a lifecycle restart or crash) are that service's business: it stops them only on its
@@ -82,7 +83,16 @@ class Supervisor:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.gather(*(self._stop(st, forced) for st in self.states.values()))
+            for tier in self._stop_tiers(forced):
+                await asyncio.gather(*(self._stop(st, forced) for st in tier))
+
+    def _stop_tiers(self, forced: bool) -> list[list[ServiceState]]:
+        """Who stops together, in order: by ``stop_tier`` (the gateway first); everything at once when forced."""
+        states = list(self.states.values())
+        if forced:
+            return [states]
+        return [[st for st in states if st.spec.stop_tier == tier]
+                for tier in sorted({st.spec.stop_tier for st in states})]
 
     def pids(self) -> dict[str, int]:
         return {n: st.proc.pid for n, st in self.states.items() if st.proc and st.proc.returncode is None}

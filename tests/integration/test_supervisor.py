@@ -161,6 +161,33 @@ async def test_a_system_shutdown_sends_each_service_its_shutdown_signal(tmp_path
     assert read(tmp_path / "lifecycle" / "signal") == SYSTEM_SHUTDOWN.name
 
 
+#: On SIGTERM, writes whether the front service (its path is argv[2]) had already exited: "after" or "before".
+BACKEND = """
+import os, signal, sys, time
+def record(sig, _frame):
+    front_done = os.path.exists(os.path.join(sys.argv[2], "signal"))
+    open(os.path.join(sys.argv[1], "order"), "w").write("after" if front_done else "before")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, record)
+open(os.path.join(sys.argv[1], "pids"), "w").write(str(os.getpid()))
+time.sleep(300)
+"""
+
+
+async def test_a_system_shutdown_stops_the_front_tier_before_the_services_behind_it(tmp_path: Path) -> None:
+    front = script(tmp_path, "front", RECORDER)
+    back = (*script(tmp_path, "back", BACKEND), str(tmp_path / "front"))
+    sup = Supervisor([ServiceSpec("back", argv=back), ServiceSpec("front", argv=front, stop_tier=0)])
+    stop = asyncio.Event()
+    task = asyncio.create_task(sup.run(stop))
+    for name in ("front", "back"):
+        await wait_for_file(tmp_path / name / "pids")
+    stop.set()
+    await asyncio.wait_for(task, 60)
+    assert read(tmp_path / "front" / "signal") == "SIGTERM"
+    assert read(tmp_path / "back" / "order") == "after"  # signalled only once the front had stopped
+
+
 async def test_a_service_that_is_down_at_shutdown_is_started_once_to_stop_what_it_owns(tmp_path: Path) -> None:
     argv = script(tmp_path, "owner", SHUTDOWN_ONLY)
     # a long backoff: when the system shuts down, the service is down, waiting for its restart
