@@ -11,13 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from libs.contracts.build import BuildSpec, image_reference
+from libs.contracts.build import BuildSpec, BuildStatus, image_reference
+from libs.contracts.build_commands import GetBuildLog, RequestBuild
+from libs.contracts.errors import InvalidInput
 from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
 from services.builder.environments.base import BuildError
 from services.builder.images.dockerfile import LABEL_BUILD, REQUIREMENTS
 from services.builder.images.engine import DockerImages
 from services.lifecycle.backends import LaunchSpec
 from services.lifecycle.backends.docker import DockerBackend
+from tests.integration.builder_harness import builder_settings, running_builder
 
 
 class Lines:
@@ -102,3 +105,40 @@ async def test_the_docker_backend_runs_a_session_from_the_built_image(
         assert (status.exit_code, status.message) == (0, "from-the-built-image")
     finally:
         await backend.close()
+
+
+async def test_the_builder_service_builds_an_image_once_and_records_its_reference(
+        database_url: str, nats_url: str, docker_engine: Engine, tmp_path: Path) -> None:  # noqa: F811
+    repository = f"studios-env-svc-{tmp_path.name.lower()}"
+    settings = builder_settings(database_url, nats_url, tmp_path / "data", "",
+                                STUDIOS_BUILDER_DOCKER_HOST=docker_engine.url,
+                                STUDIOS_BUILDER_BASE_IMAGE=docker_engine.image,
+                                STUDIOS_BUILDER_IMAGE_REPOSITORY=repository)
+    ask = RequestBuild(target="image", actor="1", reason="a docker studio")
+    async with running_builder(settings) as b:
+        first = (await b.client.send(ask, timeout=20)).result or {}
+        done = await b.wait(first["buildId"], BuildStatus.SUCCEEDED, BuildStatus.FAILED)
+        assert done.status is BuildStatus.SUCCEEDED and done.artifact is not None, done.message
+        assert image_reference(done.artifact) == f"{repository}:{first['buildId']}"
+        again = (await b.client.send(ask.model_copy(update={"reason": "another"}), timeout=20)).result or {}
+        assert again["buildId"] == first["buildId"] and again["reused"]
+        venv = (await b.client.send(RequestBuild(actor="1"), timeout=20)).result or {}
+        assert venv["buildId"] != first["buildId"]  # the same packages as a venv are another build
+        log = (await b.client.send(GetBuildLog(build_id=first["buildId"], actor="1"))).result or {}
+        assert any(f"FROM {docker_engine.image}" in line["message"] for line in log["lines"])
+        # the event holds the reference, the image id and size: nothing of the engine's address or a credential
+        records = await b.store.read_stream(f"build-{first['buildId']}")
+        recorded = next(r.data for r in records if r.event_type == "BuildSucceeded")
+        assert recorded["artifact"]["uri"] == f"docker-image:{repository}:{first['buildId']}"
+        assert docker_engine.url not in str(recorded)
+    cleanup = DockerImages(docker_engine.url)
+    await cleanup.engine.images.delete(f"{repository}:{first['buildId']}", force=True)
+    await cleanup.close()
+
+
+async def test_a_builder_without_an_engine_refuses_an_image_build(database_url: str, nats_url: str,
+                                                                  tmp_path: Path) -> None:
+    settings = builder_settings(database_url, nats_url, tmp_path / "data", "")
+    async with running_builder(settings) as b:
+        with pytest.raises(InvalidInput, match="STUDIOS_BUILDER_DOCKER_HOST"):
+            await b.client.send(RequestBuild(target="image", actor="1"), timeout=20)
