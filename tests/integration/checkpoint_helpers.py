@@ -6,17 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import nats
-import pytest
 
 from libs.bus.commands import CommandClient
 from libs.bus.streams import Topology, delete_streams
@@ -30,45 +24,11 @@ from libs.contracts.checkpoint_commands import (
 from libs.contracts.subjects import command_subject
 from libs.contracts.zone_commands import CheckZoneConflicts, PullZone, PushZone
 from libs.platform.signals import Stop
+from libs.testing.s3 import s3_endpoint
 from libs.testing.waiting import wait_for
 
-# Test credentials for the moto server, set at import: worker processes (a forkserver started by any earlier
-# test) take the environment of the moment they were started.
-for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-    os.environ.setdefault(_name, "testing")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """``http://127.0.0.1:<port>`` of a moto server started for this test session, with test credentials."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60  # a bounded poll on the condition: the server answers
-        while not _answers(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the moto server did not start")
-            time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
+# The moto server fixture is shared (libs/testing/s3.py); imported here so the checkpoint modules keep theirs.
+__all__ = ["fill_workspace", "running_checkpoints", "s3_endpoint", "s3_url", "snapshot"]
 
 
 def s3_url(endpoint: str, bucket: str) -> str:
