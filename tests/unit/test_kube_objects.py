@@ -68,6 +68,23 @@ def test_the_claim_is_per_studio_and_the_service_selects_the_runs_pod() -> None:
 def test_rbac_is_one_namespaced_role() -> None:
     role = valid(kube.role(PLACEMENT))
     assert role["kind"] == "Role" and role["metadata"]["namespace"] == "team-a"
+    assert {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": ["get", "list"]} in role["rules"]
+
+
+def test_the_role_is_bound_to_lifecycles_service_account_in_the_same_namespace_only() -> None:
+    account = valid(kube.service_account(PLACEMENT))
+    binding = valid(kube.role_binding(PLACEMENT))
+    assert binding["kind"] == "RoleBinding" and binding["roleRef"]["kind"] == "Role"  # never a ClusterRole
+    assert binding["roleRef"]["name"] == kube.role(PLACEMENT)["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
+                                    "namespace": "team-a"}]
+
+
+def test_the_pod_keeps_the_exact_ids_and_the_grace_period() -> None:
+    pod = valid(kube.pod(spec(), "registry/tool:1", PLACEMENT, grace=2.5))
+    assert pod["metadata"]["annotations"] == {kube.ANNOTATION_SESSION: "St1-2", kube.ANNOTATION_STUDIO: "St1"}
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 3
+    assert pod["spec"]["automountServiceAccountToken"] is False
 
 
 def test_a_misspelt_field_is_caught_by_the_schema() -> None:

@@ -89,7 +89,9 @@ def start_progress(pod: Mapping[str, Any] | None, events: Iterable[Mapping[str, 
     seen: dict[str, str] = {}
     for event in ordered:
         if event.get("type") == "Warning":
-            seen[str(event.get("reason") or "")] = warning(event)  # a repeated reason shows its latest words
+            key = str(event.get("reason") or "")
+            seen.pop(key, None)  # a repeated reason shows its latest words, in its latest place
+            seen[key] = warning(event)
     warnings = tuple(reversed(list(seen.values())))
     reason, message = _container_state(pod)
     failure = None
