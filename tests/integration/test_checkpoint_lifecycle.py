@@ -1,6 +1,7 @@
 """Lifecycle and the checkpoints service together (real PostgreSQL, NATS, local backend): a studio's files survive
 a stop and a start on a fresh workspace, a clone starts from its initial checkpoint, and a damaged checkpoint
-fails the start naming it while the next start restores an earlier one."""
+fails the start naming it while the next start restores an earlier one; a session whose process vanished while
+no lifecycle ran is finalized by the reconciler before it is recorded stopped."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import nats
+import psutil
+
+from libs.bus.streams import Topology, delete_streams
 from libs.contracts.checkpoint import CheckpointStatus, checkpoint_id, stream_name
-from libs.contracts.studio import ProgressStatus, StudioConfiguration, StudioStatus, StudioTemplate
+from libs.contracts.studio import ProgressStatus, StopReason, StudioConfiguration, StudioStatus, StudioTemplate
+from libs.contracts.studio import stream_name as studio_stream
 from libs.contracts.studio_commands import StartStudio, StopStudio
 from libs.eventstore import load
 from services.checkpoints import checkpoint as cp
@@ -129,3 +135,43 @@ async def test_a_tool_that_dies_on_its_own_keeps_what_it_wrote_last(
         shutil.rmtree(ws)  # as on new compute: only the checkpoint knows the files
         await start(lc, cmd.session_id, StudioStatus.RUNNING, StudioStatus.ERRORED)
         assert (ws / "notes.txt").read_text() == "written just before the end\n"
+
+
+async def test_a_session_the_reconciler_finds_gone_is_finalized_before_it_is_recorded_stopped(
+        database_url: str, nats_url: str, tmp_path: Path) -> None:
+    topology = Topology.unique("lc")  # shared by the two lifecycles: the second carries on the first's streams
+    try:
+        async with running_checkpoints(database_url, nats_url, tmp_path):
+            async with running_lifecycle(database_url, nats_url, tmp_path, topology=topology) as first:
+                cmd = create("vanishes")
+                await first.send(cmd)
+                running = await first.wait_status(cmd.session_id, StudioStatus.RUNNING, timeout=120)
+                await first.exit(system_shutdown=False)  # a restart: the session runs on, unwatched
+            # While no lifecycle runs, the tool dies; its workspace outlives it with what it wrote last.
+            ws = first.settings.workspaces_dir / cmd.session_id
+            (ws / "last-words.txt").write_text("written before the process vanished\n")
+            tool = psutil.Process(int((running.handle or {})["ident"]))
+            tool.kill()
+            tool.wait(30)
+
+            async with running_lifecycle(database_url, nats_url, tmp_path, topology=topology) as second:
+                stopped = await second.wait_status(cmd.session_id, StudioStatus.STOPPED, timeout=120)
+                assert stopped.stop_reason is StopReason.RECONCILED
+                stream = stream_name(checkpoint_id(cmd.session_id, running.run))
+                final = (await load(second.store, stream, cp.evolve, cp.INITIAL))[0]
+                assert final.status is CheckpointStatus.FINALIZED and final.manifest is not None
+                engine = Engine(str(tmp_path / "checkpoints"), workers=0)
+                try:
+                    saved = {e.path for e in (await engine.load(final.manifest)).files}
+                finally:
+                    engine.close()
+                assert "last-words.txt" in saved
+                # finalized first, then recorded stopped (and only then may its compute be given to another run)
+                finalized_at = next(e.global_position for e in await second.store.read_stream(stream)
+                                    if e.event_type == "CheckpointSaved" and e.data.get("kind") == "final")
+                stopped_at = next(e.global_position for e in await second.store.read_stream(
+                    studio_stream(cmd.session_id)) if e.event_type == "StudioSessionStopped")
+                assert finalized_at < stopped_at
+    finally:
+        async with await nats.connect(nats_url) as nc:
+            await delete_streams(nc.jetstream(), topology)
