@@ -24,7 +24,7 @@ def test_http_echo_runs_our_module_on_the_port() -> None:
 
 def test_jupyter_binds_loopback_under_base_path_with_the_secret_as_token() -> None:
     command = build_command(replace(SPEC, tool="jupyter"), 4321)
-    assert command[:3] == [sys.executable, "-m", "jupyterlab"]
+    assert command[:3] == [sys.executable, "-m", "services.lifecycle.tools.lab"]  # jupyterlab, lean (tools/lab.py)
     for flag in ("--ip=127.0.0.1", "--port=4321", "--ServerApp.base_url=/connect/s1/",
                  "--IdentityProvider.token=sekrit", "--ServerApp.root_dir=/tmp/ws/s1", "--no-browser"):
         assert flag in command

@@ -60,7 +60,8 @@ def _jupyter(spec: LaunchSpec, port: int) -> list[str]:
     if importlib.util.find_spec("jupyterlab") is None:
         raise ToolUnavailable("the jupyter tool needs jupyterlab: install the 'jupyter' extra")
     command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser",
+        # JupyterLab minus imports that cost start time and serve no user (tools/lab.py; docs/pools.md)
+        sys.executable, "-m", "services.lifecycle.tools.lab", "--no-browser",
         "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.base_url={spec.base_path}",
         f"--ServerApp.root_dir={spec.workspace_dir}",
