@@ -45,6 +45,8 @@ class RequestBuild(BuilderCommand):
     #: ``venv`` (a virtual environment, for local sessions) or ``image`` (a container image, for docker sessions;
     #: the builder needs a Docker engine for it)
     target: Literal["venv", "image"] = "venv"
+    #: the image an ``image`` build starts from (a docker studio's template image); None: the builder's default
+    base_image: str | None = None
 
 
 class CancelBuild(BuildCommand):

@@ -72,7 +72,7 @@ class BuilderHandlers:
 
     async def request(self, c: RequestBuild, meta: CommandMeta | None = None) -> Reply:
         normalised = spec.parse(c.conda_environment, c.requirements, c.python, default_python=default_python(),
-                                target=c.target, base_image=self.envs.base_image)
+                                target=c.target, base_image=c.base_image or self.envs.base_image)
         # An image's key holds its base image as named (pin it by digest for a new base to mean a new build):
         # asking the engine for the base's id here would change the key once a first build has pulled it.
         self.envs.check(normalised)

@@ -20,6 +20,7 @@ from services.builder.images.dockerfile import LABEL_BUILD, REQUIREMENTS
 from services.builder.images.engine import DockerImages
 from services.lifecycle.backends import LaunchSpec
 from services.lifecycle.backends.docker import DockerBackend
+from services.lifecycle.sessions.builds import BuildClient
 from tests.integration.builder_harness import builder_settings, running_builder
 
 
@@ -107,14 +108,15 @@ async def test_the_docker_backend_runs_a_session_from_the_built_image(
         await backend.close()
 
 
-async def test_the_builder_service_builds_an_image_once_and_records_its_reference(
+async def test_the_builder_service_builds_an_image_on_the_requested_base_once_and_records_its_reference(
         database_url: str, nats_url: str, docker_engine: Engine, tmp_path: Path) -> None:  # noqa: F811
     repository = f"studios-env-svc-{tmp_path.name.lower()}"
     settings = builder_settings(database_url, nats_url, tmp_path / "data", "",
                                 STUDIOS_BUILDER_DOCKER_HOST=docker_engine.url,
-                                STUDIOS_BUILDER_BASE_IMAGE=docker_engine.image,
+                                # the request's base (a docker studio's template image) wins over this default
+                                STUDIOS_BUILDER_BASE_IMAGE="localhost:1/unused-default:0",
                                 STUDIOS_BUILDER_IMAGE_REPOSITORY=repository)
-    ask = RequestBuild(target="image", actor="1", reason="a docker studio")
+    ask = RequestBuild(target="image", base_image=docker_engine.image, actor="1", reason="a docker studio")
     async with running_builder(settings) as b:
         first = (await b.client.send(ask, timeout=20)).result or {}
         done = await b.wait(first["buildId"], BuildStatus.SUCCEEDED, BuildStatus.FAILED)
@@ -131,6 +133,10 @@ async def test_the_builder_service_builds_an_image_once_and_records_its_referenc
         recorded = next(r.data for r in records if r.event_type == "BuildSucceeded")
         assert recorded["artifact"]["uri"] == f"docker-image:{repository}:{first['buildId']}"
         assert docker_engine.url not in str(recorded)
+        # what lifecycle reads of it: the image its docker session runs, no virtual environment
+        outcome = await BuildClient(b.store, b.client).outcome(first["buildId"])
+        assert outcome is not None and (outcome.succeeded, outcome.image, outcome.python_env) == (
+            True, f"{repository}:{first['buildId']}", None)
     cleanup = DockerImages(docker_engine.url)
     await cleanup.engine.images.delete(f"{repository}:{first['buildId']}", force=True)
     await cleanup.close()

@@ -34,6 +34,8 @@ class Outcome:
     message: str | None = None
     python_env: Path | None = None
     duration_seconds: float | None = None
+    #: an image build's reference (``repository:tag`` on the engine): what a docker session runs
+    image: str | None = None
 
 
 class BuildClient:
@@ -43,10 +45,12 @@ class BuildClient:
         self.poll_seconds, self.wait_seconds = poll_seconds, wait_seconds
         self._wakeups: dict[str, asyncio.Event] = {}
 
-    async def request(self, state: State) -> str:
-        """The build id for this run's environment (raises the builder's typed error, e.g. ``InvalidInput``)."""
+    async def request(self, state: State, base_image: str | None = None) -> str:
+        """The build id for this run's environment (raises the builder's typed error, e.g. ``InvalidInput``).
+        ``base_image``: build a container image on it (a docker session), not a virtual environment."""
         cmd = RequestBuild(conda_environment=state.configuration.conda_environment, actor="lifecycle",
-                           requested_for=f"studio-{state.session_id}", reason=f"start of run {state.run}")
+                           requested_for=f"studio-{state.session_id}", reason=f"start of run {state.run}",
+                           target="image" if base_image else "venv", base_image=base_image)
         meta = CommandMeta(command_id=uuid.uuid5(_NAMESPACE, state.run_key), origin="lifecycle")
         reply = await self.client.send(cmd, meta=meta, timeout=30)
         return str((reply.result or {})["buildId"])
@@ -83,6 +87,9 @@ class BuildClient:
             return Outcome(build_id, False, f"no build {build_id}")
         last = registry.load(records[-1].event_type, records[-1].schema_version, records[-1].data)
         if isinstance(last, contract.BuildSucceeded):
+            image = contract.image_reference(last.artifact)
+            if image is not None:
+                return Outcome(build_id, True, image=image, duration_seconds=last.duration_seconds)
             path = Path(urlparse(last.artifact.uri).path)
             return Outcome(build_id, True, python_env=path, duration_seconds=last.duration_seconds)
         if isinstance(last, contract.BuildFailed):
