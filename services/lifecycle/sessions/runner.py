@@ -12,7 +12,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, TypeVar
 
 from libs.contracts.commands import Reply
@@ -32,7 +31,7 @@ from libs.contracts.studio_state import State
 from libs.platform.metrics import LifecycleMetrics
 from services.lifecycle.backends.base import ComputeBackend, Handle
 from services.lifecycle.handlers import StudioHandlers, utcnow
-from services.lifecycle.sessions.builds import BuildClient
+from services.lifecycle.sessions.builds import BuildClient, Outcome
 from services.lifecycle.sessions.checkpointing import Checkpointing
 from services.lifecycle.sessions.provisioning import Provisioner
 from services.lifecycle.sessions.watcher import ExitWatcher, usage_fact
@@ -107,10 +106,10 @@ class SessionRunner:
         state = await self.handlers.state(session_id)
         if state.run != run or state.status not in (StudioStatus.STARTING, StudioStatus.BUILDING):
             return
-        python_env: Path | None = None
+        built: Outcome | None = None
         if state.configuration.conda_environment:
-            python_env = await self._build(state)
-            if python_env is None:
+            built = await self._build(state)
+            if built is None:
                 return  # the studio is buildFailed, with the reason
             state = await self.handlers.state(session_id)
             if state.run != run or state.status is not StudioStatus.STARTING:
@@ -118,7 +117,7 @@ class SessionRunner:
         handle = await self._find(state)
         try:
             if handle is None:
-                handle = await self._launch(state, python_env)
+                handle = await self._launch(state, built)
             await self._step(state, 4, self._ready(state, handle))
         except StartFailed as e:
             await self._record(state, RecordStartFailed, message=str(e))
@@ -140,7 +139,7 @@ class SessionRunner:
             return
         self.watcher.watch(session_id, run, handle)
 
-    async def _build(self, state: State) -> Path | None:
+    async def _build(self, state: State) -> Outcome | None:
         """The run's environment, built (or found) by the builder: ``building``, then ``starting``; or
         ``buildFailed`` with the installer's error. A resumed start (the studio already ``building``, or
         ``starting`` after its build) waits for, or reads, the build it recorded."""
@@ -151,34 +150,37 @@ class SessionRunner:
             try:
                 if self.builds is None:
                     raise StudiosError("this lifecycle has no builder to build the environment with")
-                build_id = await self.builds.request(state)
+                # a docker session runs an image: the template's, with the environment's packages built in
+                docker = await self.provisioner.backend_for(state) == "docker"
+                base = state.template.repository if docker and state.template else None
+                build_id = await self.builds.request(state, base or None)
             except StudiosError as e:
                 await self._build_failed(state, None, e.detail)
                 return None
             await self._record(state, RecordBuildStarted, build_id=build_id, build_url=f"/builds/{build_id}/logs")
         assert self.builds is not None
         outcome = await self.builds.wait(build_id)
-        if not outcome.succeeded or outcome.python_env is None:
+        if not outcome.succeeded or (outcome.python_env is None and outcome.image is None):
             await self._build_failed(state, build_id, outcome.message or "the build failed")
             return None
         took = f" in {outcome.duration_seconds:.1f}s" if outcome.duration_seconds is not None else ""
         await self._record(state, RecordProgress, step=step, status=ProgressStatus.SUCCEEDED,
                            detail=f"build {build_id}{took}")
         await self._record(state, RecordBuildSucceeded, build_id=build_id)
-        return outcome.python_env
+        return outcome
 
     async def _build_failed(self, state: State, build_id: str | None, message: str) -> None:
         await self._record(state, RecordProgress, step=rules.BUILD_STEP, status=ProgressStatus.ERRORED,
                            detail=message)
         await self._record(state, RecordBuildFailed, build_id=build_id, message=message)
 
-    async def _launch(self, state: State, python_env: Path | None = None) -> Handle:
+    async def _launch(self, state: State, built: Outcome | None = None) -> Handle:
         await self._step(state, 0, self.provisioner.provision(state))
         await self._step(state, 1, self.provisioner.mount(state), warned=True)
         await self._step(state, 2, self._restore(state), detail=lambda line: line)
         spec = await self.provisioner.launch_spec(state)
-        if python_env is not None:
-            spec = replace(spec, python_env=python_env)
+        if built is not None:  # the build's venv (local) or image (docker) is what the tool runs in
+            spec = replace(spec, python_env=built.python_env, image=built.image or spec.image)
         return await self._step(state, 3, self.backend.launch(spec), detail=lambda h: h.limits or None)
 
     async def finalize(self, state: State) -> None:
