@@ -40,6 +40,14 @@ class PlatformSettings(BaseSettings):
     def session_key_file(self) -> Path:
         return self.session_key_path or self.data_dir.resolve() / "lifecycle" / "session-key"
 
+    #: Object-store credentials data links name by id (``libs.datalinks.credentials``; docs/data-links.md); the
+    #: gateway (browsing) and lifecycle (copying into sessions) read the same file. Absent: no credentials.
+    credentials_path: Path | None = Field(None, alias="STUDIOS_CREDENTIALS_FILE")
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.credentials_path or self.data_dir.resolve() / "credentials.json"
+
     @property
     def admin_token_file(self) -> Path:
         return self.data_dir / "admin-token"

@@ -72,7 +72,8 @@ def iam_keys(endpoint: str, user: str) -> tuple[str, str]:
 
 def require_auth(endpoint: str) -> None:
     """From now on every request must be signed by an IAM user's key (moto's reset-auth, no free requests)."""
-    request = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST")
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST",
+                                     headers={"Content-Type": "text/plain"})  # a form body would be parsed away
     urllib.request.urlopen(request, timeout=10).close()
 
 

@@ -24,6 +24,7 @@ from libs.bus.relay import Relay
 from libs.bus.streams import DEFAULT, Topology, ensure_streams
 from libs.contracts.commands import Command, Reply
 from libs.contracts.studio_state import State
+from libs.datalinks.credentials import CredentialStore
 from libs.eventstore import EventStore
 from libs.platform.metrics import METRICS_CONTENT_TYPE, metrics_text
 from libs.platform.session_keys import load_or_create_key
@@ -137,6 +138,7 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
     session_key = load_or_create_key(settings.session_key_file)
     secret_of = derived_secrets(session_key)
     app.state.civis_display_key = civis.link_key(session_key)  # signs Civis's displayUrl links
+    app.state.credentials = CredentialStore(settings.credentials_file)  # s3:// data links (docs/data-links.md)
     app.include_router(civis.router)  # Civis Platform's studios API under /civis (docs/civis.md)
     install_console(app)  # the web console under /console (docs/console.md), over this app's own API
     install_origins(app, origins, http, secret_of, public_url=settings.public_url,  # before the path proxy

@@ -35,6 +35,9 @@ class LifecycleSettings(PlatformSettings):
     #: The Docker-API engine ``docker-platform`` compute environments run on (unix:///var/run/docker.sock,
     #: tcp://host:2375); unset: this lifecycle runs no docker sessions and refuses their starts (docs/backends.md).
     docker_host: str | None = Field(None, alias="STUDIOS_DOCKER_HOST")
+    #: The most an ``s3://`` data link's read-only copy in a session may hold (MiB); a larger link fails the start
+    #: with its size, before anything is fetched (docs/data-links.md).
+    datalink_copy_max_mb: int = Field(5 * 1024, alias="STUDIOS_DATALINK_COPY_MAX_MB", ge=0)
 
     @property
     def workspaces_dir(self) -> Path:

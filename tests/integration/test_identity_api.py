@@ -234,7 +234,7 @@ async def test_local_data_links_are_browsed_and_object_stores_answer_501(api: Ap
     assert (await api.call("GET", f"/data-links/{link}/browse/..%2F..")).status_code in (400, 404)
     assert (await api.call("GET", f"/data-links/{link}/browse/missing")).status_code == 404
     r = await api.call("POST", "/data-links", params={"workspaceId": 1},
-                       json={"name": "bucket", "resourceRef": "s3://bucket/data"})
+                       json={"name": "bucket", "resourceRef": "gs://bucket/data"})  # s3://: test_datalinks_s3
     r = await api.call("GET", f"/data-links/{r.json()['id']}/browse")
     assert r.status_code == 501 and "not supported" in r.json()["message"]
     _, token = await api.user_with_token("ada")

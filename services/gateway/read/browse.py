@@ -1,5 +1,5 @@
 """Listing what a data link holds. ``file://`` links list a folder of the gateway's host, never above the link's
-root; object stores need network calls and credentials the gateway does not hold yet, so they answer 501."""
+root; ``s3://`` links are listed through the S3 API (``s3browse``); other object stores answer 501."""
 
 from __future__ import annotations
 
@@ -37,8 +37,9 @@ def _item(entry: os.DirEntry[str]) -> dict[str, Any]:
 
 
 def browse(resource_ref: str, provider: str, path: str = "", search: str | None = None,
-           page_size: int | None = None) -> dict[str, Any]:
-    """Seqera's ``DataLinkContentResponse`` for ``path`` under the link."""
+           page_size: int | None = None, next_page_token: str | None = None) -> dict[str, Any]:
+    """Seqera's ``DataLinkContentResponse`` for ``path`` under the link; a page's token is the last name it
+    holds (the folder is listed in name order). ``s3://`` links are browsed by ``s3browse``."""
     if provider != "local":
         raise NotImplementedByGateway(
             f"Browsing {provider} data links is not supported by this gateway (no object-store access); "
@@ -47,7 +48,9 @@ def browse(resource_ref: str, provider: str, path: str = "", search: str | None 
     if not target.is_dir():
         raise NotFound(f"Folder '{path or '/'}' not found in this data link")
     with os.scandir(target) as it:
-        entries = sorted((e for e in it if not search or e.name.startswith(search)), key=lambda e: e.name)
-    if page_size is not None and page_size > 0:
-        entries = entries[:page_size]
-    return {"originalPath": path, "objects": [_item(e) for e in entries], "nextPageToken": None}
+        entries = sorted((e for e in it if (not search or e.name.startswith(search))
+                          and (not next_page_token or e.name > next_page_token)), key=lambda e: e.name)
+    token = None
+    if page_size is not None and page_size > 0 and len(entries) > page_size:
+        entries, token = entries[:page_size], entries[page_size - 1].name
+    return {"originalPath": path, "objects": [_item(e) for e in entries], "nextPageToken": token}

@@ -176,7 +176,7 @@ class SessionRunner:
 
     async def _launch(self, state: State, built: Outcome | None = None) -> Handle:
         await self._step(state, 0, self.provisioner.provision(state))
-        await self._step(state, 1, self.provisioner.mount(state), warned=True)
+        await self._step(state, 1, self.provisioner.mount(state, self._reporter(state, 1)), warned=True)
         await self._step(state, 2, self._restore(state), detail=lambda line: line)
         spec = await self.provisioner.launch_spec(state)
         if built is not None:  # the build's venv (local) or image (docker) is what the tool runs in
@@ -203,8 +203,7 @@ class SessionRunner:
                     detail: Callable[[T], str | None] | None = None) -> T:
         """Run one progress step; with ``warned``, the work's result is the step's warnings; ``detail`` makes the
         succeeded step's line from the result (the launch step: which limits enforcement applied)."""
-        index += len(state.progress) - len(rules.progress_steps(""))  # past the build step, when there is one
-        label = state.progress[index].message if 0 <= index < len(state.progress) else f"step {index}"
+        label = self._label(state, index)
         await self._record(state, RecordProgress, step=label, status=ProgressStatus.IN_PROGRESS)
         try:
             result = await work
@@ -219,6 +218,19 @@ class SessionRunner:
         await self._record(state, RecordProgress, step=label, status=ProgressStatus.SUCCEEDED, warnings=warnings,
                            detail=detail(result) if detail else None)
         return result
+
+    @staticmethod
+    def _label(state: State, index: int) -> str:
+        index += len(state.progress) - len(rules.progress_steps(""))  # past the build step, when there is one
+        return state.progress[index].message if 0 <= index < len(state.progress) else f"step {index}"
+
+    def _reporter(self, state: State, index: int) -> Callable[[str], Awaitable[None]]:
+        """What a step under way says of itself (an s3:// link's copy: "Syncing data link <name>: ...")."""
+        label = self._label(state, index)
+
+        async def report(detail: str) -> None:
+            await self._record(state, RecordProgress, step=label, status=ProgressStatus.IN_PROGRESS, detail=detail)
+        return report
 
     async def _find(self, state: State) -> Handle | None:
         """A process of this very run that outlived an earlier lifecycle: adopt it instead of starting twice."""
