@@ -35,8 +35,9 @@ from libs.bus.streams import Topology, delete_streams, ensure_streams
 from libs.contracts.logs import QueryLogs
 from libs.eventstore import migrate
 from libs.logs import LogPublisher, RunLog
+from libs.logs.lines import LogLine
 from services.gateway.logs import LogsClient
-from services.logs.ingest import COLUMNS, Ingestor
+from services.logs.ingest import COLUMNS, Ingestor, Row
 from services.logs.partitions import Partitions
 from services.logs.queries import read_lines
 from services.logs.schema import LOGS
@@ -48,42 +49,68 @@ def durations(name: str, ours: float, baseline: float, unit: str = "ms") -> None
     print(f"{name}: ours={ours:.1f} {unit} baseline={baseline:.1f} {unit} ratio={baseline / ours:.1f}x", flush=True)
 
 
-async def ingestion(db: str, nats_url: str, n: int) -> None:
+async def ingestion(db: str, nats_url: str, n: int, rounds: int = 3) -> None:
+    """Ours and the raw COPY in alternating rounds (the machine's load drifts), each on the same lines."""
+    ours: list[float] = []
+    raw: list[float] = []
+    for r in range(rounds):
+        ours.append(await _ingest_round(db, nats_url, n, r))
+        raw.append(await _raw_round(db, n, r))
+        print(f"  round {r + 1}: ours={ours[-1]:.0f}/s raw COPY={raw[-1]:.0f}/s", flush=True)
+    report("logs ingestion, JetStream to table (ours) vs raw COPY", statistics.median(ours), statistics.median(raw))
+
+
+def _rows(n: int, tag: str) -> list[Row]:
+    """The lines one round carries, as the table's rows: 50 sessions interleaved, 100-byte messages."""
+    now = datetime.now(UTC)
+    return [("session", f"{tag}{i % 50}", 1, now + timedelta(microseconds=i), "user", i // 50, "stdout", MESSAGE,
+             False, i + 1) for i in range(n)]
+
+
+async def _ingest_round(db: str, nats_url: str, n: int, r: int) -> float:
+    """Publish ``n`` lines into a fresh ``LOGS`` (untimed), then time the drain until all are in the table."""
     nc = await nats.connect(nats_url)
     topology = replace(Topology.unique("bl"), logs_max_bytes=4 * 1024**3)  # a test topology keeps only 64 MiB
-    await ensure_streams(nc.jetstream(), topology)
-    pub = LogPublisher(nc.jetstream(), Path(mkdtemp()) / "spool", prefix=topology.logs_prefix, memory_lines=n + 10)
-    pub.start()
-    with Stopwatch() as published:
-        logs = [RunLog(pub, "session", f"ing{s}", 1, first_seq=0) for s in range(50)]
-        for i in range(n):
-            logs[i % 50].write(MESSAGE)
-        assert await pub.flush(600)
-    print(f"logs publish (LogPublisher, pipelined, 100-byte lines): {published.rate(n):.0f}/s", flush=True)
-    partitions = Partitions()
-    ingestor = Ingestor(db, nc.jetstream(), topology, partitions, batch=2000)
+    js = nc.jetstream()
+    await ensure_streams(js, topology)
+    lines = [LogLine(k, i, run, src, seq, stream, msg, at) for k, i, run, at, src, seq, stream, msg, _, _
+             in _rows(n, f"ing{r}-")]
+    with Stopwatch() as published:  # core publishes (the stream captures them), then until all are stored
+        for x in lines:
+            await nc.publish(x.subject(topology.logs_prefix), x.payload(), headers={"Nats-Msg-Id": x.msg_id()})
+        await nc.flush()
+        while (await js.stream_info(topology.logs_stream)).state.messages < n:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    print(f"  published {n} lines in {published.seconds:.1f} s (untimed)", flush=True)
+    ingestor = Ingestor(db, js, topology, Partitions())
     stop = asyncio.Event()
-    with Stopwatch() as ours:
+    with Stopwatch() as drained:
         task = asyncio.create_task(ingestor.run(stop))
         while ingestor.committed < n and not task.done():  # noqa: ASYNC110 - 5 ms off at most
             await asyncio.sleep(0.005)
-    if task.done():
-        task.result()
     stop.set()
     await task
     conn = await asyncpg.connect(db)
-    now = datetime.now(UTC)
-    rows = [("session", f"raw{i % 50}", 1, now, "user", i, "stdout", MESSAGE, False, i) for i in range(n)]
-    with Stopwatch() as raw:
-        for i in range(0, n, 2000):
+    stored = await conn.fetchval("SELECT count(*) FROM logs.lines WHERE id LIKE $1", f"ing{r}-%")
+    await conn.close()
+    assert stored == n, (stored, n)
+    await delete_streams(js, topology)
+    await nc.close()
+    return drained.rate(n)
+
+
+async def _raw_round(db: str, n: int, r: int, batch: int = 5000) -> float:
+    """The same lines COPYed into the same table (through its parent, as a plain loader would), a transaction
+    per batch of the ingestor's size."""
+    rows = _rows(n, f"raw{r}-")
+    conn = await asyncpg.connect(db)
+    with Stopwatch() as t:
+        for i in range(0, n, batch):
             async with conn.transaction():
-                await conn.copy_records_to_table("lines", schema_name="logs", records=rows[i:i + 2000],
+                await conn.copy_records_to_table("lines", schema_name="logs", records=rows[i:i + batch],
                                                  columns=COLUMNS)
     await conn.close()
-    report("logs ingestion, JetStream to table (ours) vs raw COPY", ours.rate(n), raw.rate(n))
-    await pub.close()
-    await delete_streams(nc.jetstream(), topology)
-    await nc.close()
+    return t.rate(n)
 
 
 async def follow_latency(nats_url: str, db: str, lines: int = 400) -> None:
@@ -151,30 +178,57 @@ async def _drain(sub: Any, into: dict[int, float]) -> None:
         into[len(into)] = time.perf_counter()
 
 
-async def tail_query(db: str, rows: int) -> None:
-    conn = await asyncpg.connect(db, command_timeout=600)
+#: 10 M rows laid out as the ingestor writes them: batches of 5,000 lines of 100 sessions interleaved, each batch
+#: sorted by session (``writer.py``). Row ``g`` is line ``i`` of the interleaved feed (``created_at`` ``i`` ms).
+_BULK = """INSERT INTO logs.lines (kind, id, run, created_at, source, seq, stream, message, final, js_seq)
+           SELECT 'session', 'q' || (g % 5000 / 50), 1, $1::timestamptz + i * interval '1 ms', 'user', i / 100,
+                  'stdout', repeat('x', 100), false, i + 1
+           FROM (SELECT g, g / 5000 * 5000 + g % 50 * 100 + g % 5000 / 50 AS i
+                 FROM generate_series(0, $2::bigint - 1) g) t ORDER BY g"""
+
+
+async def tail_query(db: str, rows: int, nats_url: str) -> None:
+    """The last 10,000 lines of one session among ``rows``: as the gateway asks (``LogsClient.query`` over
+    request/reply, paging past the reply size), beside the same SQL on a bare connection."""
+    from libs.bus.broker import make_broker
+    from libs.bus.commands import CommandServer
+    from services.logs.handlers import LogQueries
+
+    conn = await asyncpg.connect(db, command_timeout=3600)
     base = datetime(2026, 3, 1, tzinfo=UTC)
     span = max(1, rows // 86_400_000 + 1)
     await Partitions().ensure(conn, [("session", (base + timedelta(days=d)).date()) for d in range(span + 1)])
-    await conn.execute("""INSERT INTO logs.lines SELECT 'session', 'q' || (g % 100), 1,
-                          $1::timestamptz + g * interval '1 ms', 'user', g, 'stdout', repeat('x', 100), false, g
-                          FROM generate_series(1, $2::bigint) g""", base, rows)
-    await conn.execute("ANALYZE logs.lines")
-    q = QueryLogs(id="q7")
-    stored = await conn.fetchval("SELECT count(*) FROM logs.lines WHERE id = 'q7'")
+    with Stopwatch() as loaded:
+        await conn.execute(_BULK, base, rows)
+        await conn.execute("VACUUM ANALYZE logs.lines")
+    print(f"  ({rows} rows bulk-loaded in {loaded.seconds:.0f} s, untimed)", flush=True)
+    nc = await nats.connect(nats_url)
+    topology = Topology.unique("bq")
+    broker = make_broker(nats_url, name="bench-logs-q", quiet=True)
+    pool = await asyncpg.create_pool(db, min_size=1, max_size=2)
+    assert pool is not None
+    await broker.connect()
+    CommandServer(broker, "logs").handle(QueryLogs)(LogQueries(pool, broker.js, topology).handle)
+    await broker.start()
+    client, q = LogsClient(nc, topology), QueryLogs(id="q7")
     ours: list[float] = []
-    for _ in range(5):
+    bare: list[float] = []
+    got: dict[str, Any] = {}
+    for _ in range(7):  # alternating, after one warm-up of each
         with Stopwatch() as t:
-            got = await read_lines(conn, q, 1, reply_bytes=1 << 30)  # the query, not the reply size limit
+            got = await client.query(q)
         ours.append(t.seconds * 1000)
-    # The baseline on a connection of its own without cached plans, so the settings reach the planner.
-    plain = await asyncpg.connect(db, command_timeout=600, statement_cache_size=0)
-    await plain.execute("SET enable_indexscan = off; SET enable_bitmapscan = off; SET enable_indexonlyscan = off")
-    with Stopwatch() as t:
-        await read_lines(plain, q, 1, reply_bytes=1 << 30)
-    await plain.close()
+        with Stopwatch() as t:
+            plain = await read_lines(conn, q, 1, reply_bytes=1 << 30)
+        bare.append(t.seconds * 1000)
+    stored = await conn.fetchval("SELECT count(*) FROM logs.lines WHERE kind = 'session' AND id = 'q7'")
+    assert len(got["lines"]) == 10_000 and got["lines"] == plain["lines"], "the two reads differ"
     print(f"  ({rows} rows stored, {stored} of them the session's, {len(got['lines'])} read)")
-    durations(f"logs last 10,000 lines of one session among {rows}", statistics.median(ours), t.seconds * 1000)
+    durations(f"logs last 10,000 lines of one session among {rows}, through request/reply (ours) vs bare SQL",
+              statistics.median(ours[1:]), statistics.median(bare[1:]))
+    await broker.stop()
+    await pool.close()
+    await nc.close()
     await conn.close()
 
 
@@ -245,18 +299,26 @@ async def run(ns: argparse.Namespace, server_url: str, nats_url: str) -> None:
         await migrate(conn, LOGS)
         await Partitions().ensure_ahead(conn, datetime.now(UTC).date(), 2)
         await conn.close()
-        await ingestion(db, nats_url, ns.events)
-        await follow_latency(nats_url, db)
-        await tail_query(db, ns.rows)
-        await drop_partition(db, min(ns.rows, 500_000))
-        await tool_speed(nats_url)
+        parts = set(ns.parts.split(","))
+        if "ingest" in parts:
+            await ingestion(db, nats_url, ns.events)
+        if "follow" in parts:
+            await follow_latency(nats_url, db)
+        if "tail" in parts:
+            await tail_query(db, ns.rows, nats_url)
+        if "drop" in parts:
+            await drop_partition(db, min(ns.rows, 500_000))
+        if "tool" in parts:
+            await tool_speed(nats_url)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     ns = parse_args(argv, events=200_000)
     extra = argparse.ArgumentParser(add_help=False)
-    extra.add_argument("--rows", type=int, default=2_000_000)
-    ns.rows = extra.parse_known_args(argv)[0].rows
+    extra.add_argument("--rows", type=int, default=10_000_000)
+    extra.add_argument("--parts", default="ingest,follow,tail,drop,tool", help="which figures, comma-separated")
+    known = extra.parse_known_args(argv)[0]
+    ns.rows, ns.parts = known.rows, known.parts
     with infrastructure() as infra:
         asyncio.run(run(ns, infra.database_url, infra.nats_url))
 

@@ -36,5 +36,7 @@ class LogQueries:
 
 async def forget(pool: asyncpg.Pool, kind: str, ident: str) -> int:
     """Delete every line of ``(kind, id)`` (a deleted studio's lines go with it); returns how many."""
-    status = await pool.execute("DELETE FROM logs.lines WHERE kind = $1 AND id = $2", kind, ident)
+    async with pool.acquire() as conn, conn.transaction():
+        status = await conn.execute("DELETE FROM logs.lines WHERE kind = $1 AND id = $2", kind, ident)
+        await conn.execute("DELETE FROM logs.ingest_marks WHERE kind = $1 AND id = $2", kind, ident)
     return int(status.split()[-1])

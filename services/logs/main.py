@@ -100,7 +100,11 @@ async def maintain(pool: asyncpg.Pool, partitions: Partitions, settings: LogsSet
     """Create tomorrow's partitions, drop the expired ones; returns what was dropped."""
     async with pool.acquire() as conn:
         await partitions.ensure_ahead(conn, day, settings.days_ahead)
-        return await partitions.drop_expired(conn, day, settings.retention_days())
+        dropped = await partitions.drop_expired(conn, day, settings.retention_days())
+        # A run's duplicate marks outlive its lines by at most the longest retention (a republish comes sooner).
+        await conn.execute("DELETE FROM logs.ingest_marks WHERE at < now() - make_interval(days => $1)",
+                           max(settings.retention_days().values()))
+        return dropped
 
 
 async def _every(seconds: float, stop: asyncio.Event, work: Callable[[], Awaitable[object]]) -> None:

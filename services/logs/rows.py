@@ -16,8 +16,6 @@ from libs.logs.lines import KINDS, SOURCES, STREAMS, parse_time
 
 COLUMNS = ("kind", "id", "run", "created_at", "source", "seq", "stream", "message", "final", "js_seq")
 Row = tuple[str, str, int, datetime, str, int, str, str, bool, int]
-#: The index of ``js_seq`` in a row.
-JS_SEQ = 9
 
 
 def decode(data: bytes, js_seq: int) -> Row | None:

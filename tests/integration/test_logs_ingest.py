@@ -83,6 +83,29 @@ async def test_a_redelivered_batch_inserts_nothing_twice(database_url: str) -> N
         await conn.close()
 
 
+async def test_a_line_published_twice_is_stored_once(database_url: str) -> None:
+    """A producer's republish outside JetStream's duplicate window is a new stream message with the same key:
+    the per-(run, source, stream) mark drops it, and a new line after it is stored."""
+    from datetime import UTC, datetime
+
+    from libs.eventstore import migrate
+    from services.logs.schema import LOGS
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrate(conn, LOGS)
+        at = datetime.now(UTC)
+        rows = [("session", "s4", 1, at, "user", i, "stderr" if i % 2 else "stdout", f"l{i}", False, i + 1)
+                for i in range(100)]
+        assert await Writer(conn, Partitions()).write(rows) == 100
+        again = [(*r[:9], r[9] + 100) for r in rows[50:]]  # the same lines, later in the stream
+        new = ("session", "s4", 1, at, "user", 100, "stdout", "l100", False, 201)
+        assert await Writer(conn, Partitions()).write([*again, new]) == 1  # a new writer: the marks are stored
+        assert await conn.fetchval("SELECT count(*) FROM logs.lines WHERE id = 's4'") == 101
+    finally:
+        await conn.close()
+
+
 async def test_invalid_queries_are_refused(database_url: str, nats_url: str, nc: NATS, topology: Topology) -> None:
     from datetime import UTC, datetime, timedelta
 

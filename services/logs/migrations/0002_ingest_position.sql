@@ -11,3 +11,17 @@ ALTER TABLE logs.lines DROP CONSTRAINT IF EXISTS lines_pkey;
 
 -- The read order within a run (kind is each LIST partition's constant, so it is left out).
 CREATE INDEX IF NOT EXISTS lines_read ON logs.lines (id, run, created_at, source, seq);
+
+-- The highest seq committed per (kind, id, run, source, stream): a line a producer sent twice (a republish after
+-- JetStream's 2-minute duplicate window, a restarted reader going over its file again) is at or below it and is
+-- not stored again. Producers send each of these in seq order (libs/logs). Kept as long as the longest retention.
+CREATE TABLE IF NOT EXISTS logs.ingest_marks (
+    kind   text        NOT NULL,
+    id     text        NOT NULL,
+    run    integer     NOT NULL,
+    source text        NOT NULL,
+    stream text        NOT NULL,
+    seq    bigint      NOT NULL,
+    at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (kind, id, run, source, stream)
+);
