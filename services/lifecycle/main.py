@@ -31,7 +31,6 @@ from libs.contracts.studio_commands import (
     StudioCommand,
     UpdateStudio,
 )
-from libs.datalinks.credentials import CredentialStore
 from libs.eventstore import EventStore
 from libs.logs import LogPublisher
 from libs.platform.metrics import start_metrics_server, stop_metrics_server
@@ -40,10 +39,9 @@ from libs.platform.signals import is_system_shutdown
 from services.lifecycle import subscribers
 from services.lifecycle.backends.base import ComputeBackend
 from services.lifecycle.backends.docker import DockerBackend
+from services.lifecycle.backends.kube import KubernetesBackend
 from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.backends.routing import RoutingBackend
-from services.lifecycle.datalinks.copies import S3Copies
-from services.lifecycle.datalinks.links import DataLinks
 from services.lifecycle.handlers import StudioHandlers
 from services.lifecycle.jobs.service import Jobs
 from services.lifecycle.sessions.builds import BuildClient
@@ -53,6 +51,7 @@ from services.lifecycle.sessions.logs import SessionLogs
 from services.lifecycle.sessions.provisioning import Provisioner
 from services.lifecycle.sessions.reconciler import Reconciler
 from services.lifecycle.sessions.runner import RunnerConfig, SessionRunner
+from services.lifecycle.sessions.start_progress import StartProgressReporter
 from services.lifecycle.settings import LifecycleSettings
 
 log = logging.getLogger("studios.lifecycle")
@@ -70,10 +69,10 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     broker = make_broker(nats_url, name="lifecycle", quiet=True, graceful_timeout=settings.drain_seconds)
     backend = _backends(settings)
     handlers = StudioHandlers(store)
-    datalinks = DataLinks(S3Copies(settings.state_dir / "datalinks", settings.datalink_copy_max_mb * 1024**2),
-                          CredentialStore(settings.credentials_file))  # s3:// links (docs/data-links.md)
+    if isinstance(kube := backend.backends.get("kubernetes"), KubernetesBackend):
+        kube.report = StartProgressReporter(handlers)  # pod events on the start's waiting step
     provisioner = Provisioner(store, settings.workspaces_dir, load_or_create_key(settings.session_key_file),
-                              backends=frozenset(backend.backends), datalinks=datalinks)
+                              backends=frozenset(backend.backends))
     runner = SessionRunner(handlers, backend, provisioner,
                            RunnerConfig(settings.ready_timeout_seconds, settings.stop_grace_seconds))
     runner.builds = BuildClient(store, CommandClient(broker))  # condaEnvironment: services/builder builds it
@@ -150,11 +149,16 @@ async def _wind_down(system: bool, broker: NatsBroker, reconciler: Reconciler, r
 
 
 def _backends(settings: LifecycleSettings) -> RoutingBackend:
-    """Local always; docker where an engine is configured. Both write output under ``<state dir>/logs``."""
+    """Local always; docker where an engine is configured; kubernetes where a namespace is. All write output under
+    ``<state dir>/logs``."""
     backends: dict[str, ComputeBackend] = {
         "local": LocalBackend(settings.state_dir, grace=settings.stop_grace_seconds)}
     if settings.docker_host:
         backends["docker"] = DockerBackend(settings.state_dir, settings.docker_host, grace=settings.stop_grace_seconds)
+    if settings.kube_namespace:
+        backends["kubernetes"] = KubernetesBackend(settings.state_dir, settings.kube_namespace,
+                                                   kubeconfig=settings.kubeconfig, context=settings.kube_context,
+                                                   grace=settings.stop_grace_seconds)
     return RoutingBackend(backends, settings.state_dir / "logs")
 
 

@@ -35,9 +35,12 @@ class LifecycleSettings(PlatformSettings):
     #: The Docker-API engine ``docker-platform`` compute environments run on (unix:///var/run/docker.sock,
     #: tcp://host:2375); unset: this lifecycle runs no docker sessions and refuses their starts (docs/backends.md).
     docker_host: str | None = Field(None, alias="STUDIOS_DOCKER_HOST")
-    #: The most an ``s3://`` data link's read-only copy in a session may hold (MiB); a larger link fails the start
-    #: with its size, before anything is fetched (docs/data-links.md).
-    datalink_copy_max_mb: int = Field(5 * 1024, alias="STUDIOS_DATALINK_COPY_MAX_MB", ge=0)
+    #: The namespace ``k8s-platform`` compute environments run pods in (lifecycle's role covers that one only);
+    #: unset: this lifecycle runs no kubernetes sessions and refuses their starts (docs/backends.md). The cluster is
+    #: the one lifecycle runs in (its service account), unless STUDIOS_KUBECONFIG names a kubeconfig file.
+    kube_namespace: str | None = Field(None, alias="STUDIOS_KUBE_NAMESPACE")
+    kubeconfig: str | None = Field(None, alias="STUDIOS_KUBECONFIG")
+    kube_context: str | None = Field(None, alias="STUDIOS_KUBE_CONTEXT")
 
     @property
     def workspaces_dir(self) -> Path:
