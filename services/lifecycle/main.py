@@ -46,6 +46,7 @@ from services.lifecycle.handlers import StudioHandlers
 from services.lifecycle.jobs.service import Jobs
 from services.lifecycle.sessions.builds import BuildClient
 from services.lifecycle.sessions.checkpointing import Checkpointing
+from services.lifecycle.sessions.claims import SessionClaims
 from services.lifecycle.sessions.leadership import LeaderLock
 from services.lifecycle.sessions.logs import SessionLogs
 from services.lifecycle.sessions.provisioning import Provisioner
@@ -77,6 +78,7 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
                            RunnerConfig(settings.ready_timeout_seconds, settings.stop_grace_seconds))
     runner.builds = BuildClient(store, CommandClient(broker))  # condaEnvironment: services/builder builds it
     runner.checkpoints = Checkpointing(CommandClient(broker), provisioner)  # waits for services/checkpoints
+    claims = runner.claims = runner.watcher.claims = SessionClaims(database_url)  # replicas: one works on a studio
     idle = timedelta(minutes=settings.idle_timeout_minutes) if settings.idle_timeout_minutes else None
     reconciler = Reconciler(store, handlers, runner, backend, settings.reconcile_interval_seconds, idle_timeout=idle,
                             leader=LeaderLock(database_url))
@@ -128,6 +130,7 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
         await session_logs.close()
         await log_publisher.close()
         await backend.close()
+        await claims.close()
         await store.close()
 
 

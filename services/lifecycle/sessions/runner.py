@@ -33,6 +33,7 @@ from services.lifecycle.backends.base import ComputeBackend, Handle
 from services.lifecycle.handlers import StudioHandlers, utcnow
 from services.lifecycle.sessions.builds import BuildClient, Outcome
 from services.lifecycle.sessions.checkpointing import Checkpointing
+from services.lifecycle.sessions.claims import SessionClaims
 from services.lifecycle.sessions.provisioning import Provisioner
 from services.lifecycle.sessions.watcher import ExitWatcher, usage_fact
 from services.lifecycle.studio import rules
@@ -61,6 +62,8 @@ class SessionRunner:
         self.builds = builds
         #: restores at start and finalizes at stop (``main.py`` sets it); None: starts show nothing restored
         self.checkpoints: Checkpointing | None = None
+        #: which lifecycle replica works on a studio (``claims.py``; ``main.py`` sets it); None: only this one
+        self.claims: SessionClaims | None = None
         self.config = config or RunnerConfig()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._what: dict[str, str] = {}
@@ -76,7 +79,7 @@ class SessionRunner:
     def start(self, session_id: str, run: int) -> None:
         if self.busy(session_id):
             return  # a start or stop for this studio is under way; it re-reads the state when it acts
-        self._spawn(session_id, f"start:{run}", self._start(session_id, run))
+        self._spawn(session_id, f"start:{run}", self._claimed(session_id, lambda: self._start(session_id, run)))
 
     def stop(self, session_id: str, run: int) -> None:
         task = self._tasks.get(session_id)
@@ -84,7 +87,20 @@ class SessionRunner:
             if self._what.get(session_id, "").startswith("stop"):
                 return
             task.cancel()  # a stop wins over a start still under way
-        self._spawn(session_id, f"stop:{run}", self._stop(session_id, run, previous=task))
+        self._spawn(session_id, f"stop:{run}",
+                    self._claimed(session_id, lambda: self._stop(session_id, run, previous=task), wait=True))
+
+    async def _claimed(self, session_id: str, work: Callable[[], Awaitable[None]], wait: bool = False) -> None:
+        """``work`` under the studio's claim: a start another replica holds it for is left to that one (the
+        reconciler resumes it if it is still wanted afterwards); a stop waits for it."""
+        if self.claims is None:
+            return await work()
+        if wait:
+            async with self.claims.hold(session_id):
+                return await work()
+        async with self.claims.attempt(session_id) as taken:
+            if taken:
+                await work()
 
     def _spawn(self, session_id: str, what: str, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -22,6 +22,7 @@ from libs.contracts.studio_commands import RecordSessionStopped
 from libs.contracts.studio_state import State
 from services.lifecycle.backends.base import ComputeBackend, Handle, Status, Usage
 from services.lifecycle.handlers import StudioHandlers, utcnow
+from services.lifecycle.sessions.claims import SessionClaims
 
 log = logging.getLogger("studios.lifecycle.watcher")
 ACTOR = "lifecycle"
@@ -52,6 +53,9 @@ class ExitWatcher:
     def __init__(self, handlers: StudioHandlers, backend: ComputeBackend,
                  finalize: Callable[[State], Awaitable[None]] | None = None) -> None:
         self.handlers, self.backend, self.finalize = handlers, backend, finalize
+        #: with replicas, another process may watch the same tool (its reconciler adopted it): the end is
+        #: recorded under the studio's claim, and whoever comes second finds it recorded (``claims.py``)
+        self.claims: SessionClaims | None = None
         self._tasks: dict[str, tuple[str, asyncio.Task[None]]] = {}  # studio -> (run key, task)
 
     def watching(self, session_id: str) -> bool:
@@ -81,6 +85,12 @@ class ExitWatcher:
 
     async def _watch(self, session_id: str, run: int, handle: Handle) -> None:
         status = await self.backend.wait(handle)
+        if self.claims is None:
+            return await self._ended(session_id, run, handle, status)
+        async with self.claims.hold(session_id):
+            await self._ended(session_id, run, handle, status)
+
+    async def _ended(self, session_id: str, run: int, handle: Handle, status: Status) -> None:
         state = await self.handlers.state(session_id)
         if state.run != run or state.status is not StudioStatus.RUNNING:
             return  # a stop was asked for (its task records the end), or the studio moved on
