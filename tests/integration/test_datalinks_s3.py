@@ -1,7 +1,8 @@
 """``s3://`` data links against a real S3-compatible server the tests start (moto in server mode, checking every
 request's signature): browsed page by page through the real gateway over HTTP, and copied read-only into a
-session on the local backend (re-used across starts), with the size limit and a refused credential failing the
-start with a message that names the link."""
+session on the local backend (re-used across starts) and bind-mounted read-only into a Docker container (a real
+engine: DOCKER_HOST or a private podman, skipped with the reason without one), with the size limit and a refused
+credential failing the start with a message that names the link."""
 
 from __future__ import annotations
 
@@ -21,17 +22,20 @@ import nats
 import pytest
 
 from libs.bus.streams import Topology, delete_streams
-from libs.contracts.identity import DataLinkCreated
+from libs.contracts.identity import ComputeEnvCreated, DataLinkCreated
 from libs.contracts.identity import stream as identity_stream
 from libs.contracts.studio import StudioConfiguration, StudioStatus, StudioTemplate, stream_name
 from libs.contracts.studio_commands import StartStudio, StopStudio
 from libs.datalinks.credentials import CredentialStore
 from libs.eventstore import EventStore, Expected, to_new_events
+from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
 from libs.testing.s3 import iam_keys, moto_server, require_auth
 from services.gateway.main import create_app
 from services.gateway.settings import GatewaySettings
 from services.lifecycle.backends import mounts
+from services.lifecycle.backends.docker import DockerBackend
 from services.lifecycle.backends.local import LocalBackend
+from services.lifecycle.backends.routing import RoutingBackend
 from services.lifecycle.datalinks.copies import S3Copies
 from services.lifecycle.datalinks.links import DataLinks
 from services.lifecycle.handlers import StudioHandlers
@@ -254,3 +258,41 @@ async def test_a_link_that_cannot_be_copied_fails_the_start_naming_it(
     assert message.startswith("Mounting data links: ") and all(e in message for e in expected), message
     assert not any(session.copies.folder(sid, "dl-refused").glob("*"))  # nothing was fetched
     assert await session.backend.list_sessions() == []
+
+
+# -- sessions on a Docker engine -------------------------------------------------------------------------------
+
+IN_CONTAINER = ("cat /workspace/data/ref/file0.txt > /workspace/seen.txt; "
+                "(touch /workspace/data/ref/new && echo wrote || echo refused) > /workspace/write.txt; "
+                'exec busybox httpd -f -p "$CONNECT_TOOL_PORT" -h /workspace')
+
+
+async def test_a_docker_studio_gets_the_s3_copy_bind_mounted_read_only(
+        store: EventStore, tmp_path: Path, bucket: Bucket, docker_engine: Engine) -> None:  # noqa: F811
+    env = ComputeEnvCreated(compute_env_id="ce-docker", workspace_id=1, name="docker", platform="docker-platform",
+                            config={"workDir": "/w"}, allow_custom_commands=True, at=datetime.now(UTC), actor="1")
+    await store.append(identity_stream("computeenv", "ce-docker"), to_new_events([env]), Expected.NO_STREAM)
+    await _add_link(store, "dl-docker", "ref", "lab")
+    copies = S3Copies(tmp_path / "copies", 64 * 1024**2)
+    datalinks = DataLinks(copies, CredentialStore(bucket.credentials(tmp_path / "credentials.json")))
+    handlers, docker = StudioHandlers(store), DockerBackend(tmp_path / "state", docker_engine.url, grace=2)
+    provisioner = Provisioner(store, tmp_path / "ws", b"k" * 32, backends=frozenset({"local", "docker"}),
+                              datalinks=datalinks)
+    runner = SessionRunner(handlers, RoutingBackend({"docker": docker}, tmp_path / "state" / "logs"), provisioner)
+    cmd = create("s3-in-docker", template=StudioTemplate(repository=docker_engine.image, tool="custom"),
+                 configuration=StudioConfiguration(mount_data=("dl-docker",), command=("sh", "-c", IN_CONTAINER)))
+    cmd = cmd.model_copy(update={"compute_env_id": "ce-docker"})
+    try:
+        await handlers.handle(cmd)
+        runner.start(cmd.session_id, 1)
+        await runner.drain()
+        state = await handlers.state(cmd.session_id)
+        assert state.status is StudioStatus.RUNNING, state.status_message
+        ws = tmp_path / "ws" / cmd.session_id
+        # the tool serves only after its probe ran, so a running studio has written both files
+        assert (ws / "write.txt").read_text().strip() == "refused"  # root in the container, and still read-only
+        assert (ws / "seen.txt").read_text() == "row 0\n"
+    finally:
+        for handle in await docker.list_sessions():
+            await docker.stop(handle, grace=2)
+        await docker.close()
