@@ -45,7 +45,7 @@ def up(
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Data dir (STUDIOS_DATA_DIR, default .studios)."),
     service: list[str] = typer.Option([], "--service", "-s",
                                       help="Run only these services (repeatable; default: all)."),
-    replicas: int = typer.Option(1, "--replicas", min=1,
+    replicas: int = typer.Option(1, "--replicas", min=1, envvar="STUDIOS_REPLICAS",
                                  help="Processes of each service; gateway n listens on --port + n - 1."),
 ) -> None:
     """Start PostgreSQL and NATS (unless DATABASE_URL / NATS_URL name servers) and every service; Ctrl-C stops."""
