@@ -1,7 +1,8 @@
 """The warm pools' I/O: what the compute environments ask for (their events), the processes (``processes.py``),
 the claims (the store), metrics and the status file. The decisions are ``model.py``'s and ``rules.py``'s.
 
-- Only the leader (the reconciler's lock) keeps pools filled: two lifecycles on one host never both refill.
+- Only the leader (the reconciler's lock, as its last pass left it: no round trip of its own on the lock's
+  connection) keeps pools filled: two lifecycles on one host never both refill.
 - A start takes a member by a recorded claim: a ``NameReserved`` on ``poolclaim-<member>`` appended with
   ``no_stream``, so of two starts racing for one member (in one process or two) exactly one wins; the loser tries
   the next member, or starts cold. A member is claimed at most once, ever.
@@ -50,7 +51,7 @@ Launch = Callable[[LaunchSpec], Awaitable[Handle]]
 
 class PoolManager:
     def __init__(self, store: EventStore, processes: PoolProcesses, session_key: bytes, *, interval: float = 1.0,
-                 leading: Callable[[], Awaitable[bool]] | None = None, warm_timeout: float = 300.0) -> None:
+                 leading: Callable[[], bool] | None = None, warm_timeout: float = 300.0) -> None:
         self.store, self.processes, self.key = store, processes, session_key
         self.interval, self.leading, self.warm_timeout = interval, leading, warm_timeout
         self.state = model.PoolState()
@@ -109,7 +110,7 @@ class PoolManager:
                 w.cancel()
 
     async def pass_once(self) -> None:
-        if self.leading is not None and not await self.leading():
+        if self.leading is not None and not self.leading():
             return
         rows = await self.store.pool.fetch(_DESIRED_SQL)
         self._apply(model.DesiredSet(rules.desired(

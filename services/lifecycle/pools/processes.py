@@ -16,6 +16,7 @@ Binding (``bind``) hands a process to the sessions' backend in an order a crash 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import os
@@ -140,9 +141,12 @@ class PoolProcesses(LocalBackend):
         handle = Handle(spec.session_id, "local", member.ident, "127.0.0.1", port, member.started_at,
                         f"{member.limits}; warm pool" if member.limits else "warm pool")
         self.sessions.records.write(handle, spec, self.records.group(member.session_id))
-        log = self.log_path(member.session_id)
-        if log.exists():
-            log.replace(self.sessions.log_path(spec.session_id))  # the process keeps writing to the same file
+        # From here on the process is the studio's: nothing may fail. The output file moves to the run's (the
+        # process keeps writing to the same file); without it the run's log starts empty, nothing worse.
+        with contextlib.suppress(OSError):
+            target = self.sessions.log_path(spec.session_id)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.log_path(member.session_id).replace(target)
         self.forget(member.session_id)
         return handle
 

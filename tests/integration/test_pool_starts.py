@@ -1,0 +1,38 @@
+"""Warm pools in the lifecycle service (real PostgreSQL, NATS and JupyterLab processes): a start takes a pooled
+process, many concurrent starts never share one, and the pool refills (docs/pools.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from libs.contracts.studio import StudioStatus
+from libs.testing.waiting import wait_for
+from tests.integration.lifecycle_harness import create, running_lifecycle
+from tests.integration.pool_helpers import CONFIG, JUPYTER, ready_members, session_record, set_pool
+
+pytestmark = [pytest.mark.jupyter,
+              pytest.mark.skipif(importlib.util.find_spec("jupyterlab") is None, reason="jupyter extra missing")]
+
+
+async def test_a_start_takes_a_pooled_process_and_the_pool_refills(database_url: str, nats_url: str,
+                                                                    tmp_path: Path) -> None:
+    async with running_lifecycle(database_url, nats_url, tmp_path) as lc:
+        state_dir = lc.settings.state_dir
+        await set_pool(lc.store, 2)
+        members = await wait_for(lambda: ready_members(state_dir) if len(ready_members(state_dir)) == 2 else None,
+                                 within=180, what="two warm members")
+        cmd = create("pooled", template=JUPYTER, configuration=CONFIG)
+        await lc.send(cmd)
+        state = await lc.wait_status(cmd.session_id, StudioStatus.RUNNING, StudioStatus.ERRORED, timeout=120)
+        assert state.status is StudioStatus.RUNNING, state.status_message
+        record = session_record(state_dir, state.run_key)
+        assert "warm pool" in record["limits"]
+        assert int(record["pid"]) in {m["pid"] for m in members}
+        refilled = await wait_for(lambda: ready_members(state_dir) if len(ready_members(state_dir)) == 2 else None,
+                                  within=180, what="the pool refilled")
+        assert int(record["pid"]) not in {m["pid"] for m in refilled}
