@@ -44,6 +44,8 @@ from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.backends.routing import RoutingBackend
 from services.lifecycle.handlers import StudioHandlers
 from services.lifecycle.jobs.service import Jobs
+from services.lifecycle.pools.manager import PoolManager
+from services.lifecycle.pools.processes import PoolProcesses
 from services.lifecycle.sessions.builds import BuildClient
 from services.lifecycle.sessions.checkpointing import Checkpointing
 from services.lifecycle.sessions.claims import SessionClaims
@@ -82,6 +84,7 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     idle = timedelta(minutes=settings.idle_timeout_minutes) if settings.idle_timeout_minutes else None
     reconciler = Reconciler(store, handlers, runner, backend, settings.reconcile_interval_seconds, idle_timeout=idle,
                             leader=LeaderLock(database_url))
+    runner.pools = pools = _pools(settings, store, backend, provisioner, reconciler)  # docs/pools.md
 
     server = CommandServer(broker, "lifecycle")
     for command in PUBLIC_COMMANDS:
@@ -101,6 +104,7 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     session_logs.resume()
     relay = Relay(store, broker.js, dsn=database_url, topology=topology)
     metrics = _serve_metrics(settings)
+    await pools.recover()  # first: a member left half-bound is stopped before its studio's start is resumed
     await reconciler.run_once()  # before taking new work: adopt or settle what the last run left
     await broker.start()
     relay_stop = asyncio.Event()  # the relay outlives the drain, so what the drain records is published at once
@@ -110,6 +114,7 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     # jobs outlive a restart; a whole-system shutdown stops them
     jobs_task = asyncio.create_task(jobs.run(broker.js, topology, reconcile_stop,
                                              lambda: settings.system_shutdown or is_system_shutdown(stop)))
+    pools_task = asyncio.create_task(pools.run(reconcile_stop))
     log.info("lifecycle ready")
     try:
         if not settings.system_shutdown:  # else started only to take part in a whole-system shutdown
@@ -119,12 +124,16 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
         with contextlib.suppress(Exception):
             await _wind_down(settings.system_shutdown or is_system_shutdown(stop), broker, reconciler, runner,
                              reconcile_task, settings.drain_seconds)
+        pools_task.cancel()
+        if settings.system_shutdown or is_system_shutdown(stop):
+            with contextlib.suppress(Exception):
+                await pools.shutdown()  # pooled processes are reaped with the system; a restart keeps them
         with contextlib.suppress(Exception):  # what the jobs' shutdown records is relayed before the relay stops
             await asyncio.wait([jobs_task], timeout=settings.stop_grace_seconds + settings.drain_seconds)
         relay_stop.set()
         for t in (relay_task, reconcile_task, jobs_task):
             t.cancel()
-        await asyncio.gather(relay_task, reconcile_task, jobs_task, return_exceptions=True)
+        await asyncio.gather(relay_task, reconcile_task, jobs_task, pools_task, return_exceptions=True)
         if metrics is not None:
             stop_metrics_server(metrics)
         await session_logs.close()
@@ -163,6 +172,18 @@ def _backends(settings: LifecycleSettings) -> RoutingBackend:
                                                    kubeconfig=settings.kubeconfig, context=settings.kube_context,
                                                    grace=settings.stop_grace_seconds)
     return RoutingBackend(backends, settings.state_dir / "logs")
+
+
+def _pools(settings: LifecycleSettings, store: EventStore, backend: RoutingBackend, provisioner: Provisioner,
+           reconciler: Reconciler) -> PoolManager:
+    """Warm pools run beside the local backend (a bound process is one of its sessions) and are kept by the leader."""
+    local = backend.backends["local"]
+    assert isinstance(local, LocalBackend)
+    processes = PoolProcesses(settings.state_dir, local, grace=min(5.0, settings.stop_grace_seconds),
+                              cgroups=local.layout is not None)
+    leader = reconciler.leader
+    return PoolManager(store, processes, provisioner.session_key,
+                       leading=lambda: leader is None or leader.held)  # as the reconciler's last pass found it
 
 
 def _serve_metrics(settings: LifecycleSettings) -> Any:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from libs.contracts.commands import Reply
 from libs.contracts.errors import StudiosError
@@ -37,6 +37,9 @@ from services.lifecycle.sessions.claims import SessionClaims
 from services.lifecycle.sessions.provisioning import Provisioner
 from services.lifecycle.sessions.watcher import ExitWatcher, usage_fact
 from services.lifecycle.studio import rules
+
+if TYPE_CHECKING:
+    from services.lifecycle.pools.manager import PoolManager
 
 log = logging.getLogger("studios.lifecycle.runner")
 T = TypeVar("T")
@@ -64,6 +67,8 @@ class SessionRunner:
         self.checkpoints: Checkpointing | None = None
         #: which lifecycle replica works on a studio (``claims.py``; ``main.py`` sets it); None: only this one
         self.claims: SessionClaims | None = None
+        #: warm pools (``main.py`` sets it): a start a pool can honour takes a pooled process (docs/pools.md)
+        self.pools: PoolManager | None = None
         self.config = config or RunnerConfig()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._what: dict[str, str] = {}
@@ -197,7 +202,9 @@ class SessionRunner:
         spec = await self.provisioner.launch_spec(state)
         if built is not None:  # the build's venv (local) or image (docker) is what the tool runs in
             spec = replace(spec, python_env=built.python_env, image=built.image or spec.image)
-        return await self._step(state, 3, self.backend.launch(spec), detail=lambda h: h.limits or None)
+        launch = (self.pools.launch(state, spec, self.backend.launch)  # a built environment is never a pool's
+                  if self.pools is not None and built is None else self.backend.launch(spec))
+        return await self._step(state, 3, launch, detail=lambda h: h.limits or None)
 
     async def finalize(self, state: State) -> None:
         """The run's final checkpoint (a no-op without a checkpoints service); never raises."""
