@@ -138,7 +138,16 @@ async def execute(store: EventStore, stream: str, command: C, decide: Callable[[
             if done is not None:
                 return done
         state, version = await load(store, stream, evolve, initial, reg, cache)
-        events = list(decide(state, command))
+        try:
+            events = list(decide(state, command))
+        except Exception:
+            # A retry sent while its first attempt was still executing (its client's gateway died) may load the
+            # state that attempt made just after looking for it: a stop then finds the studio stopping and
+            # refuses. What it asked for is what happened: the first result is its answer.
+            if command_id is not None and (prior := await _repeated(store, command_id, metadata, evolve, initial,
+                                                                    reg, cache)) is not None:
+                return prior
+            raise
         if not events:
             return Executed(state, [], version, None)
         expected = version if version >= 0 else Expected.NO_STREAM
