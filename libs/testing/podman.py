@@ -109,17 +109,18 @@ def _rootfs_tarball() -> bytes:
     return buffer.getvalue()
 
 
-def import_test_image(url: str) -> str:
-    """Import the busybox rootfs as ``TEST_IMAGE`` (once per engine); returns the image's name."""
+def import_test_image(url: str, name: str = TEST_IMAGE, user: str | None = None) -> str:
+    """Import the busybox rootfs as ``name`` (once per engine), its ``USER`` set when ``user`` is given (an image
+    that says who it runs as); returns the image's name."""
     with _client(url) as client:
-        if client.get(f"/images/{TEST_IMAGE}/json").status_code == 200:
-            return TEST_IMAGE
-        changes = quote(f"CMD {TOOL_CMD}")
-        reply = client.post(f"/images/create?fromSrc=-&repo={TEST_IMAGE}&changes={changes}",
+        if client.get(f"/images/{name}/json").status_code == 200:
+            return name
+        changes = f"&changes={quote(f'CMD {TOOL_CMD}')}" + (f"&changes={quote(f'USER {user}')}" if user else "")
+        reply = client.post(f"/images/create?fromSrc=-&repo={name}{changes}",
                             content=_rootfs_tarball(), headers={"Content-Type": "application/x-tar"})
         if reply.status_code != 200 or "error" in reply.text.lower():
             pytest.skip(f"the engine at {url} would not import the test image: {reply.text[-400:]}")
-    return TEST_IMAGE
+    return name
 
 
 def _remove_all(url: str) -> None:

@@ -4,6 +4,8 @@
   ``studios-<session>`` (a retried launch finds it instead of starting a second one) and labelled
   ``studios.studio``/``studios.session``/``studios.owner``/``studios.scope``; ``list_sessions`` finds live sessions
   by those labels, so a restarted lifecycle adopts them. ``scope`` keeps two installations on one engine apart.
+- It runs as the image's own user, else as ``user`` (``1000:1000`` by default, never root unless configured so),
+  its ``HOME`` the workspace, which is made that user's: ``users.py``.
 - Limits are the engine's: ``NanoCpus`` and ``Memory``; GPUs as device requests; ``spot`` is ignored with a warning.
 - The workspace is a named volume bound to the session's workspace folder; data links are read-only bind mounts;
   the tool's port is published on 127.0.0.1 only (the gateway proxy is on this host). Shape: ``containers.py``.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -29,6 +32,7 @@ import httpx
 
 from services.lifecycle.backends import containers as shape
 from services.lifecycle.backends import engine as ops
+from services.lifecycle.backends import users
 from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
 from services.lifecycle.backends.usage import Meter
 
@@ -41,8 +45,11 @@ class DockerBackend:
     name = "docker"
 
     def __init__(self, state_dir: Path, url: str | None = None, *, grace: float = 30.0, scope: str = "studios",
-                 default_image: str | None = None, network: str | None = None) -> None:
+                 default_image: str | None = None, network: str | None = None,
+                 user: str = users.DEFAULT_USER) -> None:
         self.state_dir, self.url, self.grace, self.scope = state_dir, url, grace, scope
+        #: who a session runs as where its image names no user (``users.py``); "" for the image's default, root
+        self.user = user
         self.default_image, self.network = default_image, network
         self._engine: aiodocker.Docker | None = None  # made on first use: it needs a running loop
         self._meters: dict[str, Meter] = {}
@@ -81,10 +88,17 @@ class DockerBackend:
                 with contextlib.suppress(aiodocker.DockerError):  # a concurrent launch may have removed it first
                     await self.engine.containers.container(existing["Id"]).delete(force=True)
             await ops.ensure_image(self.engine, image)
+            image_user = ((await self.engine.images.inspect(image)).get("Config") or {}).get("User") or None
+            user = users.container_user(self.user, image_user)
+            config = users.apply(config, user, shape.WORKSPACE)
             spec.workspace_dir.mkdir(parents=True, exist_ok=True)
             await ops.ensure_volume(self.engine, shape.volume_config(spec))
             container = await self.engine.containers.create(config, name=shape.container_name(spec.session_id))
+            owner = users.ids(user or image_user)
+            await asyncio.to_thread(users.own, spec.workspace_dir, owner)  # a restored checkpoint's files
             await container.start()
+            # again: on a volume's first use the engine copies the image's folder there (root's) over it
+            await asyncio.to_thread(users.own, spec.workspace_dir, owner)
             info = await container.show()
         except aiodocker.DockerError as error:
             # A name already taken is Docker's 409, and Podman's 500 "… is already in use"
@@ -188,6 +202,10 @@ class DockerBackend:
 
     def _adopt(self, info: dict[str, Any], limits: str = "") -> Handle:
         handle = shape.handle_of(info, self.name, limits)
+        if self.network:  # the gateway reaches the tool on that network (compose), not on this host's loopback
+            networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
+            if address := (networks.get(self.network) or {}).get("IPAddress"):
+                handle = dataclasses.replace(handle, host=address, port=shape.TOOL_PORT)
         self._meters.setdefault(handle.session_id, Meter(started_at=handle.started_at))
         if handle.session_id not in self._followers or self._followers[handle.session_id].done():
             self._follow(handle)
