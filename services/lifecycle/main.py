@@ -166,7 +166,8 @@ def _backends(settings: LifecycleSettings) -> RoutingBackend:
     backends: dict[str, ComputeBackend] = {
         "local": LocalBackend(settings.state_dir, grace=settings.stop_grace_seconds)}
     if settings.docker_host:
-        backends["docker"] = DockerBackend(settings.state_dir, settings.docker_host, grace=settings.stop_grace_seconds)
+        backends["docker"] = DockerBackend(settings.state_dir, settings.docker_host, grace=settings.stop_grace_seconds,
+                                           user=settings.docker_user, network=settings.docker_network)
     if settings.kube_namespace:
         backends["kubernetes"] = KubernetesBackend(settings.state_dir, settings.kube_namespace,
                                                    kubeconfig=settings.kubeconfig, context=settings.kube_context,

@@ -35,6 +35,11 @@ class LifecycleSettings(PlatformSettings):
     #: The Docker-API engine ``docker-platform`` compute environments run on (unix:///var/run/docker.sock,
     #: tcp://host:2375); unset: this lifecycle runs no docker sessions and refuses their starts (docs/backends.md).
     docker_host: str | None = Field(None, alias="STUDIOS_DOCKER_HOST")
+    #: Who docker sessions run as where their image names no user (uid:gid); "" runs them as the image's default.
+    docker_user: str = Field("1000:1000", alias="STUDIOS_DOCKER_USER")
+    #: A network docker sessions join, where the gateway reaches them (compose: studios-sessions); unset: their
+    #: port is published on this host's 127.0.0.1.
+    docker_network: str | None = Field(None, alias="STUDIOS_DOCKER_NETWORK")
     #: The namespace ``k8s-platform`` compute environments run pods in (lifecycle's role covers that one only);
     #: unset: this lifecycle runs no kubernetes sessions and refuses their starts (docs/backends.md). The cluster is
     #: the one lifecycle runs in (its service account), unless STUDIOS_KUBECONFIG names a kubeconfig file.
