@@ -36,3 +36,26 @@ async def test_a_start_takes_a_pooled_process_and_the_pool_refills(database_url:
         refilled = await wait_for(lambda: ready_members(state_dir) if len(ready_members(state_dir)) == 2 else None,
                                   within=180, what="the pool refilled")
         assert int(record["pid"]) not in {m["pid"] for m in refilled}
+
+
+@pytest.mark.slow
+async def test_fifty_concurrent_starts_against_a_pool_of_two(database_url: str, nats_url: str,
+                                                             tmp_path: Path) -> None:
+    async with running_lifecycle(database_url, nats_url, tmp_path) as lc:
+        state_dir = lc.settings.state_dir
+        await set_pool(lc.store, 2)
+        await wait_for(lambda: len(ready_members(state_dir)) == 2 or None, within=180, what="two warm members")
+        cmds = [create(f"many-{i}", template=JUPYTER, configuration=CONFIG) for i in range(50)]
+        await asyncio.gather(*(lc.send(c) for c in cmds))
+        states = await asyncio.gather(*(lc.wait_status(c.session_id, StudioStatus.RUNNING, StudioStatus.ERRORED,
+                                                       timeout=600) for c in cmds))
+        assert [s.status for s in states] == [StudioStatus.RUNNING] * 50, \
+            [s.status_message for s in states if s.status is not StudioStatus.RUNNING]
+        records = [session_record(state_dir, s.run_key) for s in states]
+        pids = Counter(int(r["pid"]) for r in records)
+        assert all(n == 1 for n in pids.values()) and len(pids) == 50  # no process serves two studios
+        pooled = [r for r in records if "warm pool" in r["limits"]]
+        assert 2 <= len(pooled) <= 50  # at least the two that were warm; refills may serve later starts too
+        refilled = await wait_for(lambda: ready_members(state_dir) if len(ready_members(state_dir)) == 2 else None,
+                                  within=300, what="the pool refilled")
+        assert not {m["pid"] for m in refilled} & set(pids)  # the refill is new processes, bound to no one
