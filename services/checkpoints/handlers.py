@@ -112,7 +112,7 @@ class CheckpointHandlers:
         if ref is None:
             return None
         try:
-            return await self.engine.load(ref)
+            return await self.engine.load(ref, cached=True)
         except CorruptBlob:
             return None  # then every file is read again
 

@@ -4,6 +4,7 @@ chunks are not written again, and a corrupted chunk is found on restore."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -13,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from services.checkpoints.storage import chunks
 from services.checkpoints.storage.chunks import chunk_key
-from services.checkpoints.storage.engine import Engine
-from services.checkpoints.storage.manifest import CorruptBlob
+from services.checkpoints.storage.engine import INLINE_BYTES, Engine
+from services.checkpoints.storage.manifest import CorruptBlob, Manifest
 from tests.integration.checkpoint_helpers import fill_workspace, s3_endpoint, s3_url, snapshot
 
 __all__ = ["s3_endpoint"]
@@ -87,7 +89,7 @@ async def test_the_s3_store_saves_and_restores_with_worker_processes(tmp_path: P
     engine = Engine(s3_url(s3_endpoint, f"b{uuid.uuid4().hex[:12]}"), workers=2)
     try:
         ws = tmp_path / "ws"
-        fill_workspace(ws)
+        fill_workspace(ws, big_mb=INLINE_BYTES // (1 << 20) + 1)  # more than a save chunks in-process
         saved = await engine.save(7, str(ws))
         again = await engine.save(7, str(ws), previous=await engine.load(saved.manifest))
         assert again.chunks_written == 0
@@ -105,14 +107,68 @@ async def test_a_dead_worker_fails_one_save_and_the_next_one_works(engine: Engin
     from libs.testing.waiting import wait_for
 
     ws = tmp_path / "ws"
-    fill_workspace(ws, big_mb=4)
+    fill_workspace(ws, big_mb=INLINE_BYTES // (1 << 20) + 1)  # more than a save chunks in-process
     await engine.save(1, str(ws))  # the pool's processes exist from here on
     pool: Any = engine._pool
     for pid in list(pool._processes):
         os.kill(pid, signal.SIGKILL)  # as the OOM killer would
     await wait_for(lambda: pool._broken or None, within=30, what="the pool notices")
-    (ws / "big.dat").write_bytes(b"changed")
+    (ws / "big.dat").write_bytes(os.urandom(INLINE_BYTES + 1))
     with pytest.raises(OSError, match="worker process died"):
         await engine.save(1, str(ws))
     again = await engine.save(1, str(ws))
     assert again.file_count == 4 and again.files_read == 4
+
+
+async def test_a_small_change_set_is_saved_in_process_without_starting_a_worker(tmp_path: Path) -> None:
+    engine = Engine(str(tmp_path / "blobs"), workers=2)
+    try:
+        ws = tmp_path / "ws"
+        fill_workspace(ws, big_mb=1)
+        first = await engine.save(1, str(ws))
+        (ws / "notes" / "a.txt").write_text("changed\n")
+        second = await engine.save(1, str(ws), previous=await engine.load(first.manifest, cached=True))
+        assert (first.files_read, second.files_read, second.chunks_written) == (4, 1, 1)
+        pool: Any = engine._pool
+        assert not pool._processes  # no worker process was started for either
+        out = tmp_path / "out"
+        await engine.restore(await engine.load(second.manifest), str(out))
+        assert snapshot(out) == snapshot(ws)
+    finally:
+        engine.close()
+
+
+async def test_a_large_file_is_chunked_in_segments_and_a_change_rewrites_only_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chunks, "SEGMENT", 2 << 20)  # threads (workers=0) see it; worker processes would not
+    engine = Engine(str(tmp_path / "blobs"), workers=0)
+    try:
+        ws = tmp_path / "ws"
+        ws.mkdir()
+        (ws / "large.bin").write_bytes(os.urandom(9 << 20) + b"z" * (3 << 20))
+        first = await engine.save(1, str(ws))
+        [entry] = (await engine.load(first.manifest)).files
+        assert len(chunks.pieces(entry.path, entry.size)) == 6 and sum(n for _, n in entry.chunks) == 12 << 20
+        _overwrite(ws / "large.bin", 5 << 20, os.urandom(1000))
+        second = await engine.save(1, str(ws), previous=await engine.load(first.manifest))
+        assert 0 < second.chunks_written <= 3  # the chunks around the change, not the whole file
+        out = tmp_path / "out"
+        await engine.restore(await engine.load(second.manifest), str(out))
+        assert (out / "large.bin").read_bytes() == (ws / "large.bin").read_bytes()
+    finally:
+        engine.close()
+
+
+async def test_a_save_reencodes_only_the_entries_that_changed_and_the_manifest_is_the_same(
+        engine: Engine, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    fill_workspace(ws)
+    first = await engine.save(1, str(ws))
+    base = await engine.load(first.manifest, cached=True)
+    (ws / "blob.bin").write_bytes(b"new")
+    second = await engine.save(1, str(ws), previous=base)
+    again = await engine.load(second.manifest, cached=True)
+    kept = [e for e in again.entries if e.path != "blob.bin"]
+    assert all(any(e is b for b in base.entries) for e in kept)  # the base's own objects, encoded once
+    fresh = Manifest.decode(await asyncio.to_thread(engine.store.get, second.manifest.uri))
+    assert fresh == again and fresh.encode() == again.encode(like=base)  # byte for byte as a fresh encoding

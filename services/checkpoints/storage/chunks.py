@@ -4,9 +4,10 @@ zstd-compressed. These functions run in worker processes, each with its own blob
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import zstandard
@@ -34,33 +35,73 @@ def chunk_key(sha: str) -> str:
     return f"chunks/{sha[:2]}/{sha}"
 
 
+#: a file larger than this is chunked in segments of this size, each on its own worker (cuts restart at every
+#: segment's start, so a change in a large file is re-hashed by every core, and the cuts resynchronise a chunk
+#: or two after each segment's start, so a segment boundary costs almost no deduplication)
+SEGMENT = 64 * 1024 * 1024
+
+Piece = tuple[str, int, int]  # (path, offset, length): a whole file, or one segment of a large one
+
+
 @dataclass(frozen=True)
 class Written:
     path: str
+    offset: int
     chunks: tuple[tuple[str, int], ...]
     bytes_written: int
     chunks_written: int
 
 
-def store_files(url: str, root: str, paths: Iterable[str], known: frozenset[str]) -> list[Written]:
-    """Chunk each file, and write the chunks not stored yet (``known``: in the previous manifest)."""
+def pieces(path: str, size: int) -> list[Piece]:
+    if size <= SEGMENT:
+        return [(path, 0, size)]
+    return [(path, off, min(SEGMENT, size - off)) for off in range(0, size, SEGMENT)]
+
+
+class _Window:
+    """``length`` bytes of an open file from where it stands: FastCDC's stream reader over one piece."""
+
+    def __init__(self, f: io.FileIO, length: int) -> None:
+        self.f, self.left = f, length
+
+    def readinto(self, b: memoryview) -> int:
+        n = min(len(b), self.left)
+        if n <= 0:
+            return 0
+        got = self.f.readinto(memoryview(b)[:n]) or 0
+        self.left -= got
+        return got
+
+
+def _cuts(cdc: FastCDC, full: str, offset: int, length: int) -> Iterator[memoryview | bytes]:
+    """The piece's chunks, each valid until the next is asked for. A piece no longer than FastCDC's minimum is
+    one chunk (as FastCDC would cut it), read plainly: most files of a workspace are small."""
+    with open(full, "rb", buffering=0) as f:
+        f.seek(offset)
+        if length <= cdc.min_size:
+            yield f.read(length)
+            return
+        for chunk in cdc.cut_stream(_Window(f, length)):
+            yield chunk.data
+
+
+def store_files(url: str, root: str, todo: Iterable[Piece], known: frozenset[str]) -> list[Written]:
+    """Chunk each piece, and write the chunks not stored yet (``known``: in the previous manifest)."""
     store, cdc, zc = store_for(url), FastCDC(avg_size=AVG_CHUNK), zstandard.ZstdCompressor(level=LEVEL)
     out = []
-    for rel in paths:
+    for rel, offset, length in todo:
         chunks, written, count = [], 0, 0
-        full = os.path.join(root, rel)
-        if os.path.getsize(full):
-            for chunk in cdc.cut_file(full):
-                data = chunk.data
+        if length:
+            for data in _cuts(cdc, os.path.join(root, rel), offset, length):
                 sha = hashlib.sha256(data).hexdigest()
-                chunks.append((sha, chunk.length))
+                chunks.append((sha, len(data)))
                 key = chunk_key(sha)
                 if sha in known or store.exists(key):
                     continue  # a chunk already stored is not written again
                 blob = zc.compress(data)
                 store.put(key, blob)
                 written, count = written + len(blob), count + 1
-        out.append(Written(rel, tuple(chunks), written, count))
+        out.append(Written(rel, offset, tuple(chunks), written, count))
     store.flush()  # this worker's chunks are durable before the save's manifest names them
     return out
 

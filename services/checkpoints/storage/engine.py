@@ -28,6 +28,10 @@ from services.checkpoints.storage.scan import clear_extras, same_file, scan
 T = TypeVar("T")
 BATCH_BYTES = 64 * 1024 * 1024
 BATCH_FILES = 512
+#: a save whose changed files hold less than this chunks them in this process: the fixed cost of a round trip
+#: to the workers (pickling what the previous manifest stored, waking them) is most of a small interim save
+INLINE_BYTES = 8 * 1024 * 1024
+CACHED_MANIFESTS = 16
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Engine:
         self._in_process = url.startswith("memory:") or n == 0
         self.workers = max(n, 1)
         self._pool: Executor = self._new_pool()
+        self._manifests: dict[str, Manifest] = {}  # by digest, oldest first: the bases of the next saves
 
     def _renew(self, e: BrokenExecutor) -> NoReturn:
         """A worker died (the OOM killer, a signal): this save fails, the next one gets a fresh pool."""
@@ -92,36 +97,54 @@ class Engine:
             out.extend(result)
         return out
 
-    async def load(self, ref: ManifestRef) -> Manifest:
+    async def load(self, ref: ManifestRef, *, cached: bool = False) -> Manifest:
+        """The manifest ``ref`` names, read and verified; with ``cached``, one this engine wrote or read lately
+        (a save's base: the save depends on its content alone, which its digest names)."""
+        if cached and (hit := self._manifests.get(ref.sha256)) is not None:
+            return hit
         try:
             data = await asyncio.to_thread(self.store.get, ref.uri)
         except BlobNotFound:
             raise CorruptBlob(ref.uri, "manifest missing") from None
-        return verified(ref, data)
+        return self._remember(ref, verified(ref, data))
+
+    def _remember(self, ref: ManifestRef, manifest: Manifest) -> Manifest:
+        self._manifests[ref.sha256] = manifest
+        while len(self._manifests) > CACHED_MANIFESTS:
+            del self._manifests[next(iter(self._manifests))]
+        return manifest
 
     async def save(self, checkpoint_id: int, root: str, previous: Manifest | None = None,
                    exclude: tuple[str, ...] = ()) -> Saved:
         entries = await asyncio.to_thread(scan, root, exclude)
-        before = {e.path: e for e in previous.files} if previous else {}
-        reused: dict[str, Entry] = {}
+        before = {e.path: e for e in previous.entries} if previous else {}
+        final: list[Entry] = []
         changed: list[Entry] = []
         for e in entries:
-            if e.kind != FILE:
-                continue
             old = before.get(e.path)
-            if old is not None and (old.size, old.mtime_ns) == (e.size, e.mtime_ns):
-                reused[e.path] = replace(e, chunks=old.chunks)  # size and mtime match: not read again
+            if e.kind != FILE:
+                final.append(old if old == e else e)  # the previous object: its encoding is reused
+            elif old is not None and old.kind == FILE and (old.size, old.mtime_ns) == (e.size, e.mtime_ns):
+                final.append(old if old.mode == e.mode else replace(e, chunks=old.chunks))  # not read again
             else:
+                final.append(e)
                 changed.append(e)
         known = frozenset(previous.chunk_ids()) if previous else frozenset()
-        written = await self._map(ch.store_files, self._batches(changed), root, known)
-        by_path = {w.path: w for w in written}
-        final = tuple(reused.get(e.path) or (replace(e, chunks=by_path[e.path].chunks) if e.kind == FILE else e)
-                      for e in entries)
-        manifest = Manifest(final)
-        data = manifest.encode()
+        todo = [p for e in changed for p in ch.pieces(e.path, e.size)]
+        if sum(e.size for e in changed) <= INLINE_BYTES:  # a handful of small files: no round trip to workers
+            written = await asyncio.to_thread(ch.store_files, self.url, root, todo, known)
+        else:
+            written = await self._map(ch.store_files, self._batches(todo), root, known)
+        by_path: dict[str, list[ch.Written]] = {}
+        for w in sorted(written, key=lambda w: w.offset):
+            by_path.setdefault(w.path, []).append(w)
+        final = [replace(e, chunks=tuple(c for w in by_path[e.path] for c in w.chunks)) if e.path in by_path
+                 and e.kind == FILE else e for e in final]
+        manifest = Manifest(tuple(final))
+        data = manifest.encode(like=previous)
         ref = reference(checkpoint_id, data)
         await asyncio.to_thread(self._put_durably, ref.uri, data)
+        self._remember(ref, manifest)
         return Saved(ref, manifest.size, len(manifest.files), sum(w.bytes_written for w in written) + len(data),
                      sum(w.chunks_written for w in written), len(changed))
 
@@ -130,19 +153,19 @@ class Engine:
         self.store.put(key, data)
         self.store.flush()
 
-    def _batches(self, files: Sequence[Entry]) -> list[list[str]]:
-        """Big files alone, small ones together: enough batches to keep every worker busy, few enough that
+    def _batches(self, todo: Sequence[T], size: Callable[[Any], int] = lambda p: p[2]) -> list[list[T]]:
+        """Big pieces alone, small ones together: enough batches to keep every worker busy, few enough that
         per-task overhead does not dominate thousands of small files."""
-        target = min(BATCH_BYTES, max(1, sum(e.size for e in files) // (self.workers * 4)))
-        batches: list[list[str]] = []
-        current: list[str] = []
-        size = 0
-        for e in sorted(files, key=lambda e: -e.size):
-            current.append(e.path)
-            size += e.size
-            if size >= target or len(current) >= BATCH_FILES:
+        target = min(BATCH_BYTES, max(1, sum(size(p) for p in todo) // (self.workers * 4)))
+        batches: list[list[T]] = []
+        current: list[T] = []
+        total = 0
+        for p in sorted(todo, key=lambda p: -size(p)):
+            current.append(p)
+            total += size(p)
+            if total >= target or len(current) >= BATCH_FILES:
                 batches.append(current)
-                current, size = [], 0
+                current, total = [], 0
         if current:
             batches.append(current)
         return batches
@@ -157,8 +180,7 @@ class Engine:
         return Restored(len(manifest.files), manifest.size, len(todo))
 
     def _entry_batches(self, files: Sequence[Entry]) -> list[list[Entry]]:
-        by_path = {e.path: e for e in files}
-        return [[by_path[p] for p in batch] for batch in self._batches(files)]
+        return self._batches(files, lambda e: e.size)
 
 
 def _prepare(root: str, manifest: Manifest, keep: set[str], exclude: tuple[str, ...]) -> None:

@@ -44,6 +44,9 @@ class Entry:
 class Manifest:
     entries: tuple[Entry, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    #: each entry's JSON by the entry object's id, once encoded: an interim save shares most entry objects with
+    #: its base manifest (``encode(like=...)``) and so encodes only what changed
+    _json: dict[int, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def files(self) -> list[Entry]:
@@ -56,9 +59,19 @@ class Manifest:
     def chunk_ids(self) -> set[str]:
         return {c[0] for e in self.files for c in e.chunks}
 
-    def encode(self) -> bytes:
-        body = {"version": VERSION, "meta": self.meta, "entries": [e.to_json() for e in self.entries]}
-        return zstandard.ZstdCompressor(level=3).compress(json.dumps(body, separators=(",", ":")).encode())
+    def encode(self, like: Manifest | None = None) -> bytes:
+        """zstd'd JSON; ``like``: a manifest this one shares entry objects with, whose encodings are reused (an
+        id is that object's alone while ``like`` holds it, and ``like`` holds every entry its cache names)."""
+        done, mine = (like._json if like is not None else {}), self._json
+        parts = []
+        for e in self.entries:
+            part = done.get(id(e)) or mine.get(id(e))
+            if part is None:
+                part = _compact(e.to_json()).encode()
+            mine[id(e)] = part
+            parts.append(part)
+        head = f'{{"version":{VERSION},"meta":{_compact(self.meta)},"entries":['.encode()
+        return zstandard.ZstdCompressor(level=3).compress(b"".join((head, b",".join(parts), b"]}")))
 
     @classmethod
     def decode(cls, data: bytes) -> Manifest:
@@ -66,6 +79,9 @@ class Manifest:
         if body.get("version") != VERSION:
             raise ValueError(f"unknown manifest version {body.get('version')!r}")
         return cls(tuple(Entry.from_json(e) for e in body["entries"]), body.get("meta") or {})
+
+
+_compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def manifest_key(checkpoint_id: int, digest: str) -> str:

@@ -13,13 +13,18 @@ from services.checkpoints.storage.manifest import DIR, FILE, LINK, Entry
 
 
 def _excluded(rel: str, exclude: Iterable[str]) -> bool:
-    p = PurePosixPath(rel)
-    return any(p == PurePosixPath(x) or PurePosixPath(x) in p.parents for x in exclude)
+    """``rel`` is an excluded path or under one (string tests: this runs for every entry of a workspace)."""
+    return any(rel == x or rel.startswith(x + "/") or x == "." for x in exclude)
+
+
+def _normal(exclude: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(PurePosixPath(x)) for x in exclude)
 
 
 def scan(root: str, exclude: tuple[str, ...] = ()) -> list[Entry]:
     """Every directory, regular file and symlink under ``root`` (sockets, fifos and devices are skipped)."""
     out: list[Entry] = []
+    exclude = _normal(exclude)
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
         keep = []
@@ -50,6 +55,7 @@ def scan(root: str, exclude: tuple[str, ...] = ()) -> list[Entry]:
 
 def clear_extras(root: str, keep: set[str], exclude: tuple[str, ...]) -> None:
     """Remove what is under ``root`` but not in ``keep`` (and not excluded): a restore leaves the checkpoint."""
+    exclude = _normal(exclude)
     for dirpath, dirnames, filenames in os.walk(root, topdown=True):
         rel_dir = os.path.relpath(dirpath, root)
         for name in list(dirnames) + filenames:
