@@ -40,7 +40,8 @@ from services.gateway.read.projections.base import active_version, lag
 from tests.e2e.conftest import System
 from tests.e2e.test_restarts import nats_url, stream_msg_ids
 
-pytestmark = pytest.mark.timeout(1500)
+# about 5.5 minutes for 200 studios on 2 loaded cores (REPLICAS_STUDIOS=20 for a quick run)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 WS = {"workspaceId": 1}
 N = int(os.environ.get("REPLICAS_STUDIOS", "200"))
