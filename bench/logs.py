@@ -77,7 +77,7 @@ async def _ingest_round(db: str, nats_url: str, n: int, r: int) -> float:
              in _rows(n, f"ing{r}-")]
     with Stopwatch() as published:  # core publishes (the stream captures them), then until all are stored
         for x in lines:
-            await nc.publish(x.subject(topology.logs_prefix), x.payload(), headers={"Nats-Msg-Id": x.msg_id()})
+            await nc.publish(x.subject(topology.logs_prefix), x.payload())  # as LogPublisher: no header
         await nc.flush()
         while (await js.stream_info(topology.logs_stream)).state.messages < n:  # noqa: ASYNC110
             await asyncio.sleep(0.05)

@@ -1,10 +1,13 @@
 """The process-wide log publisher: ``offer`` never blocks, a background task publishes to JetStream ``LOGS``.
 
-Lines wait in a bounded memory queue and go out in pipelined batches (nats-py ``publish_async``, ``Nats-Msg-Id`` =
-the line's key, every ack awaited). When a batch fails (the bus is unreachable, acks time out) it is retried with a
-back-off and what arrives meanwhile beyond the memory bound goes to the ``Spool`` file; once anything is spooled,
-every newer line is spooled too until the spool is sent, so one source's lines keep their order. Only when the spool
-is full are lines dropped, counted per run; when the bus is back, one system line per run says how many.
+Lines wait in a bounded memory queue and go out in pipelined batches (nats-py ``publish_async``, every ack
+awaited). No ``Nats-Msg-Id`` header: a line sent twice (a retried batch) is dropped by its seq, which grows within
+its run, source and stream, where it is stored (``services/logs/writer.py``) and where it is followed; the header
+cost the ingestor about a third of its time parsing it. When a batch fails (the bus is unreachable, acks time out)
+it is retried with a back-off and what arrives meanwhile beyond the memory bound goes to the ``Spool`` file; once
+anything is spooled, every newer line is spooled too until the spool is sent, so one source's lines keep their
+order. Only when the spool is full are lines dropped, counted per run; when the bus is back, one system line per
+run says how many.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from libs.logs.runlog import clock_seq, utc_now
 from libs.logs.spool import Spool
 
 log = logging.getLogger("studios.logs.publisher")
-MSG_ID = "Nats-Msg-Id"
 Record = tuple[str, str, bytes]  # subject, msg id, payload
 RunKey = tuple[str, str, int]
 
@@ -136,9 +138,9 @@ class LogPublisher:
     async def _send(self, records: list[Record]) -> bool:
         futures: list[asyncio.Future[Any]] = []
         try:
-            for subject, msg_id, payload in records:
+            for subject, _, payload in records:
                 # no wait_stall: a batch never exceeds nats-py's window of 4000, and a timed wait costs a task
-                futures.append(await self.js.publish_async(subject, payload, headers={MSG_ID: msg_id}))
+                futures.append(await self.js.publish_async(subject, payload))
             await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
         except Exception as e:  # unreachable, stalled, refused: all mean "try again later"
             for f in futures:

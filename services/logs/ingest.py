@@ -22,7 +22,6 @@ import contextlib
 import logging
 
 import asyncpg
-import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -31,6 +30,7 @@ from nats.js.errors import NotFoundError
 from libs.bus.streams import Topology
 from libs.platform.metrics import ServiceMetrics
 from services.logs.partitions import Partitions
+from services.logs.pull import Puller
 from services.logs.rows import COLUMNS, Row, decode, stream_seq
 from services.logs.writer import Writer
 
@@ -87,12 +87,13 @@ class Ingestor:
 
     async def _lead(self, writer: Writer, stop: asyncio.Event) -> None:
         position = await self._position(writer)
-        sub = await self._subscribe(position)
-        fetching: asyncio.Task[list[Msg]] = asyncio.create_task(self._fetch(sub))
+        puller = await self._subscribe(position)
+        fetching: asyncio.Task[list[Msg]] = asyncio.create_task(puller.fetch(self.batch, self.fetch_wait))
         try:
             while not stop.is_set():
                 msgs = await fetching
-                fetching = asyncio.create_task(self._fetch(sub))  # on the wire while this batch is stored
+                # On the wire while this batch is stored (one request at a time: its answer stays in order).
+                fetching = asyncio.create_task(puller.fetch(self.batch, self.fetch_wait))
                 if msgs:
                     await self.commit(writer, msgs)
         finally:
@@ -100,13 +101,7 @@ class Ingestor:
             with contextlib.suppress(BaseException):
                 await fetching
             with contextlib.suppress(Exception):  # else the connection's drain waits on it at close
-                await sub.unsubscribe()
-
-    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
-        try:
-            return await sub.fetch(self.batch, timeout=self.fetch_wait)
-        except (nats.errors.TimeoutError, TimeoutError):  # nothing new: nats-py raises either
-            return []
+                await puller.stop()
 
     async def _position(self, writer: Writer) -> int:
         """The stored position; seeded, before the first batch of this version, from the old consumer's ack floor
@@ -127,12 +122,15 @@ class Ingestor:
             await writer.set_position(position)
         return position
 
-    async def _subscribe(self, position: int) -> JetStreamContext.PullSubscription:
+    async def _subscribe(self, position: int) -> Puller:
         stream = self.topology.logs_stream
         with contextlib.suppress(NotFoundError):
             await self.js.delete_consumer(stream, DURABLE)  # it may hold deliveries past the stored position
         await self.js.add_consumer(stream, consumer_config(self.topology, position, self.ack_wait))
-        return await self.js.pull_subscribe_bind(durable=DURABLE, stream=stream)
+        # nats-py keeps the connection and API prefix of a JetStream context private; the pinned minor has both.
+        puller = Puller(self.js._nc, self.js._prefix, stream, DURABLE)
+        await puller.start()
+        return puller
 
     async def commit(self, writer: Writer, msgs: list[Msg]) -> None:
         rows: list[Row] = []
