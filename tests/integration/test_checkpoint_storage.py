@@ -138,7 +138,7 @@ async def test_a_small_change_set_is_saved_in_process_without_starting_a_worker(
         engine.close()
 
 
-async def test_a_large_file_is_chunked_in_segments_and_a_change_rewrites_only_its_own(
+async def test_a_large_file_is_saved_and_restored_in_segments_and_a_change_rewrites_only_its_own(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(chunks, "SEGMENT", 2 << 20)  # threads (workers=0) see it; worker processes would not
     engine = Engine(str(tmp_path / "blobs"), workers=0)
@@ -153,8 +153,12 @@ async def test_a_large_file_is_chunked_in_segments_and_a_change_rewrites_only_it
         second = await engine.save(1, str(ws), previous=await engine.load(first.manifest))
         assert 0 < second.chunks_written <= 3  # the chunks around the change, not the whole file
         out = tmp_path / "out"
-        await engine.restore(await engine.load(second.manifest), str(out))
-        assert (out / "large.bin").read_bytes() == (ws / "large.bin").read_bytes()
+        (ws / "large.bin").chmod(0o600)
+        third = await engine.save(1, str(ws), previous=await engine.load(second.manifest))
+        restored = await engine.restore(await engine.load(third.manifest), str(out))
+        assert restored.files_written == 1 and snapshot(out) == snapshot(ws)  # content and mode
+        assert (out / "large.bin").stat().st_mtime_ns == (ws / "large.bin").stat().st_mtime_ns
+        assert [p.name for p in out.iterdir()] == ["large.bin"]  # no temporary left beside it
     finally:
         engine.close()
 
@@ -172,3 +176,22 @@ async def test_a_save_reencodes_only_the_entries_that_changed_and_the_manifest_i
     assert all(any(e is b for b in base.entries) for e in kept)  # the base's own objects, encoded once
     fresh = Manifest.decode(await asyncio.to_thread(engine.store.get, second.manifest.uri))
     assert fresh == again and fresh.encode() == again.encode(like=base)  # byte for byte as a fresh encoding
+
+
+async def test_a_damaged_chunk_of_a_large_file_fails_its_restore_and_leaves_no_temporary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chunks, "SEGMENT", 2 << 20)
+    engine = Engine(str(tmp_path / "blobs"), workers=0)
+    try:
+        ws = tmp_path / "ws"
+        ws.mkdir()
+        (ws / "large.bin").write_bytes(os.urandom(8 << 20))
+        manifest = await engine.load((await engine.save(1, str(ws))).manifest)
+        victim = manifest.files[0].chunks[-1][0]  # in the last segment
+        (tmp_path / "blobs" / chunk_key(victim)).write_bytes(b"damaged")
+        out = tmp_path / "out"
+        with pytest.raises(CorruptBlob) as e:
+            await engine.restore(manifest, str(out))
+        assert victim in str(e.value) and list(out.iterdir()) == []
+    finally:
+        engine.close()

@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import zstandard
 from pyfastcdc import FastCDC
@@ -106,27 +107,68 @@ def store_files(url: str, root: str, todo: Iterable[Piece], known: frozenset[str
     return out
 
 
-def restore_files(url: str, root: str, entries: Iterable[Entry]) -> list[str]:
-    """Write each file from its chunks, checking every chunk's digest; returns the files written."""
+@dataclass(frozen=True)
+class Segment:
+    """Part of a large file's chunks, written at ``offset`` into ``tmp`` (made and sized by the caller, then
+    renamed into place): the segments of one file are written by every worker at once."""
+
+    path: str
+    tmp: str
+    offset: int
+    chunks: tuple[tuple[str, int], ...]
+
+    @property
+    def size(self) -> int:
+        return sum(n for _, n in self.chunks)
+
+
+def segments(e: Entry, tmp: str) -> list[Segment]:
+    out: list[Segment] = []
+    start = offset = 0
+    group: list[tuple[str, int]] = []
+    for sha, length in e.chunks:
+        group.append((sha, length))
+        offset += length
+        if offset - start >= SEGMENT:
+            out.append(Segment(e.path, tmp, start, tuple(group)))
+            start, group = offset, []
+    if group:
+        out.append(Segment(e.path, tmp, start, tuple(group)))
+    return out
+
+
+def restore_files(url: str, root: str, items: Iterable[Entry | Segment]) -> list[str]:
+    """Write each file (or segment) from its chunks, checking every chunk's digest; returns the paths written."""
     store, zd = store_for(url), zstandard.ZstdDecompressor()
     done = []
-    for e in entries:
-        target = os.path.join(root, e.path)
+    for item in items:
+        if isinstance(item, Segment):
+            with open(os.path.join(root, item.tmp), "r+b") as f:
+                f.seek(item.offset)
+                _write(store, zd, f, item.path, item.chunks)
+            done.append(item.path)
+            continue
+        target = os.path.join(root, item.path)
         tmp = f"{target}.restoring-{uuid.uuid4().hex[:8]}"  # a failed restore's leftovers go with the next one
         with open(tmp, "wb") as f:
-            for sha, length in e.chunks:
-                key = chunk_key(sha)
-                try:
-                    data = zd.decompress(store.get(key), max_output_size=length)
-                except BlobNotFound:
-                    raise CorruptBlob(key, f"missing (needed by {e.path})") from None
-                except zstandard.ZstdError as err:
-                    raise CorruptBlob(key, f"unreadable ({err}; needed by {e.path})") from None
-                if len(data) != length or hashlib.sha256(data).hexdigest() != sha:
-                    raise CorruptBlob(key, f"digest mismatch (needed by {e.path})")
-                f.write(data)
-        os.chmod(tmp, e.mode)
-        os.utime(tmp, ns=(e.mtime_ns, e.mtime_ns))
+            _write(store, zd, f, item.path, item.chunks)
+        os.chmod(tmp, item.mode)
+        os.utime(tmp, ns=(item.mtime_ns, item.mtime_ns))
         os.replace(tmp, target)
-        done.append(e.path)
+        done.append(item.path)
     return done
+
+
+def _write(store: BlobStore, zd: zstandard.ZstdDecompressor, f: BinaryIO, path: str,
+           chunks: Iterable[tuple[str, int]]) -> None:
+    for sha, length in chunks:
+        key = chunk_key(sha)
+        try:
+            data = zd.decompress(store.get(key), max_output_size=length)
+        except BlobNotFound:
+            raise CorruptBlob(key, f"missing (needed by {path})") from None
+        except zstandard.ZstdError as err:
+            raise CorruptBlob(key, f"unreadable ({err}; needed by {path})") from None
+        if len(data) != length or hashlib.sha256(data).hexdigest() != sha:
+            raise CorruptBlob(key, f"digest mismatch (needed by {path})")
+        f.write(data)

@@ -11,9 +11,11 @@ not hold.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
@@ -175,12 +177,37 @@ class Engine:
         keep = {e.path for e in manifest.entries}
         await asyncio.to_thread(_prepare, root, manifest, keep, exclude)
         todo = [e for e in manifest.files if not same_file(os.path.join(root, e.path), e)]
-        await self._map(ch.restore_files, self._entry_batches(todo), root)
+        # a large file in segments, written by every worker into one temporary, renamed when all are in
+        large = {e.path: e for e in todo if e.size > ch.SEGMENT}
+        temps = await asyncio.to_thread(_allocate, root, large.values())
+        items = [*(e for e in todo if e.path not in large),
+                 *(s for e in large.values() for s in ch.segments(e, temps[e.path]))]
+        try:
+            await self._map(ch.restore_files, self._batches(items, lambda i: i.size), root)
+            await asyncio.to_thread(_place, root, large.values(), temps)
+        finally:
+            for tmp in temps.values():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(root, tmp))
         await asyncio.to_thread(_finish, root, manifest)
         return Restored(len(manifest.files), manifest.size, len(todo))
 
-    def _entry_batches(self, files: Sequence[Entry]) -> list[list[Entry]]:
-        return self._batches(files, lambda e: e.size)
+
+def _allocate(root: str, large: Iterable[Entry]) -> dict[str, str]:
+    temps = {}
+    for e in large:
+        temps[e.path] = tmp = f"{e.path}.restoring-{uuid.uuid4().hex[:8]}"
+        with open(os.path.join(root, tmp), "wb") as f:
+            f.truncate(e.size)
+    return temps
+
+
+def _place(root: str, large: Iterable[Entry], temps: dict[str, str]) -> None:
+    for e in large:
+        tmp = os.path.join(root, temps[e.path])
+        os.chmod(tmp, e.mode)
+        os.utime(tmp, ns=(e.mtime_ns, e.mtime_ns))
+        os.replace(tmp, os.path.join(root, e.path))
 
 
 def _prepare(root: str, manifest: Manifest, keep: set[str], exclude: tuple[str, ...]) -> None:
