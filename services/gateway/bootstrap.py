@@ -1,6 +1,7 @@
 """First start: the admin user and token, the ``default`` organization and workspace, the ``local`` compute
-environment. Idempotent (fixed ids below the id sequence's start, creates that repeat are no-ops) and safe when two
-gateways start at once (every create appends with ``no_stream``; the loser of a race re-reads and finds it done).
+environment (or ``docker``, with ``platform="docker-platform"``: compose). Idempotent (fixed ids below the id
+sequence's start, creates that repeat are no-ops) and safe when two gateways start at once (every create appends
+with ``no_stream``; the loser of a race re-reads and finds it done).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ DEFAULT_MEMBER_ID = 1
 DEFAULT_WORKSPACE_ID = 1
 DEFAULT_PARTICIPANT_ID = 1
 LOCAL_COMPUTE_ENV_ID = "local"
+#: the default compute environment's id, name and description by its platform
+DEFAULT_ENVS = {"local-platform": (LOCAL_COMPUTE_ENV_ID, "This machine"),
+                "docker-platform": ("docker", "Containers on this installation's Docker engine")}
 ACTOR = "system"
 
 T = TypeVar("T")
@@ -39,7 +43,7 @@ def default_work_dir() -> str:
 
 
 async def ensure_defaults(store: EventStore, admin_token: str, *, work_dir: str | None = None,
-                          allow_custom_commands: bool = False) -> int | None:
+                          allow_custom_commands: bool = False, platform: str = "local-platform") -> int | None:
     """Create what is missing; returns the last position appended (None when everything existed)."""
     now = clock_now()
     work = work_dir or default_work_dir()
@@ -60,12 +64,14 @@ async def ensure_defaults(store: EventStore, admin_token: str, *, work_dir: str 
                                                   workspace_id=DEFAULT_WORKSPACE_ID,
                                                   participant_id=DEFAULT_PARTICIPANT_ID))
     positions.append(p)
-    config = {"workDir": work, "allowCustomCommands": allow_custom_commands}
-    _, p = await _once(lambda: r.create_compute_env(store, workspace_id=DEFAULT_WORKSPACE_ID, name="local",
-                                                    platform="local-platform", config=config,
+    env_id, description = DEFAULT_ENVS[platform]
+    config: dict[str, object] = {"workDir": work}
+    if platform == "local-platform":  # a container's command is the image's to run: no such switch there
+        config["allowCustomCommands"] = allow_custom_commands
+    _, p = await _once(lambda: r.create_compute_env(store, workspace_id=DEFAULT_WORKSPACE_ID, name=env_id,
+                                                    platform=platform, config=config,
                                                     actor_is_admin=True, actor=ACTOR, now=now,
-                                                    description="This machine",
-                                                    compute_env_id=LOCAL_COMPUTE_ENV_ID))
+                                                    description=description, compute_env_id=env_id))
     positions.append(p)
     written = [x for x in positions if x is not None]
     return max(written) if written else None

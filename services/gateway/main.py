@@ -89,10 +89,12 @@ def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastA
         datachain.install(app, datachain.DataChainContext(sender, broker.nc, settings.data_dir.resolve() / "job-files",
                                                           settings.public_url, topology))
         app.state.sender, app.state.http, app.state.webhooks = sender, http, webhook_options
-        app.state.logs = LogsClient(broker.nc, topology)  # log queries and follows (api/seqera/studios/logs.py)
+        app.state.logs = LogsClient(broker.nc, topology,  # log queries and follows (api/seqera/studios/logs.py)
+                                    keepalive=settings.logs_keepalive_seconds)
         position = await ensure_defaults(store, settings.admin_token_value(),
                                          work_dir=str(settings.data_dir.resolve() / "work"),
-                                         allow_custom_commands=settings.allow_custom_commands)
+                                         allow_custom_commands=settings.allow_custom_commands,
+                                         platform=settings.default_platform)
         relay = Relay(store, broker.js, dsn=database_url, topology=topology)
         runtime.tasks = [
             asyncio.create_task(relay.run(runtime.stop)),

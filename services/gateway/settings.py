@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from libs.platform.settings import PlatformSettings
@@ -13,6 +15,10 @@ class GatewaySettings(PlatformSettings):
     public_url: str | None = Field(None, alias="STUDIOS_PUBLIC_URL")
     #: Allow ``custom`` tools (any command) on the bootstrap ``local`` compute environment.
     allow_custom_commands: bool = Field(True, alias="STUDIOS_ALLOW_CUSTOM_COMMANDS")
+    #: The platform of the compute environment made at first start: ``local-platform`` (id ``local``) or
+    #: ``docker-platform`` (id ``docker``; compose: lifecycle then needs STUDIOS_DOCKER_HOST).
+    default_platform: Literal["local-platform", "docker-platform"] = Field("local-platform",
+                                                                           alias="STUDIOS_DEFAULT_PLATFORM")
     #: ``subdomain``: each studio on its own origin ``<sessionId>.<domain>`` (isolated); ``path``: every studio
     #: under ``/connect/<sessionId>/`` on the gateway's origin (no isolation between studios). docs/operations.md.
     connect_mode: ConnectMode = Field("subdomain", alias="STUDIOS_CONNECT_MODE")
@@ -24,6 +30,8 @@ class GatewaySettings(PlatformSettings):
     #: How long a proxied connection counts without being renewed (renewed every third of it, at most every 30 s;
     #: a dead gateway's connections end after it): docs/activity.md.
     connection_lease_seconds: float = Field(90.0, alias="STUDIOS_CONNECTION_LEASE_SECONDS", ge=2)
+    #: A log follow (SSE) that has nothing to send says ``: keepalive`` this often, so proxies keep it open.
+    logs_keepalive_seconds: float = Field(15.0, alias="STUDIOS_LOGS_KEEPALIVE_SECONDS", gt=0)
     #: Webhook receivers on loopback, private and link-local addresses (SSRF guard off): tests, a trusted network.
     webhooks_allow_private: bool = Field(False, alias="STUDIOS_WEBHOOKS_ALLOW_PRIVATE")
 
