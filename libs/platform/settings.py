@@ -48,6 +48,20 @@ class PlatformSettings(BaseSettings):
     def credentials_file(self) -> Path:
         return self.credentials_path or self.data_dir.resolve() / "credentials.json"
 
+    #: which replica of its service this process is (``<service>-<n>``, set by ``studios up``; docs/operations.md,
+    #: "Replicas"); None when run on its own
+    instance: str | None = Field(None, alias="STUDIOS_INSTANCE")
+
+    def private_path(self, path: Path) -> Path:
+        """``path`` for a file only this process may write (a log spool): replicas share the data dir, and two
+        processes appending to and truncating one spool lose each other's lines. Replica 1 (or a process run on
+        its own) keeps the plain name, so a single-process install finds what it spooled before; the others get
+        ``<name>-<instance>``, the same across the supervisor's restarts of them, so a killed replica's spool is
+        sent by its next run."""
+        if not self.instance or self.instance.endswith("-1"):
+            return path
+        return path.with_name(f"{path.name}-{self.instance}")
+
     @property
     def admin_token_file(self) -> Path:
         return self.data_dir / "admin-token"

@@ -87,7 +87,8 @@ async def run(settings: BuilderSettings, stop: asyncio.Event, topology: Topology
     await broker.connect()
     await ensure_streams(broker.js, topology)
     if settings.publish_logs:
-        app.publisher = LogPublisher(broker.js, settings.root / "log-spool", prefix=topology.logs_prefix)
+        app.publisher = LogPublisher(broker.js, settings.private_path(settings.root / "log-spool"),
+                                     prefix=topology.logs_prefix)  # one spool per replica
         app.publisher.start()
         app.handlers.logs.bus = _bus_logs(app.publisher)
     relay = Relay(store, broker.js, dsn=settings.require_urls()[0], topology=topology)

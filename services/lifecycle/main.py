@@ -95,7 +95,8 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
 
     await broker.connect()
     await ensure_streams(broker.js, topology)
-    log_publisher = LogPublisher(broker.js, settings.state_dir / "log-spool", prefix=topology.logs_prefix)
+    log_publisher = LogPublisher(broker.js, settings.private_path(settings.state_dir / "log-spool"),
+                                 prefix=topology.logs_prefix)  # a spool per replica (docs/operations.md, "Replicas")
     session_logs = SessionLogs(log_publisher, lambda sid, run: backend.log_path(f"{sid}-{run}"),  # the run key
                                handlers.state, settings.state_dir / "log-offsets",
                                quota_bytes=settings.log_quota_bytes)  # system lines and the tools' output

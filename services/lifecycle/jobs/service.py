@@ -54,7 +54,8 @@ class Jobs:
                   system: Callable[[], bool] = lambda: False) -> None:
         """Until ``stop``. Jobs keep running when lifecycle restarts (the next one adopts them); a whole-system
         shutdown (``system()`` true once stopped) stops them and records why."""
-        publisher = LogPublisher(js, self.settings.state_dir / "job-log-spool", prefix=topology.logs_prefix)
+        publisher = LogPublisher(js, self.settings.private_path(self.settings.state_dir / "job-log-spool"),
+                                 prefix=topology.logs_prefix)  # one spool per replica
         publisher.start()
         self.dispatcher.sink = publisher
         try:
