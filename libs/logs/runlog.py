@@ -35,7 +35,7 @@ def utc_now() -> datetime:
 
 
 class RunLog:
-    """Lines of ``(kind, id, run, source)``. ``write`` takes one line without its newline."""
+    """Lines of ``(kind, id, run, source)``. ``write`` takes one line, with or without its newline."""
 
     def __init__(self, sink: LineSink, kind: str, ident: str, run: int, source: str = "user", *,
                  quota_bytes: int = DEFAULT_QUOTA_BYTES, first_seq: int | None = None,
@@ -58,8 +58,11 @@ class RunLog:
         return self.bytes_written > self.quota_bytes
 
     def write(self, data: bytes | str, stream: str = "stdout", seq: int | None = None) -> None:
-        """``seq``: the line's own number (a tool's byte offset); None numbers it after the last one."""
+        """``seq``: the line's own number (a tool's byte offset); None numbers it after the last one. One trailing
+        newline (``\n`` or ``\r\n``) is the line's end, not its message, and is dropped."""
         raw = data.encode() if isinstance(data, str) else data
+        if raw.endswith(b"\n"):
+            raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         if self.truncated:
             self.dropped_lines += 1
             self.dropped_bytes += len(raw)

@@ -30,8 +30,10 @@ RunOver = Callable[[int], Awaitable[bool]]
 
 
 class LogsClient:
-    def __init__(self, nc: NATS, topology: Topology = DEFAULT, timeout: float = 10.0) -> None:
+    def __init__(self, nc: NATS, topology: Topology = DEFAULT, timeout: float = 10.0,
+                 keepalive: float = 15.0) -> None:
         self.nc, self.topology = nc, topology
+        self.keepalive = keepalive  # seconds between an idle SSE follow's keepalive comments
         self.commands = CommandClient(nc, timeout=timeout)
 
     async def query(self, q: QueryLogs) -> dict[str, Any]:

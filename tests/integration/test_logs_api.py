@@ -113,3 +113,25 @@ async def test_a_follower_connected_before_the_run_sees_every_line_and_ends_with
     assert [m for m in logged if m.startswith("tool")] == [f"tool {i}" for i in range(500)]
     assert logged[-1] == "session stopped" and by_sse[-1] == ("end", json.dumps({"run": 1}))
     assert [m["message"] for m in by_ws[:-1]] == logged and by_ws[-1] == {"end": True, "run": 1}
+
+
+async def test_an_idle_follow_sends_keepalive_comments_then_its_lines(
+        logs_api: tuple[Api, LogPublisher], nc: NATS, topology: Topology) -> None:
+    api, pub = logs_api
+    sid = await studio(api, "alice", "logs-idle")
+    app = api.client._transport.app  # type: ignore[attr-defined]
+    app.state.logs.keepalive = 0.1  # STUDIOS_LOGS_KEEPALIVE_SECONDS, made short
+    async with serve(app) as host, httpx.AsyncClient(base_url=f"http://{host}", timeout=60) as http:
+        async with http.stream("GET", f"/studios/{sid}/logs", params={"follow": "true"},
+                               headers=api.auth("alice")) as r:
+            lines = r.aiter_lines()
+            comments = 0
+            while comments < 2:  # nothing published yet: only comments come
+                raw = await anext(lines)
+                assert raw == "" or raw == ": keepalive", raw
+                comments += raw == ": keepalive"
+            run = RunLog(pub, "session", sid, 1, first_seq=0)
+            run.write("after a quiet while")
+            run.close(final=True, message="stopped")
+            events = [raw async for raw in lines if raw.startswith("data: ")]
+    assert [json.loads(e[6:]).get("message") for e in events] == ["after a quiet while", "stopped", None]

@@ -44,6 +44,14 @@ def test_a_run_numbers_its_lines_and_splits_long_ones_under_consecutive_seqs() -
     assert {(x.kind, x.id, x.run, x.source) for x in out.lines} == {("session", "s", 3, "user")}
 
 
+def test_one_trailing_newline_is_the_lines_end_not_its_message() -> None:
+    out = Collected()
+    log = RunLog(out, "job", "j", 1, first_seq=0)
+    for raw in (b"plain\n", b"windows\r\n", b"two\n\n", "text\n", b"none"):
+        log.write(raw)
+    assert [x.message for x in out.lines] == ["plain", "windows", "two\n", "text", "none"]
+
+
 def test_a_tool_line_keeps_its_offset_as_seq() -> None:
     out = Collected()
     log = RunLog(out, "session", "s", 1, first_seq=0)

@@ -13,6 +13,8 @@ next run (a follower connected before a start sees all of it).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -95,7 +97,8 @@ async def studio_logs(request: Request, session_id: str, ctx: ContextDep, caller
     client = _client(request.app.state)
     if follow:
         target = followed_run(state, run)
-        return StreamingResponse(_sse(request, client.follow(q, target, _run_over(ctx, session_id)), target),
+        return StreamingResponse(_sse(request, client.follow(q, target, _run_over(ctx, session_id)), target,
+                                      getattr(client, "keepalive", KEEPALIVE)),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
                                           "X-Logs-Run": str(target)})
@@ -104,12 +107,30 @@ async def studio_logs(request: Request, session_id: str, ctx: ContextDep, caller
     return JSONResponse([_public(x) for x in result["lines"]], headers=headers)
 
 
-async def _sse(request: Request, lines: AsyncIterator[dict[str, Any]], run: int) -> AsyncIterator[str]:
-    async for line in lines:
-        yield f"id: {line['id']}\nevent: log\ndata: {json.dumps(_public(line))}\n\n"
-        if await request.is_disconnected():
-            return
-    yield f"event: end\ndata: {json.dumps({'run': run})}\n\n"
+async def _sse(request: Request, lines: AsyncIterator[dict[str, Any]], run: int,
+               keepalive: float = KEEPALIVE) -> AsyncIterator[str]:
+    """The follow's lines as events; while none comes for ``keepalive`` seconds, a comment line (proxies cut an
+    idle response). The pending read is waited on again, never cancelled: cancelling would end the follow."""
+    it = aiter(lines)
+    try:
+        while True:
+            pending = asyncio.ensure_future(anext(it))
+            while not (await asyncio.wait({pending}, timeout=keepalive))[0]:
+                yield ": keepalive\n\n"
+                if await request.is_disconnected():
+                    pending.cancel()
+                    return
+            try:
+                line = pending.result()
+            except StopAsyncIteration:
+                break
+            yield f"id: {line['id']}\nevent: log\ndata: {json.dumps(_public(line))}\n\n"
+            if await request.is_disconnected():
+                return
+        yield f"event: end\ndata: {json.dumps({'run': run})}\n\n"
+    finally:
+        with contextlib.suppress(Exception):
+            await it.aclose()  # type: ignore[attr-defined]
 
 
 @router.websocket("/studios/{session_id}/logs")
