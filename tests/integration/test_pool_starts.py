@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
+import signal
 from collections import Counter
 from pathlib import Path
 
@@ -19,8 +21,8 @@ pytestmark = [pytest.mark.jupyter,
               pytest.mark.skipif(importlib.util.find_spec("jupyterlab") is None, reason="jupyter extra missing")]
 
 
-async def test_a_start_takes_a_pooled_process_and_the_pool_refills(database_url: str, nats_url: str,
-                                                                    tmp_path: Path) -> None:
+async def test_a_start_takes_a_pooled_process_the_pool_refills_and_a_dead_member_is_replaced(
+        database_url: str, nats_url: str, tmp_path: Path) -> None:
     async with running_lifecycle(database_url, nats_url, tmp_path) as lc:
         state_dir = lc.settings.state_dir
         await set_pool(lc.store, 2)
@@ -36,6 +38,13 @@ async def test_a_start_takes_a_pooled_process_and_the_pool_refills(database_url:
         refilled = await wait_for(lambda: ready_members(state_dir) if len(ready_members(state_dir)) == 2 else None,
                                   within=180, what="the pool refilled")
         assert int(record["pid"]) not in {m["pid"] for m in refilled}
+
+        dead = refilled[0]["pid"]
+        os.kill(dead, signal.SIGKILL)  # a pooled process dies: it is replaced
+        replaced = await wait_for(
+            lambda: (r if len(r := ready_members(state_dir)) == 2 and dead not in {m["pid"] for m in r} else None),
+            within=180, what="the dead member replaced")
+        assert dead not in {m["pid"] for m in replaced}
 
 
 @pytest.mark.slow
