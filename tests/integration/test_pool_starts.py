@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 
 from libs.contracts.studio import StudioStatus
+from libs.platform.infra import free_port
 from libs.testing.waiting import wait_for
 from tests.integration.lifecycle_harness import create, running_lifecycle
 from tests.integration.pool_helpers import CONFIG, JUPYTER, ready_members, session_record, set_pool
@@ -23,11 +28,18 @@ pytestmark = [pytest.mark.jupyter,
 
 async def test_a_start_takes_a_pooled_process_the_pool_refills_and_a_dead_member_is_replaced(
         database_url: str, nats_url: str, tmp_path: Path) -> None:
-    async with running_lifecycle(database_url, nats_url, tmp_path) as lc:
+    port = free_port()
+    async with running_lifecycle(database_url, nats_url, tmp_path, STUDIOS_LIFECYCLE_METRICS_PORT=port) as lc:
         state_dir = lc.settings.state_dir
         await set_pool(lc.store, 2)
         members = await wait_for(lambda: ready_members(state_dir) if len(ready_members(state_dir)) == 2 else None,
                                  within=180, what="two warm members")
+        metrics = (await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/metrics", timeout=10)).text
+        assert 'studios_pool_ready{compute_env="local",service="lifecycle",template="studios/jupyter:4"} 2.0' \
+            in metrics
+        cli = [sys.executable, "-m", "libs.platform.cli", "--data-dir", str(tmp_path), "pools", "--json"]
+        shown = (await asyncio.to_thread(subprocess.run, cli, capture_output=True, text=True, check=True)).stdout
+        assert {m["id"] for m in json.loads(shown)["pools"][0]["members"]} == {m["id"] for m in members}
         cmd = create("pooled", template=JUPYTER, configuration=CONFIG)
         await lc.send(cmd)
         state = await lc.wait_status(cmd.session_id, StudioStatus.RUNNING, StudioStatus.ERRORED, timeout=120)

@@ -13,6 +13,7 @@ from libs.platform.cli import checkpoints as cli_checkpoints
 from libs.platform.cli import events as cli_events
 from libs.platform.cli import logs as cli_logs
 from libs.platform.cli import parked as cli_parked
+from libs.platform.cli import pools as cli_pools
 from libs.platform.cli import projections as cli_projections
 from libs.platform.cli.common import fail, load_settings, overrides
 
@@ -26,6 +27,7 @@ app.add_typer(cli_bus.relay_app, name="relay")
 app.command("replay")(cli_bus.replay_command)
 app.command("asyncapi")(cli_bus.asyncapi_command)
 app.command("logs")(cli_logs.logs_command)
+app.command("pools")(cli_pools.pools_command)
 
 
 @app.callback()
