@@ -40,7 +40,7 @@ async def test_the_tools_interpreter_and_its_path_python_import_the_built_packag
                       secret="x", python_env=envs.path("b1"))
     inherited = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     env = {**inherited, **tools.environment(spec, inherited)}
-    assert env["VIRTUAL_ENV"] == str(envs.path("b1")) and envs.exists(artifact)
+    assert env["VIRTUAL_ENV"] == str(envs.path("b1")) and await envs.exists(artifact)
     code = "import tinypkg, sys; print(tinypkg.VERSION)"
     assert await _output(sys.executable, "-c", code, env=env) == "2.0"  # how JupyterLab's kernel sees it
     assert await _output("sh", "-c", "python -c 'import sys; print(sys.prefix)'", env=env) == str(envs.path("b1"))
