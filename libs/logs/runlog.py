@@ -43,6 +43,9 @@ class RunLog:
         self.sink, self.kind, self.id, self.run, self.source = sink, kind, ident, run, source
         self.quota_bytes, self._now, self._max_line = quota_bytes, now, max_line
         self._next = clock_seq() if first_seq is None else first_seq
+        #: The last seq sent per stream: a tool's stdout and stderr are numbered apart (``tail.STDERR_SEQ``), and
+        #: each must only grow, as the store and the follow drop a line at or below its stream's last.
+        self._last: dict[str, int] = {}
         self._last_time: datetime | None = None
         self.bytes_written = 0
         self.dropped_lines = 0
@@ -68,7 +71,8 @@ class RunLog:
             self.dropped_bytes += len(raw)
             return
         self.bytes_written += len(raw)
-        base = self._next if seq is None else max(seq, self._next)
+        floor = self._last.get(stream, -1) + 1
+        base = max(self._next, floor) if seq is None else max(seq, floor)
         for offset, text in split_message(raw, self._max_line):
             self._emit(text, stream, base + (offset if seq is not None else 0))
             if seq is None:
@@ -90,8 +94,9 @@ class RunLog:
             self._emit(message, "stdout", final=True)
 
     def _emit(self, text: str, stream: str, seq: int | None = None, final: bool = False) -> None:
-        seq = self._next if seq is None else seq
+        seq = max(self._next, self._last.get(stream, -1) + 1) if seq is None else seq
         self._next = seq + 1
+        self._last[stream] = seq
         at = self._now()
         if self._last_time is not None and at < self._last_time:
             at = self._last_time  # a clock stepping back must not reorder one source's lines

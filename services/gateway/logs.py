@@ -4,9 +4,9 @@ request/reply) and, for a follow, tails JetStream ``LOGS`` itself.
 A follow has no gap and no duplicate at the seam: the logs service answers the replay together with its
 ingestion's ack floor (every ``LOGS`` message up to that stream sequence is committed, and the replay holds only
 lines up to it), and the live tail is an ordered consumer on the session's subject starting right after the floor.
-A line seen twice (a producer's republish outside JetStream's duplicate window) is dropped by its per-source
-``seq``. The follow ends with the run: on its ``final`` line, when a newer run's line arrives, or when the studio
-says the run is over and nothing has come for ``quiet`` seconds (a lifecycle killed before it could say so).
+A line seen twice (a producer's republish) is dropped by its ``seq``, which grows within its source and stream. The
+follow ends with the run: on its ``final`` line, when a newer run's line arrives, or when the studio says the run is
+over and nothing has come for ``quiet`` seconds (a lifecycle killed before it could say so).
 """
 
 from __future__ import annotations
@@ -52,14 +52,15 @@ class LogsClient:
                      poll: float = 0.5) -> AsyncIterator[Line]:
         """Replay ``run``'s stored lines (as ``query`` would), then its live lines, until the run ends."""
         q = q.model_copy(update={"run": run, "follow": True})
-        last: dict[str, int] = {}
+        last: dict[tuple[str, str], int] = {}  # (source, stream): each numbers its lines on its own
         replay = await self.query(q)
         floor = int(replay["floor"] or 0)
         forward = q.start_at is not None or q.after is not None
         while True:
             for line in replay["lines"]:
                 _, source, seq = parse_cursor(line["id"])
-                last[source] = max(last.get(source, -1), seq)
+                key = (source, line["stream"])
+                last[key] = max(last.get(key, -1), seq)
                 yield line
                 if line.get("final"):
                     return
@@ -69,7 +70,7 @@ class LogsClient:
         async for line in self._live(q, run, floor, last, run_over, quiet, poll):
             yield line
 
-    async def _live(self, q: QueryLogs, run: int, floor: int, last: dict[str, int], run_over: RunOver,
+    async def _live(self, q: QueryLogs, run: int, floor: int, last: dict[tuple[str, str], int], run_over: RunOver,
                     quiet: float, poll: float) -> AsyncIterator[Line]:
         js = self.nc.jetstream()
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=floor + 1)
@@ -92,9 +93,9 @@ class LogsClient:
                     continue
                 if line.run > run:
                     return  # a newer run has begun: this one is over
-                if line.run < run or line.seq <= last.get(line.source, -1):
+                if line.run < run or line.seq <= last.get((line.source, line.stream), -1):
                     continue
-                last[line.source] = line.seq
+                last[(line.source, line.stream)] = line.seq
                 if (q.stream and line.stream != q.stream) or (q.source and line.source != q.source):
                     if line.final:
                         return

@@ -23,7 +23,8 @@ from tests.integration.logs_helpers import running_logs
 
 CUSTOM = StudioTemplate(repository="studios/custom:1", tool="custom")
 TOOL = ("sh", "-c", 'for i in $(seq 1 200); do echo "tool line $i"; done; echo "to stderr" >&2; '
-                    'exec python3 -m http.server "$CONNECT_TOOL_PORT"')
+                    'echo "after it"; echo "stderr again" >&2; '
+                    'exec python3 -m http.server "$CONNECT_TOOL_PORT" 2>/dev/null')  # its request log: not ours
 
 
 async def test_a_follower_before_the_start_sees_the_whole_session_and_ends_when_it_stops(
@@ -52,17 +53,21 @@ async def test_a_follower_before_the_start_sees_the_whole_session_and_ends_when_
                            until=lambda i: i.state.consumer_count > consumers, what="the follower tailing")
             await lc.send(StartStudio(session_id=sid, now=datetime.now(UTC), actor="1"))
             await lc.wait_status(sid, StudioStatus.RUNNING)
-            await wait_for(lambda: _stored(client, sid), until=lambda n: n >= 201, what="the tool's lines stored")
+            await wait_for(lambda: _stored(client, sid), until=lambda n: n >= 203, what="the tool's lines stored")
             await lc.send(StopStudio(session_id=sid, now=datetime.now(UTC), actor="1"))
             await lc.wait_status(sid, StudioStatus.STOPPED)
             lines = await asyncio.wait_for(follower, 60)
             stored = await wait_for(lambda: _all(client, sid), until=lambda got: len(got) >= len(lines),
                                     what="every followed line stored")
+            errors = await client.query(QueryLogs(id=sid, source="user", stream="stderr"))
     finally:
         await delete_streams(nc.jetstream(), topology)
     tool = [x["message"] for x in lines if x["source"] == "user" and x["message"].startswith("tool line")]
     assert tool == [f"tool line {i}" for i in range(1, 201)]
     assert "to stderr" in [x["message"] for x in lines]
+    # stdout and stderr kept apart: stream=stderr is the tool's stderr alone, and each line keeps its tag
+    assert [x["message"] for x in errors["lines"]] == ["to stderr", "stderr again"]
+    assert {x["stream"] for x in lines if x["message"] in ("after it", "tool line 1")} == {"stdout"}
     system = [x["message"] for x in lines if x["source"] == "system"]
     assert system[0] == "Starting run 1" and "Session running" in system
     assert system.index("Session running") < len(system) - 1 and system[-1].startswith("Stop requested")

@@ -52,6 +52,28 @@ def test_one_trailing_newline_is_the_lines_end_not_its_message() -> None:
     assert [x.message for x in out.lines] == ["plain", "windows", "two\n", "text", "none"]
 
 
+def test_stdout_and_stderr_of_one_run_are_numbered_apart_and_each_only_grows(tmp_path: Path) -> None:
+    from libs.logs.tail import STDERR_SEQ, FileTail, stderr_path
+
+    out, err = tmp_path / "s-1.log", stderr_path(tmp_path / "s-1.log")
+    out.write_bytes(b"o1\no2\n")
+    err.write_bytes(b"e1\n")
+    got = Collected()
+    log = RunLog(got, "session", "s", 1, first_seq=0, quota_bytes=12)
+    stdout, stderr = FileTail(out, log), FileTail(err, log, stream="stderr")
+    stderr.poll()
+    stdout.poll()
+    log.write("over the quota", "stdout")
+    stderr.finish(final=False)
+    stdout.finish("stopped")
+    pairs = [(x.stream, x.seq, x.message) for x in got.lines]
+    assert pairs[:3] == [("stderr", STDERR_SEQ, "e1"), ("stdout", 0, "o1"), ("stdout", 3, "o2")]
+    assert got.lines[-1].final and err.name == "s-1.err"
+    for stream in ("stdout", "stderr"):  # the quota's markers too: each stream's seq only grows
+        seqs = [x.seq for x in got.lines if x.stream == stream]
+        assert seqs == sorted(set(seqs)), (stream, pairs)
+
+
 def test_a_tool_line_keeps_its_offset_as_seq() -> None:
     out = Collected()
     log = RunLog(out, "session", "s", 1, first_seq=0)

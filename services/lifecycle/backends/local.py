@@ -1,8 +1,9 @@
 """LocalBackend: each session's tool is a child process group on this machine, bound to 127.0.0.1.
 
-- Own session and process group (``start_new_session``), no pipes (output goes to ``<state_dir>/logs/<id>.log``),
-  so the tool outlives the lifecycle service that launched it; a restarted service adopts it from the JSON record
-  in ``<state_dir>/sessions/<id>.json`` (pid, port, create time, cgroup). Processes: ``processes.py``.
+- Own session and process group (``start_new_session``), no pipes (stdout goes to ``<state_dir>/logs/<id>.log``,
+  stderr to ``<id>.err``), so the tool outlives the lifecycle service that launched it; a restarted service adopts
+  it from the JSON record in ``<state_dir>/sessions/<id>.json`` (pid, port, create time, cgroup). Processes:
+  ``processes.py``.
 - Limits (``limits.py``, ``cgroups.py``): a session cgroup with a CFS quota and a resident-memory limit wherever a
   hierarchy is writable; else CPU affinity to the least-loaded cores and ``RLIMIT_AS``. ``gpu`` is not enforced.
 - ``stop`` signals the whole group and everything in the session's cgroup (which also holds children that called
@@ -24,6 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from libs.logs.tail import stderr_path
 from services.lifecycle.backends import limits, mounts, processes, tools
 from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
 from services.lifecycle.backends.cgroups import Layout, SessionGroup, detect
@@ -183,10 +185,12 @@ class LocalBackend:
         spec.workspace_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_path(spec.session_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log_file:  # the child keeps its own copy of the descriptor; we keep no pipe
+        # The child keeps its own copies of the descriptors; we keep no pipe. stderr has a file of its own, so
+        # its lines stay ``stderr`` in the logs (libs/logs/tail.py).
+        with log_path.open("ab") as log_file, stderr_path(log_path).open("ab") as err_file:
             return subprocess.Popen(
                 command, cwd=spec.workspace_dir, env=_environment(spec, port, self.state_dir),
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=err_file,
                 start_new_session=True, preexec_fn=preexec,
             )
 
@@ -240,7 +244,9 @@ class LocalBackend:
         return self.records.group(handle.session_id)
 
     def _last_lines(self, handle: Handle) -> str:
-        return processes.tail(self.log_path(handle.session_id))
+        """For a failure message: the tool's last stderr lines (why it failed), else its last stdout lines."""
+        path = self.log_path(handle.session_id)
+        return processes.tail(stderr_path(path)) or processes.tail(path)
 
 
 def _environment(spec: LaunchSpec, port: int, state_dir: Path) -> dict[str, str]:

@@ -7,7 +7,8 @@ become system lines (``system_line``, pure), and the follow ends when the studio
 of the file, then the run's ``final`` line (a follower's stream ends there). Where each run's output begins and
 how far it was sent is kept in ``<state dir>/log-offsets/<session>.json``, so a restarted lifecycle resumes the
 follows of running sessions where the last one stopped (repeats carry the same seq and are dropped downstream).
-The tool's stdout and stderr share one file (the local backend's), so its lines are all ``stdout``.
+The tool's stdout and stderr are two files (``<run>.log`` and ``<run>.err``, ``libs.logs.tail.stderr_path``),
+each followed with its own stream tag and numbered apart, so a query with ``stream=stderr`` has only stderr.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from libs.bus.streams import Topology
 from libs.contracts.studio import StudioStatus
 from libs.contracts.studio_state import State
 from libs.logs.runlog import DEFAULT_QUOTA_BYTES, LineSink, RunLog
-from libs.logs.tail import FileTail
+from libs.logs.tail import FileTail, stderr_path
 
 log = logging.getLogger("studios.lifecycle.logs")
 LIVE = {StudioStatus.STARTING, StudioStatus.RUNNING, StudioStatus.STOPPING, StudioStatus.BUILDING}
@@ -130,27 +131,38 @@ class SessionLogs:
     async def _follow(self, session_id: str, run: int) -> None:
         path = self.output_of(session_id, run)
         saved = self._load(session_id) or {}
-        offset = 0  # each run's output has a file of its own
+        offsets = (0, 0)  # each run's output has files of its own
         if saved.get("run") == run:
             if saved.get("ended"):
                 return
-            offset = int(saved["sent"])
-        tail = FileTail(path, RunLog(self.sink, "session", session_id, run, quota_bytes=self.quota_bytes,
-                                     first_seq=0), offset)
+            offsets = (int(saved["sent"]), int(saved.get("sent_err", 0)))
+        runlog = RunLog(self.sink, "session", session_id, run, quota_bytes=self.quota_bytes, first_seq=0)
+        out = FileTail(path, runlog, offsets[0])
+        err = FileTail(stderr_path(path), runlog, offsets[1], stream="stderr")
+
+        def poll() -> None:
+            err.poll()
+            out.poll()
+
+        def finish(message: str) -> None:
+            err.finish(final=False)
+            out.finish(message)  # the run's final line, after both
+
         loop = asyncio.get_running_loop()
-        checked, saved_at = loop.time(), -1
+        checked, saved_at = loop.time(), (-1, -1)
         try:
             while True:
-                await asyncio.to_thread(tail.poll)
-                if tail.sent_to != saved_at:
-                    saved_at = tail.sent_to
-                    self._save(session_id, {"run": run, "sent": saved_at, "ended": False})
+                await asyncio.to_thread(poll)
+                if (out.sent_to, err.sent_to) != saved_at:
+                    saved_at = (out.sent_to, err.sent_to)
+                    self._save(session_id, {"run": run, "sent": saved_at[0], "sent_err": saved_at[1], "ended": False})
                 if loop.time() - checked >= self.check_every:
                     checked = loop.time()
                     state = await self.state_of(session_id)
                     if state.run != run or state.status not in LIVE:
-                        await asyncio.to_thread(tail.finish, final_message(state))
-                        self._save(session_id, {"run": run, "sent": tail.sent_to, "ended": True})
+                        await asyncio.to_thread(finish, final_message(state))
+                        self._save(session_id, {"run": run, "sent": out.sent_to, "sent_err": err.sent_to,
+                                                "ended": True})
                         return
                 await asyncio.sleep(self.poll)
         except Exception:
