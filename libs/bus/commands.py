@@ -27,6 +27,7 @@ import pydantic
 from faststream.nats import NatsBroker, NatsMessage
 
 from libs.bus import headers as h
+from libs.bus import heartbeats
 from libs.contracts.commands import Command, CommandMeta, Reply, valid_traceparent
 from libs.contracts.errors import InvalidInput, StudiosError, Unavailable, error_from_dict
 from libs.contracts.subjects import command_subject
@@ -88,7 +89,9 @@ class CommandServer:
             subject = command_subject(command.service, command.name)
 
             async def on_request(msg: NatsMessage) -> dict[str, Any]:
-                reply = await self.dispatch(command, handler, msg.body, meta_from_headers(msg.headers))
+                # a requester that asked for heartbeats hears from this replica while the command runs
+                async with heartbeats.beating(self.broker.connection, msg.reply_to, msg.headers):
+                    reply = await self.dispatch(command, handler, msg.body, meta_from_headers(msg.headers))
                 return reply.model_dump(mode="json", exclude_none=True)
 
             self.broker.subscriber(subject, queue=queue_group(self.service), max_workers=self.max_workers)(on_request)
@@ -124,14 +127,20 @@ class CommandClient:
         return self._conn.connection if isinstance(self._conn, NatsBroker) else self._conn
 
     async def send(self, cmd: Command, *, timeout: float | None = None, headers: dict[str, str] | None = None,
-                   meta: CommandMeta | None = None) -> Reply:
-        """``meta``: the command's envelope; without one the server makes a fresh command id (no retry safety)."""
+                   meta: CommandMeta | None = None, heartbeat: float | None = None) -> Reply:
+        """``meta``: the command's envelope; without one the server makes a fresh command id (no retry safety).
+        ``heartbeat``: for long commands, the server says every that many seconds that it is still at work, and
+        a replica that died holding the command is noticed (``heartbeats.ResponderLost``) long before ``timeout``."""
         subject = command_subject(cmd.service, cmd.name)
         if meta is not None:
             headers = {**(headers or {}), **meta_headers(meta)}
+        data = cmd.model_dump_json().encode()
         try:
-            msg = await self.nc.request(subject, cmd.model_dump_json().encode(), timeout=timeout or self.timeout,
-                                        headers=headers)
+            if heartbeat:
+                msg = await heartbeats.request(self.nc, subject, data, headers, every=heartbeat,
+                                               timeout=timeout or self.timeout)
+            else:
+                msg = await self.nc.request(subject, data, timeout=timeout or self.timeout, headers=headers)
         except nats.errors.NoRespondersError:
             raise Unavailable(f"no {cmd.service} service answers {cmd.name}") from None
         except nats.errors.TimeoutError:

@@ -15,9 +15,10 @@ import logging
 from pathlib import PurePath
 
 from libs.bus.commands import CommandClient
+from libs.bus.heartbeats import ResponderLost
 from libs.contracts.checkpoint import SaveKind
 from libs.contracts.checkpoint_commands import RestoreCheckpoint, SaveCheckpoint
-from libs.contracts.commands import Command, Reply
+from libs.contracts.commands import Command, CommandMeta, Reply
 from libs.contracts.errors import StudiosError, Unavailable
 from libs.contracts.studio_state import State
 from libs.platform.clock import now as utcnow
@@ -29,8 +30,12 @@ ACTOR = "lifecycle"
 
 
 class Checkpointing:
-    def __init__(self, client: CommandClient, provisioner: Provisioner, timeout: float = 3600.0) -> None:
+    def __init__(self, client: CommandClient, provisioner: Provisioner, timeout: float = 3600.0,
+                 heartbeat: float = 5.0, attempts: int = 3) -> None:
         self.client, self.provisioner, self.timeout = client, provisioner, timeout
+        #: a checkpoints replica killed while it holds the command is noticed after three missed heartbeats,
+        #: and the command goes again (same command id) to another one, ``attempts`` times in all
+        self.heartbeat, self.attempts = heartbeat, attempts
 
     async def exclude(self, state: State) -> tuple[str, ...]:
         """Where the run's data links are mounted, relative to the workspace: never saved, never cleared."""
@@ -71,8 +76,14 @@ class Checkpointing:
     async def _send(self, command: Command) -> Reply:
         """A typed error from the service as it is; a transport failure (the broker already stopped during a
         restart's drain, a lost connection) as ``Unavailable``."""
+        meta = CommandMeta()  # one id for every attempt: what a dead replica recorded is not recorded twice
+        for _ in range(self.attempts - 1):
+            try:
+                return await self.client.send(command, timeout=self.timeout, meta=meta, heartbeat=self.heartbeat)
+            except ResponderLost as e:
+                log.warning("%s: %s; sending it again", command.name, e)
         try:
-            return await self.client.send(command, timeout=self.timeout)
+            return await self.client.send(command, timeout=self.timeout, meta=meta, heartbeat=self.heartbeat)
         except StudiosError:
             raise
         except Exception as e:
