@@ -30,6 +30,7 @@ from libs.datalinks.credentials import CredentialStore
 from libs.eventstore import EventStore, Expected, to_new_events
 from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
 from libs.testing.s3 import iam_keys, moto_server, require_auth
+from libs.testing.seqera_schema import checked_client_hooks
 from services.gateway.main import create_app
 from services.gateway.settings import GatewaySettings
 from services.lifecycle.backends import mounts
@@ -91,7 +92,7 @@ async def gateway(database_url: str, nats_url: str, tmp_path: Path,
     try:
         async with serve(create_app(settings, topology)) as address, \
                 httpx.AsyncClient(base_url=f"http://{address}", headers={"Authorization": f"Bearer {token}"},
-                                  timeout=30) as http:
+                                  timeout=30, event_hooks=checked_client_hooks()) as http:  # Seqera's schemas
             yield http
     finally:
         nc = await nats.connect(nats_url)
