@@ -6,6 +6,7 @@ file), so nothing in a build needs the network."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -128,6 +129,13 @@ async def test_the_builder_service_builds_an_image_on_the_requested_base_once_an
         assert venv["buildId"] != first["buildId"]  # the same packages as a venv are another build
         log = (await b.client.send(GetBuildLog(build_id=first["buildId"], actor="1"))).result or {}
         assert any(f"FROM {docker_engine.image}" in line["message"] for line in log["lines"])
+        # and to the logs service: JetStream LOGS, kind build, run = the attempt, the last line how it ended
+        assert b.app is not None and b.app.publisher is not None and b.topology is not None
+        assert await b.app.publisher.flush(10)
+        last = await b.client.nc.jetstream().get_last_msg(
+            b.topology.logs_stream, f"{b.topology.logs_prefix}.build.{first['buildId']}")
+        body = json.loads(last.data or b"{}")
+        assert (body["kind"], body["run"], body["final"]) == ("build", 1, True) and "succeeded" in body["message"]
         # the event holds the reference, the image id and size: nothing of the engine's address or a credential
         records = await b.store.read_stream(f"build-{first['buildId']}")
         recorded = next(r.data for r in records if r.event_type == "BuildSucceeded")
