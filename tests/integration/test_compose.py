@@ -148,8 +148,8 @@ def _engine_has(images: tuple[str, ...]) -> list[str]:
 def system(tmp_path: Path) -> Iterator[tuple[str, str]]:
     missing = _engine_has((*BASE_IMAGES, "studios/http-echo:1"))
     if missing:
-        pytest.skip(f"no registry is reachable here: {', '.join(missing)} not on the engine and cannot be "
-                    "pulled, so `compose up` cannot build or start the system")
+        pytest.skip(f"{', '.join(missing)} not on the engine (or no engine answers), and no registry is reachable "
+                    "here to pull them: `compose up` cannot build or start the system")
     project, port = f"studios-test-{secrets.token_hex(3)}", "18080"
     env = _env(**SECRETS, STUDIOS_DATA=str(tmp_path / "data"), STUDIOS_HTTP_PORT=port,
                DOCKER_GID=str(Path("/var/run/docker.sock").stat().st_gid))
