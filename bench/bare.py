@@ -43,10 +43,14 @@ class Bare:
             self.proc.wait(5)
 
 
-def spawn_bare(tool: str, root: Path) -> Bare:
-    """The tool as LocalBackend starts it (same command, allow-listed environment, own group, log file)."""
+def spawn_bare(tool: str, root: Path, module: str | None = None) -> Bare:
+    """The tool as LocalBackend starts it (same command, allow-listed environment, own group, log file); with
+    ``module``, ``python -m <module>`` instead of the template's (``jupyterlab``: the lab as shipped, beside the
+    template's lean launcher)."""
     spec, port = bare_spec(tool, root), free_port()
     command = build_command(spec, port)
+    if module is not None:
+        command[command.index("-m") + 1] = module
     env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
     env.update(PYTHONUNBUFFERED="1", CONNECT_TOOL_PORT=str(port), STUDIOS_SESSION_ID=spec.session_id,
                STUDIOS_STUDIO_ID=spec.studio_id, STUDIOS_SESSION_SECRET=spec.secret,
@@ -72,10 +76,10 @@ async def until_answers(probe: httpx.AsyncClient, bare: Bare, t0: float, timeout
         await asyncio.sleep(BARE_POLL)
 
 
-async def bare_start_once(tool: str, root: Path, timeout: float) -> float:
+async def bare_start_once(tool: str, root: Path, timeout: float, module: str | None = None) -> float:
     async with httpx.AsyncClient(trust_env=False) as probe:
         t0 = time.perf_counter()
-        bare = spawn_bare(tool, root)
+        bare = spawn_bare(tool, root, module)
         try:
             return await until_answers(probe, bare, t0, timeout)
         finally:

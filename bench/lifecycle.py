@@ -23,6 +23,9 @@ and durable consumers are fresh.
 4. ``update_*``: ``--updates`` times ``PUT /studios/{id}`` with a new description on a stopped studio: the PUT's
    round trip, and PUT sent until a GET shows the description (read-your-writes: the first GET should); baseline:
    a plain ``GET /studios/{id}`` round trip, p50/p99 over as many.
+5. ``jupyter_pooled_*`` (``--pool-samples``, ``bench/pools.py``): JupyterLab create -> first ``/api/status`` 200
+   through the proxy from a warm pool of 2, beside a cold start and bare starts (the template's lean command and
+   ``python -m jupyterlab`` as shipped), in alternating rounds; what a pooled process holds while it waits.
 
 A step that fails prints ``<step>: FAILED ...`` and the next one runs. No figure here is asserted anywhere.
 """
@@ -47,6 +50,7 @@ import httpx
 
 from bench.bare import Bare, bare_start_once, spawn_bare, until_answers
 from bench.jupyter_concurrent import jupyter_concurrent
+from bench.pools import pool_starts
 from bench.system import (
     ECHO,
     FINAL,
@@ -75,6 +79,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jupyter-concurrent", type=int, default=10,
                    help="JupyterLab studios (cpu: 1 each) started at once, beside as many bare ones (0 skips)")
     p.add_argument("--updates", type=int, default=1000, help="description updates (and plain GETs)")
+    p.add_argument("--pool-samples", type=int, default=20,
+                   help="JupyterLab rounds from a warm pool of 2, beside cold and bare starts (0 skips)")
     return p.parse_known_args(argv)[0]  # unknown flags belong to other benchmarks (python -m bench)
 
 
@@ -396,6 +402,10 @@ async def run(args: argparse.Namespace) -> Figures:
             await _step(figures, system, f"JupyterLab create->running ({args.jupyter_samples} sequential)",
                         lambda: sequential_starts(system, figures, "jupyter", JUPYTER, args.jupyter_samples,
                                                   "jupyter_start", 180))
+        if args.pool_samples > 0 and importlib.util.find_spec("jupyterlab") is not None:
+            await _step(figures, system, f"JupyterLab create->/api/status from a warm pool of 2 "
+                                         f"({args.pool_samples} rounds beside cold and bare)",
+                        lambda: pool_starts(system, figures, args.pool_samples))
         if args.jupyter_concurrent > 0 and importlib.util.find_spec("jupyterlab") is not None:
             await _step(figures, system, f"JupyterLab {args.jupyter_concurrent} concurrent starts (cpu: 1 each)",
                         lambda: jupyter_concurrent(system, figures, args.jupyter_concurrent))
