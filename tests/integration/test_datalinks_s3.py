@@ -137,9 +137,14 @@ async def test_refused_or_missing_credentials_are_clear_errors_when_browsing(gat
     private = await _link(gateway, "private", f"s3://{BUCKET}/ref")
     r = await gateway.get(f"/data-links/{private}/browse")
     assert r.status_code == 403 and "names no credentials" in r.json()["message"]
-    elsewhere = await _link(gateway, "elsewhere", f"s3://{BUCKET}/ref", credentialsId="elsewhere")
-    r = await gateway.get(f"/data-links/{elsewhere}/browse")  # entries of other workspaces are not found
+    # an entry of another workspace is not found: neither when a link names it, nor when a browse does
+    body = {"name": "elsewhere", "resourceRef": f"s3://{BUCKET}/ref", "credentialsId": "elsewhere"}
+    r = await gateway.post("/data-links", params={"workspaceId": 1}, json=body)
     assert r.status_code == 404 and "credentials 'elsewhere' not found" in r.json()["message"]
+    r = await gateway.get(f"/data-links/{private}/browse", params={"credentialsId": "elsewhere"})
+    assert r.status_code == 404 and "credentials 'elsewhere' not found" in r.json()["message"]
+    r = await gateway.get(f"/data-links/{private}/browse", params={"credentialsId": "lab"})
+    assert r.status_code == 200 and len(r.json()["objects"]) == 6  # Seqera's credentialsId: browse with these
 
 
 async def test_a_user_outside_the_workspace_cannot_browse_its_link(gateway: httpx.AsyncClient) -> None:

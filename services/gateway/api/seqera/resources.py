@@ -97,8 +97,10 @@ async def list_data_links(user: CurrentUser, pool: PoolDep, workspaceId: int | N
 
 
 @router.post("/data-links")
-async def create_data_link(body: DataLinkCreateRequest, access: CanCreateDataLink,
-                           store: StoreDep) -> dict[str, Any]:
+async def create_data_link(body: DataLinkCreateRequest, access: CanCreateDataLink, store: StoreDep,
+                           credentials: CredentialsDep) -> dict[str, Any]:
+    if body.credentials_id:  # Seqera's 404 "credentials not found"; the file is read again at every use
+        credentials.get(body.credentials_id, access.workspace_id)
     did, position = await h.create_data_link(
         store, workspace_id=access.workspace_id, name=body.name, resource_ref=body.resource_ref,
         actor_is_admin=access.user.is_admin, actor=access.user.actor, now=now(), description=body.description,
