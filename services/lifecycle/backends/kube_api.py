@@ -48,26 +48,22 @@ class Api:
         self.custom = client.CustomObjectsApi(api)
         self.metrics_served: bool | None = None  # learnt on first use
 
-    def plain(self, obj: Any) -> dict[str, Any]:
-        found: dict[str, Any] = self.api.sanitize_for_serialization(obj)
-        return found
-
     async def pod(self, name: str) -> dict[str, Any] | None:
         try:
-            return self.plain(await self.core.read_namespaced_pod(name, self.namespace))
+            return await _json(self.core.read_namespaced_pod, name, self.namespace)
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
 
     async def pods(self, label_selector: str, field_selector: str) -> list[dict[str, Any]]:
-        found = await self.core.list_namespaced_pod(self.namespace, label_selector=label_selector,
-                                                    field_selector=field_selector)
-        return [self.plain(item) for item in found.items]
+        found = await _json(self.core.list_namespaced_pod, self.namespace, label_selector=label_selector,
+                            field_selector=field_selector)
+        return list(found.get("items") or ())
 
     async def events(self, pod_name: str) -> list[dict[str, Any]]:
-        found = await self.core.list_namespaced_event(self.namespace, field_selector=pods.pod_events(pod_name))
-        return [self.plain(item) for item in found.items]
+        found = await _json(self.core.list_namespaced_event, self.namespace, field_selector=pods.pod_events(pod_name))
+        return list(found.get("items") or ())
 
     async def create(self, kind: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """Create a Pod, Service or claim; None when one of that name exists already (a retry, a race)."""
@@ -76,7 +72,7 @@ class Api:
             "PersistentVolumeClaim": self.core.create_namespaced_persistent_volume_claim}
         call = calls[kind]
         try:
-            return self.plain(await call(self.namespace, body))
+            return await _json(call, self.namespace, body)
         except ApiException as error:
             if error.status == 409:
                 return None
@@ -85,9 +81,8 @@ class Api:
 
     async def delete_pod(self, name: str, grace: float) -> None:
         with contextlib.suppress(ApiException):  # gone already
-            # the dict the tests check against the schema; the client sends a dict body as it is
-            await self.core.delete_namespaced_pod(name, self.namespace,
-                                                  body=pods.delete_options(grace))  # type: ignore[arg-type]
+            # the dict the tests check against the schema: the client sends a dict body as it is
+            await _json(self.core.delete_namespaced_pod, name, self.namespace, body=pods.delete_options(grace))
 
     async def until_gone(self, name: str, within: float) -> dict[str, Any] | None:
         """Watch one pod until it is deleted; the last state seen (its exit code), or None if never seen."""
@@ -97,7 +92,7 @@ class Api:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
                 while await self.pod(name) is not None:
-                    async with watch.Watch() as w:
+                    async with _RawWatch() as w:
                         async for event in w.stream(self.core.list_namespaced_pod, self.namespace,
                                                     field_selector=pods.one_pod(name), timeout_seconds=30):
                             last = event["raw_object"]
@@ -109,7 +104,7 @@ class Api:
         """Watch one pod until ``done(pod)``: that pod, or None once it is gone (the watch re-opened whenever the
         server ends it)."""
         while (pod := await self.pod(name)) is not None and not done(pod):
-            async with watch.Watch() as w:
+            async with _RawWatch() as w:
                 async for event in w.stream(self.core.list_namespaced_pod, self.namespace,
                                             field_selector=pods.one_pod(name), timeout_seconds=300):
                     if event["type"] == "DELETED":
@@ -131,8 +126,8 @@ class Api:
         if self.metrics_served is False:
             return None
         try:
-            found: dict[str, Any] = await self.custom.get_namespaced_custom_object(
-                "metrics.k8s.io", "v1beta1", self.namespace, "pods", name)
+            found = await _json(self.custom.get_namespaced_custom_object, "metrics.k8s.io", "v1beta1",
+                                self.namespace, "pods", name)
         except ApiException as error:
             if error.status == 404 and self.metrics_served is None:
                 self.metrics_served = await self._metrics_api_served()
@@ -150,14 +145,26 @@ class Api:
     async def copy_log(self, name: str, path: Path) -> None:
         """The tool's log (stdout and stderr, as the kubelet keeps them: interleaved), appended to ``path`` until
         the container ends. Read from the start each time and the bytes the file holds skipped, so a restarted
-        lifecycle leaves the file equal to the pod's log, with nothing twice."""
-        if await self.until(name, _started) is None:  # no log before the container starts (the API answers 400)
-            return
+        lifecycle (or a follow the API server cut) leaves the file equal to the pod's log, with nothing twice."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        while await self.until(name, _started) is not None:  # no log before the container starts (the API: 400)
+            try:
+                await self._follow_once(name, path)
+            except ApiException as error:
+                if error.status == 404:
+                    return
+                log.warning("pod %s: its log stopped: %s", name, reason(error))
+            if (pod := await self.pod(name)) is None or pods.ended(pod):
+                return  # the stream ends with the container, after its last bytes
+            await asyncio.sleep(1.0)  # the follow was cut while the tool runs: follow again
+
+    async def _follow_once(self, name: str, path: Path) -> None:
         skip = path.stat().st_size if path.exists() else 0  # noqa: ASYNC240 - one stat as the copy begins
+        response: Any = await self.core.read_namespaced_pod_log(name, self.namespace, container=pods.CONTAINER,
+                                                           follow=True, _preload_content=False)
         try:
-            response: Any = await self.core.read_namespaced_pod_log(name, self.namespace, container=pods.CONTAINER,
-                                                               follow=True, _preload_content=False)
+            if not 200 <= response.status <= 299:
+                raise _error(response, await response.read())
             with path.open("ab") as out:
                 async for data in response.content.iter_any():
                     if skip:
@@ -166,9 +173,35 @@ class Api:
                     if data:
                         out.write(data)
                         out.flush()
-        except ApiException as error:
-            if error.status != 404:
-                log.warning("pod %s: its log stopped: %s", name, reason(error))
+        finally:
+            response.release()
+
+
+class _RawWatch(watch.Watch):
+    """Watch events as the API's JSON (``raw_object``) only: no model classes on the way in, as ``_json``."""
+
+    def get_return_type(self, func: Any) -> str:
+        return ""  # no type to deserialize into
+
+
+async def _json(call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """A call's answer as the API's own JSON: the client's model classes validate fields on the way in (and refuse
+    what a newer server adds or an older one leaves out); the pure modules read the JSON shape anyway."""
+    response = await call(*args, _preload_content=False, **kwargs)
+    try:
+        data = await response.read()
+    finally:
+        response.release()
+    if not 200 <= response.status <= 299:
+        raise _error(response, data)
+    found: dict[str, Any] = json.loads(data)
+    return found
+
+
+def _error(response: Any, data: bytes) -> ApiException:
+    error = ApiException(status=response.status, reason=response.reason)
+    error.body = data
+    return error
 
 
 def _started(pod: dict[str, Any]) -> bool:
