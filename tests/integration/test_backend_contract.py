@@ -7,6 +7,7 @@ Tests that need a real process (HTTP, WebSocket, signals, adoption after a resta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
 from websockets.asyncio.client import connect
 
 from libs.testing.kube_cluster import Cluster, kube_cluster  # noqa: F401 - the fixture
@@ -68,7 +70,9 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     for handle in await backend.list_sessions():  # no test may leave a process behind
         await backend.stop(handle, grace=1.0)
     if isinstance(backend, KubernetesBackend):  # the studio's claim outlives its runs: not the test's
-        await (await backend.api()).core.delete_namespaced_persistent_volume_claim("studios-ws-st1", backend.namespace)
+        with contextlib.suppress(ApiException):  # none made (a refused launch)
+            await (await backend.api()).core.delete_namespaced_persistent_volume_claim("studios-ws-st1",
+                                                                                       backend.namespace)
     if isinstance(backend, DockerBackend | KubernetesBackend):
         await backend.close()
 
