@@ -55,7 +55,9 @@ class Synced:
 
 
 class S3Copies:
-    def __init__(self, root: Path, limit_bytes: int, concurrency: int = 8, report_every: float = 0.5) -> None:
+    def __init__(self, root: Path, limit_bytes: int, concurrency: int = 8, report_every: float = 2.0) -> None:
+        # report_every: each report is an event on the studio's stream (kept forever), so a long copy says where it
+        # is every few seconds, not at every file
         self.root, self.limit, self.concurrency, self.report_every = root, limit_bytes, concurrency, report_every
 
     def folder(self, studio_id: str, link_id: str) -> Path:
@@ -66,7 +68,7 @@ class S3Copies:
         """The up-to-date copy and what it took; CopyError with the reason otherwise."""
         copy = self.folder(studio_id, link_id)
         manifest_file = copy.parent / f"{link_id}{MANIFEST}"
-        client = s3.client(access)
+        client = await asyncio.to_thread(s3.client, access)  # loading the service model takes a while
         listing = await self._call(access, name, lambda: list(s3.list_all(client, access.location)))
         total = sum(o.size for o in listing)
         if total > self.limit:
