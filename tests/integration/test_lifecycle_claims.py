@@ -22,6 +22,7 @@ from services.lifecycle.backends.fake import FakeBackend
 from services.lifecycle.handlers import StudioHandlers
 from services.lifecycle.sessions.claims import SessionClaims
 from services.lifecycle.sessions.provisioning import Provisioner
+from services.lifecycle.sessions.reconciler import Reconciler
 from services.lifecycle.sessions.runner import SessionRunner
 from tests.integration.lifecycle_harness import create
 
@@ -118,3 +119,32 @@ async def test_a_tool_two_replicas_watch_has_its_end_recorded_once(
 
 async def _ended(handlers: StudioHandlers, sid: str) -> bool:
     return (await handlers.state(sid)).status is not StudioStatus.RUNNING
+
+
+async def test_a_vanished_tool_seen_by_the_leaders_reconciler_and_the_other_replicas_watcher_ends_once(
+        store: EventStore, tmp_path: Path, claims: tuple[SessionClaims, SessionClaims]) -> None:
+    backend = FakeBackend()
+    a, b = (replica(store, backend, tmp_path, c) for c in claims)
+    finals: list[str] = []
+
+    async def finalize(state: State) -> None:
+        finals.append(state.session_id)
+        await asyncio.sleep(0.2)  # a save takes a while: the reconciler's pass comes meanwhile
+
+    a.watcher.finalize = finalize
+    b.checkpoints = SlowRestores()  # type: ignore[assignment]  # b's finalize is counted too
+    b.checkpoints.finalize = finalize  # type: ignore[method-assign]
+    cmd = create("vanished-once")
+    await a.handlers.handle(cmd)
+    a.start(cmd.session_id, 1)  # replica a runs it and watches it
+    await a.drain()
+    handle = (await backend.list_sessions())[0]
+    backend.crash(handle, exit_code=3)
+    await wait_for(lambda: finals or None, within=30, what="a's watcher finalizing")
+    leader = Reconciler(store, b.handlers, b, backend)  # replica b leads: its pass finds the process gone
+    assert await leader.run_once()
+    await wait_for(lambda: _ended(a.handlers, cmd.session_id), until=bool, within=30, what="the end recorded")
+    await wait_for(lambda: not a.watcher.watching(cmd.session_id) or None, within=30, what="a's watcher done")
+    assert finals == [cmd.session_id]
+    ends = [t for t, _ in await events_of(store, cmd.session_id) if t == "StudioSessionStopped"]
+    assert ends == ["StudioSessionStopped"]

@@ -14,6 +14,7 @@ them); only ``shutdown()``, on a whole-system shutdown, stops them, each recorde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from datetime import datetime, timedelta
@@ -81,6 +82,21 @@ class Reconciler:
                 await self.backend.stop(handle, grace=5.0)
         return True
 
+    async def _record_gone(self, state: State, now: datetime) -> None:
+        """A running session whose process is gone: its last checkpoint, then its end. Under the studio's claim
+        (``claims.py``): another replica's exit watcher may be recording the same end, and whoever comes second
+        finds it recorded."""
+        claims = self.runner.claims
+        async with claims.hold(state.session_id) if claims else contextlib.nullcontext():
+            current = await self.handlers.state(state.session_id)
+            if current.run != state.run or current.status is not StudioStatus.RUNNING:
+                return
+            log.warning("session %s run %s is gone; recording it stopped", state.session_id, state.run)
+            await self.runner.finalize(current)  # the workspace may have outlived the process: keep what it holds
+            await self.handlers.handle(RecordSessionStopped(
+                session_id=state.session_id, now=now, actor=ACTOR, run=state.run, stop_reason=StopReason.RECONCILED,
+                message="the session's process was no longer running"))
+
     async def _wanted(self, run_key: str) -> bool:
         """Whether a process outside the pass's snapshot belongs to a studio that started after the snapshot."""
         session_id = run_key.rsplit("-", 1)[0]
@@ -94,11 +110,7 @@ class Reconciler:
         if state.status in (StudioStatus.STARTING, StudioStatus.BUILDING):  # a build is waited for again
             self.runner.start(sid, run)
         elif state.status is StudioStatus.RUNNING and handle is None:
-            log.warning("session %s run %s is gone; recording it stopped", sid, run)
-            await self.runner.finalize(state)  # the workspace may have outlived the process: keep what it holds
-            await self.handlers.handle(RecordSessionStopped(
-                session_id=sid, now=now, actor=ACTOR, run=run, stop_reason=StopReason.RECONCILED,
-                message="the session's process was no longer running"))
+            await self._record_gone(state, now)
         elif state.status is StudioStatus.RUNNING and due_for_lifespan_stop(state, now):
             await self.handlers.handle(StopStudio(session_id=sid, now=now, actor=ACTOR, run=run,
                                                   stop_reason=StopReason.LIFESPAN_EXPIRED))
