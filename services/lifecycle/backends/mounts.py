@@ -3,7 +3,8 @@
 Where the service may (root, with ``unshare`` from util-linux), the tool runs in a mount namespace of its own in
 which each data link is bind-mounted read-only into the workspace: the tool can read it and cannot write it, and
 the mounts vanish with the session's process, so nothing is left to unmount. Elsewhere each link is a symlink,
-readable and writable as far as the folder's own permissions go; the session's progress says so.
+readable and writable as far as the folder's own permissions go; the session's progress says so. An ``s3://``
+link's source is its synchronised copy (``services/lifecycle/datalinks``), whose files are 0444 in 0555 folders.
 """
 
 from __future__ import annotations
