@@ -35,7 +35,7 @@ from services.lifecycle.backends.base import Handle, LaunchSpec
 from services.lifecycle.backends.ports import free_port
 from services.lifecycle.pools import model, rules
 from services.lifecycle.pools.model import Claimed, Left, MemberStatus, PoolClass, Spawned, Warmed
-from services.lifecycle.pools.processes import NotWaiting, PoolProcesses
+from services.lifecycle.pools.processes import MEMBER_PREFIX, NotWaiting, PoolProcesses
 from services.lifecycle.pools.usage import member_memory
 
 log = logging.getLogger("studios.lifecycle.pools")
@@ -140,7 +140,7 @@ class PoolManager:
                     await self._retire(member.member_id, "never became warm")
 
     async def _spawn(self, cls: PoolClass) -> None:
-        member_id = f"pool-{uuid.uuid4().hex[:16]}"
+        member_id = f"{MEMBER_PREFIX}{uuid.uuid4().hex[:16]}"
         handle = await self.processes.spawn(member_id, cls, self.secret(member_id))
         self.handles[member_id] = handle
         self._apply(Spawned(member_id, cls))

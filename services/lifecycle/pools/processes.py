@@ -21,6 +21,7 @@ import errno
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from services.lifecycle.backends import processes as os_processes
@@ -28,6 +29,8 @@ from services.lifecycle.backends.base import Handle, LaunchSpec
 from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.backends.tools import build_command
 from services.lifecycle.pools.model import PoolClass
+
+MEMBER_PREFIX = "pool-"  # every member's id (``pool-<hex>``): never a run key, which is ``<studio>-<run>``
 
 
 class NotWaiting(Exception):
@@ -96,6 +99,8 @@ class PoolProcesses(LocalBackend):
         bound = {(h.ident, round(h.started_at)) for h in self.sessions.records.handles()}
         out = []
         for handle in await self.list_sessions():
+            if not handle.session_id.startswith(MEMBER_PREFIX):
+                continue  # not a member (what a tool bound before its markers changed started)
             if (handle.ident, round(handle.started_at)) in bound:
                 self.forget(handle.session_id)  # bound, and killed before step 4 of ``bind``
             else:
@@ -121,14 +126,13 @@ class PoolProcesses(LocalBackend):
         when nobody reads the FIFO: the process was never told anything and serves nothing."""
         command = build_command(spec, port)
         argv = command[command.index("-m") + 2:]  # the tool's own arguments, after ``python -m <module>``
+        # the markers a cold start's tool gets; what it starts (kernels, terminals) is then marked as the
+        # sessions' backend's, never taken for a pooled process
         env = {"CONNECT_TOOL_PORT": str(port), "STUDIOS_SESSION_ID": spec.session_id,
                "STUDIOS_STUDIO_ID": spec.studio_id, "STUDIOS_SESSION_SECRET": spec.secret,
-               "STUDIOS_BASE_PATH": spec.base_path}
+               "STUDIOS_BASE_PATH": spec.base_path, "STUDIOS_BACKEND_DIR": str(self.sessions.state_dir.resolve())}
         message = json.dumps({"secret": pool_secret, "cwd": str(spec.workspace_dir), "env": env, "argv": argv})
-        try:
-            fd = os.open(self.fifo(member.session_id), os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as e:
-            raise NotWaiting(f"pooled process {member.session_id} is not waiting: {os.strerror(e.errno or 0)}") from e
+        fd = self._writer(member)
         try:
             os.set_blocking(fd, True)
             os.write(fd, message.encode())  # one write below the pipe's capacity: the reader gets it whole
@@ -149,6 +153,18 @@ class PoolProcesses(LocalBackend):
             self.log_path(member.session_id).replace(target)
         self.forget(member.session_id)
         return handle
+
+    def _writer(self, member: Handle) -> int:
+        """The FIFO's write end. A live process reopens its end right after a probe's empty read, so a few
+        misses in a row (ENXIO) are that instant, not a gone reader."""
+        for _ in range(40):
+            try:
+                return os.open(self.fifo(member.session_id), os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as e:
+                if e.errno != errno.ENXIO or not self.alive(member):
+                    raise NotWaiting(f"pooled process {member.session_id} is not waiting: {e}") from e
+            time.sleep(0.005)
+        raise NotWaiting(f"pooled process {member.session_id} is not waiting on its FIFO")
 
     def alive(self, handle: Handle) -> bool:
         return os_processes.alive(handle)
