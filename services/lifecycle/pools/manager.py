@@ -164,7 +164,7 @@ class PoolManager:
                 if handle is not None:
                     STARTS(outcome="hit").inc()
                     return handle
-        STARTS(outcome="miss").inc()
+            STARTS(outcome="miss").inc()  # a pooled class, but no member was ready: cold
         return await cold(spec)
 
     async def _take(self, state: State, spec: LaunchSpec, member_id: str) -> Handle | None:
