@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from libs.contracts.errors import InvalidInput, NotFound
+from libs.contracts.errors import InvalidInput, NotFound, Unavailable
 
 log = logging.getLogger("studios.datalinks.credentials")
 
@@ -103,7 +103,12 @@ class CredentialStore:
             return
         if st.st_mode & 0o004:
             log.warning("%s is readable by every user of this host: it holds secrets", self.path)
-        self._entries = parse(self.path.read_text())
+        try:
+            self._entries = parse(self.path.read_text())
+        except (ValueError, InvalidInput) as e:  # a JSON mistake, or an entry's (named, without its secret)
+            why = e.detail if isinstance(e, InvalidInput) else f"not JSON ({e})"
+            log.error("credentials file %s: %s", self.path, why)
+            raise Unavailable(f"the operator's credentials file cannot be read: {why}") from None
         self._seen = (st.st_mtime, st.st_size)
 
     def get(self, credentials_id: str, workspace_id: int) -> Credentials:

@@ -3,9 +3,11 @@ a link is read with; link paths that would leave the link."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from libs.contracts.errors import InvalidInput
+from libs.contracts.errors import InvalidInput, Unavailable
 from libs.datalinks.credentials import Credentials, CredentialsNotFound, CredentialStore, parse
 from libs.datalinks.s3 import Obj, S3Location, StorageRefused, access_for
 from services.lifecycle.datalinks.plan import plan, safe
@@ -64,3 +66,16 @@ def test_a_browsed_path_stays_inside_the_link() -> None:
     assert S3Location.parse("s3://bucket").prefix == ""
     with pytest.raises(InvalidInput):
         loc.key("../other")
+
+
+def test_a_broken_credentials_file_is_a_clear_unavailable_and_a_fixed_one_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    path.write_text('{"lab": {"accessKey": "AK", "secretKey": "SK"')
+    store = CredentialStore(path)
+    with pytest.raises(Unavailable, match="not JSON"):
+        store.get("lab", 1)
+    path.write_text('{"lab": {"accessKey": "AK", "secretKey": "SK"}}')
+    assert store.get("lab", 1).access_key == "AK"
+    path.unlink()
+    with pytest.raises(CredentialsNotFound):
+        store.get("lab", 1)
