@@ -40,7 +40,7 @@ from services.gateway.read.projections.base import active_version, lag
 from tests.e2e.conftest import System
 from tests.e2e.test_restarts import nats_url, stream_msg_ids
 
-# about 5.5 minutes for 200 studios on 2 loaded cores (REPLICAS_STUDIOS=20 for a quick run)
+# 5.5 to 8.5 minutes for 200 studios on 2 loaded cores (REPLICAS_STUDIOS=20 for a quick run)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 WS = {"workspaceId": 1}
