@@ -38,9 +38,13 @@ async def _answers(kubeconfig: str) -> str | None:
         return f"KUBECONFIG={kubeconfig} cannot be loaded: {error}"
     try:
         async with asyncio.timeout(10):
-            await client.VersionApi(api).get_code()
+            response = await client.VersionApi(api).get_code(_preload_content=False)
+            response.release()
+            if response.status != 200:
+                return f"the cluster KUBECONFIG={kubeconfig} names answers /version with {response.status}"
     except Exception as error:
-        return f"the cluster KUBECONFIG={kubeconfig} names does not answer: {type(error).__name__}: {error}"
+        first = (str(error).splitlines() or [""])[0]  # an ApiException's text goes on with headers and body
+        return f"the cluster KUBECONFIG={kubeconfig} names does not answer: {type(error).__name__}: {first}"
     finally:
         await api.close()
     return None
