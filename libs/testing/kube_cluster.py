@@ -13,6 +13,7 @@ import concurrent.futures
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ async def _answers(kubeconfig: str) -> str | None:
         return f"KUBECONFIG={kubeconfig} cannot be loaded: {error}"
     try:
         async with asyncio.timeout(10):
-            response = await client.VersionApi(api).get_code(_preload_content=False)
+            response: Any = await client.VersionApi(api).get_code(_preload_content=False)  # the raw answer
             response.release()
             if response.status != 200:
                 return f"the cluster KUBECONFIG={kubeconfig} names answers /version with {response.status}"
