@@ -4,7 +4,7 @@ zstd-compressed. These functions run in worker processes, each with its own blob
 from __future__ import annotations
 
 import hashlib
-import io
+import mmap
 import os
 import uuid
 from collections.abc import Iterable, Iterator
@@ -59,31 +59,19 @@ def pieces(path: str, size: int) -> list[Piece]:
     return [(path, off, min(SEGMENT, size - off)) for off in range(0, size, SEGMENT)]
 
 
-class _Window:
-    """``length`` bytes of an open file from where it stands: FastCDC's stream reader over one piece."""
-
-    def __init__(self, f: io.FileIO, length: int) -> None:
-        self.f, self.left = f, length
-
-    def readinto(self, b: memoryview) -> int:
-        n = min(len(b), self.left)
-        if n <= 0:
-            return 0
-        got = self.f.readinto(memoryview(b)[:n]) or 0
-        self.left -= got
-        return got
-
-
 def _cuts(cdc: FastCDC, full: str, offset: int, length: int) -> Iterator[memoryview | bytes]:
     """The piece's chunks, each valid until the next is asked for. A piece no longer than FastCDC's minimum is
-    one chunk (as FastCDC would cut it), read plainly: most files of a workspace are small."""
+    one chunk (as FastCDC would cut it), read plainly: most files of a workspace are small. A longer one is cut
+    from a map of the file, as ``cut_file`` does (no copy); the map goes with the last view of it (closing it
+    while a chunk's view lives would raise)."""
     with open(full, "rb", buffering=0) as f:
-        f.seek(offset)
         if length <= cdc.min_size:
+            f.seek(offset)
             yield f.read(length)
             return
-        for chunk in cdc.cut_stream(_Window(f, length)):
-            yield chunk.data
+        view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))[offset:offset + length]
+    for chunk in cdc.cut_buf(view):
+        yield chunk.data
 
 
 def store_files(url: str, root: str, todo: Iterable[Piece], known: frozenset[str]) -> list[Written]:
