@@ -1,4 +1,4 @@
-"""Append: one SQL function call per stream, idempotent by event ids, several streams atomically.
+"""Append: one SQL statement per stream (``statements.py``), idempotent by event ids, several streams atomically.
 
 These functions run on a connection the caller chose (a writer, or the caller's own transaction); ``EventStore``
 picks it. They never retry on another connection themselves: ``Writers.run`` does, when one was lost.
@@ -12,10 +12,9 @@ from typing import Any
 import asyncpg
 
 from libs.eventstore.errors import IdempotencyConflict, NameNotHeld, TransactionHasId, WrongExpectedVersion
+from libs.eventstore.statements import statement
 from libs.eventstore.types import AppendRequest, AppendResult, Conn, expected_to_sql
 
-_APPEND = "SELECT global_position, stream_position FROM es.append($1, $2, $3, $4, $5, $6, $7)"
-_APPEND_ONE = "SELECT * FROM es.append_one($1, $2, $3, $4, $5, $6, $7)"
 _HAS_XID = "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"
 
 
@@ -29,9 +28,12 @@ async def refuse_a_transaction_with_an_id(conn: Conn) -> None:
                                "a transaction id): append first, or append on a connection of the store's own")
 
 
-def _params(req: AppendRequest) -> tuple[Any, ...]:
+def _params(req: AppendRequest, expected: int | None) -> tuple[Any, ...]:
     evs = req.events
-    return (req.stream, expected_to_sql(req.expected), [e.event_id for e in evs], [e.event_type for e in evs],
+    if len(evs) == 1:
+        e = evs[0]
+        return req.stream, expected, e.event_id, e.event_type, e.schema_version, e.data, e.metadata
+    return (req.stream, expected, [e.event_id for e in evs], [e.event_type for e in evs],
             [e.schema_version for e in evs], [e.data for e in evs], [e.metadata for e in evs])
 
 
@@ -49,24 +51,31 @@ async def append_on(conn: Conn, req: AppendRequest) -> AppendResult:
 
 
 async def _append_once(conn: Conn, req: AppendRequest) -> AppendResult:
+    expected = expected_to_sql(req.expected)
+    several = len(req.events) > 1
     try:
-        if len(req.events) == 1:
-            e = req.events[0]
-            row = await conn.fetchrow(_APPEND_ONE, req.stream, expected_to_sql(req.expected), e.event_id,
-                                      e.event_type, e.schema_version, e.data, e.metadata)
-            assert row is not None
-            rows = [row]
+        if several:
+            last = (await conn.fetch(statement(expected, True), *_params(req, expected)))[-1]
         else:
-            rows = await conn.fetch(_APPEND, *_params(req))
+            last = await conn.fetchrow(statement(expected, False), *_params(req, expected))
     except asyncpg.UniqueViolationError as e:
         if getattr(e, "constraint_name", None) == _POSITION_KEY:
-            # Only if a writer bypassed the stream's lock (or read under an older snapshot): the stream moved on.
-            raise WrongExpectedVersion(f"{req.stream} moved on while appending", stream=req.stream) from None
+            raise WrongExpectedVersion(_moved_on(req.stream, expected), stream=req.stream) from None
         raise IdempotencyConflict(f"some event ids are already stored (appending to {req.stream})") from None
     except asyncpg.PostgresError as e:
         raise _translate(e) from e
-    last = rows[-1]
+    assert last is not None
     return AppendResult(req.stream, last["stream_position"], last["global_position"])
+
+
+def _moved_on(stream: str, expected: int | None) -> str:
+    """The message of a position the unique index refused. At an exact version or on a new stream that is how
+    the statement learns the stream is past it; otherwise only a writer that bypassed the stream's lock does it."""
+    if expected == -1:
+        return f"wrong expected version: expected no stream, {stream} exists"
+    if expected is not None and expected >= 0:
+        return f"wrong expected version: expected {expected}, {stream} is past it"
+    return f"{stream} moved on while appending"
 
 
 _POSITION_KEY = "events_stream_name_stream_position_key"
@@ -108,7 +117,7 @@ async def append_many_on(conn: Conn, requests: Sequence[AppendRequest]) -> list[
         async with conn.transaction():
             if len({r.stream for r in requests}) > 1:
                 # Every stream's lock before the first write, in one order for all writers (no deadlock): see the
-                # comment in es.append on why the transaction id must come after the locks.
+                # comment in es.locked_version (migration 0002) on why the transaction id must come after them.
                 await conn.execute(_LOCK_STREAMS, [r.stream for r in requests])
             return [await append_on(conn, r) for r in requests]
     except (WrongExpectedVersion, IdempotencyConflict) as e:

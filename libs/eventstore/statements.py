@@ -1,0 +1,64 @@
+"""The SQL of an append: one statement per stream, chosen by the expected version and by one event or several.
+
+Each takes the stream's advisory lock before it writes, decides the version the events go on from, and inserts
+them (migration 0006 explains why this is one statement and what the unique indexes decide). Parameters:
+``$1`` stream, ``$2`` expected (``expected_to_sql``), then one event's id, type, schema version, data and metadata,
+or the same five as arrays. Every statement names ``es.append_version`` (its slow path), so an operator finds the
+store's appends in ``pg_stat_activity`` and ``pg_stat_statements`` under ``es.append``.
+"""
+
+from __future__ import annotations
+
+_COLUMNS = "stream_name, stream_position, event_id, event_type, schema_version, data, metadata"
+_RETURNING = "RETURNING e.global_position, e.stream_position"
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))"
+
+# The version the events go on from, per expected version:
+#: exact n >= 0: position n is there (a fresh look under the lock if this statement's snapshot misses it)
+_AT_EXACT = """CASE WHEN EXISTS (SELECT FROM es.events x
+                  WHERE x.stream_name = $1::text AND x.stream_position = $2::bigint)
+     THEN $2::bigint ELSE es.append_version($1::text, $2::bigint) END"""
+#: no stream: -1 without a read (the position index refuses a stream that has events); the name is checked
+_AT_NEW = "CASE WHEN position('-' IN $1::text) > 1 THEN -1::bigint ELSE es.append_version($1::text, $2::bigint) END"
+#: any, stream exists: the stream's version, read under the lock
+_AT_CURRENT = "es.append_version($1::text, $2::bigint)"
+#: a new stream joins the registry in the same statement (any and stream exists: es.append_version does it)
+_REGISTER = "INSERT INTO es.streams (stream_name) SELECT $1::text FROM l ON CONFLICT DO NOTHING"
+
+_ONE = "$3::uuid, $4::text, $5::smallint, $6::jsonb, coalesce($7::jsonb, '{}'::jsonb)"
+_UNNEST = ("unnest($3::uuid[], $4::text[], $5::smallint[], $6::jsonb[], $7::jsonb[]) "
+           "WITH ORDINALITY AS u(id, typ, ver, dat, meta, ord)")
+_MANY = "u.id, u.typ, u.ver, u.dat, coalesce(u.meta, '{}'::jsonb)"
+
+
+def _one(version: str, register: bool) -> str:
+    """One event: no arrays to build, send and unnest. The row is formed after the lock's row, so the
+    transaction gets its id (``tx_id``'s default) only once the lock is held."""
+    ctes = f"WITH l AS MATERIALIZED ({_LOCK}),\n     reg AS ({_REGISTER})\n" if register else ""
+    source = "l" if register else f"({_LOCK}) l"
+    return f"""{ctes}INSERT INTO es.events AS e ({_COLUMNS})
+SELECT $1::text, ({version}) + 1, {_ONE} FROM {source}
+{_RETURNING}"""
+
+
+def _many(version: str, register: bool) -> str:
+    """Several events, in order: the version is decided once (a materialized CTE), before the first row."""
+    reg = f",\n     reg AS ({_REGISTER})" if register else ""
+    return f"""WITH l AS MATERIALIZED ({_LOCK}),
+     v AS MATERIALIZED (SELECT {version} AS v FROM l){reg}
+INSERT INTO es.events AS e ({_COLUMNS})
+SELECT $1::text, v.v + u.ord, {_MANY} FROM v, {_UNNEST}
+ ORDER BY u.ord
+{_RETURNING}"""
+
+
+#: (one event, several events) per case of the expected version
+EXACT = (_one(_AT_EXACT, False), _many(_AT_EXACT, False))
+NEW = (_one(_AT_NEW, True), _many(_AT_NEW, True))
+CURRENT = (_one(_AT_CURRENT, False), _many(_AT_CURRENT, False))
+
+
+def statement(expected: int | None, several: bool) -> str:
+    """The append's SQL for an expected version as ``expected_to_sql`` gives it."""
+    pair = EXACT if expected is not None and expected >= 0 else NEW if expected == -1 else CURRENT
+    return pair[several]
