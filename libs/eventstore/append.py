@@ -53,6 +53,7 @@ async def append_on(conn: Conn, req: AppendRequest) -> AppendResult:
 async def _append_once(conn: Conn, req: AppendRequest) -> AppendResult:
     expected = expected_to_sql(req.expected)
     several = len(req.events) > 1
+    last: asyncpg.Record | None
     try:
         if several:
             last = (await conn.fetch(statement(expected, True), *_params(req, expected)))[-1]
