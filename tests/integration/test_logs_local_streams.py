@@ -1,5 +1,5 @@
 """The local backend keeps a tool's stdout and stderr apart (two files per run, ``libs.logs.tail.stderr_path``),
-and the failure message it gives the exit watcher is the tool's last stderr lines first."""
+and the failure message it gives the exit watcher has the tool's last stderr lines first."""
 
 from __future__ import annotations
 
@@ -23,4 +23,4 @@ async def test_stderr_has_a_file_of_its_own_and_is_the_failure_message(tmp_path:
     assert (status.state, status.exit_code) == (SessionState.EXITED, 3)
     assert out.read_text() == "working\ndone\n"
     assert stderr_path(out).read_text() == "no such table\n"
-    assert status.message == "no such table"
+    assert status.message == "no such table\nworking\ndone"  # stderr first, then the last of stdout

@@ -212,7 +212,7 @@ class DockerBackend:
         return handle
 
     def _follow(self, handle: Handle) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(ops.copy_log(self.engine, handle.ident, self.log_path(handle.session_id)))
+        task = asyncio.ensure_future(ops.copy_logs(self.engine, handle.ident, self.log_path(handle.session_id)))
         self._followers[handle.session_id] = task
         return task
 

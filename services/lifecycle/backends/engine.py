@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import aiodocker
 
+from libs.logs.tail import stderr_path
 from services.lifecycle.backends.base import LaunchError
 
 log = logging.getLogger("studios.lifecycle.docker")
@@ -54,22 +56,35 @@ async def discard(engine: aiodocker.Docker, ident: str) -> None:
 
 
 async def last_lines(engine: aiodocker.Docker, ident: str, count: int = 20) -> str:
-    try:
-        lines = await engine.containers.container(ident).log(stdout=True, stderr=True, tail=count)
-    except aiodocker.DockerError:
-        return ""
-    return "".join(lines).rstrip("\n")
+    """For a failure message: the tool's last stderr lines first (why it failed), then its last stdout lines."""
+    parts = []
+    for stdout in (False, True):
+        try:
+            lines = await engine.containers.container(ident).log(stdout=stdout, stderr=not stdout, tail=count)
+        except aiodocker.DockerError:
+            return ""
+        if text := "".join(lines).rstrip("\n"):
+            parts.append(text)
+    return "\n".join(parts)
 
 
-async def copy_log(engine: aiodocker.Docker, ident: str, path: Path) -> None:
-    """The container's log (stdout and stderr), appended to ``path`` until the container ends. Read from the start
-    each time and the bytes the file already holds skipped, so a restarted service leaves the file equal to the
-    container's log, with nothing twice."""
+async def copy_logs(engine: aiodocker.Docker, ident: str, path: Path) -> None:
+    """The container's stdout into ``path`` and its stderr into ``stderr_path(path)``: the engine demuxes the
+    two streams, so the logs keep them apart (libs/logs/tail.py)."""
+    await asyncio.gather(copy_log(engine, ident, path, stderr=False),
+                         copy_log(engine, ident, stderr_path(path), stderr=True))
+
+
+async def copy_log(engine: aiodocker.Docker, ident: str, path: Path, stderr: bool | None = None) -> None:
+    """The container's log (stdout and stderr; only stderr when ``stderr``, only stdout when it is False),
+    appended to ``path`` until the container ends. Read from the start each time and the bytes the file already
+    holds skipped, so a restarted service leaves the file equal to the container's log, with nothing twice."""
     path.parent.mkdir(parents=True, exist_ok=True)
     skip = path.stat().st_size if path.exists() else 0  # noqa: ASYNC240 - one stat as the copy begins
+    streams = {"stdout": stderr is not True, "stderr": stderr is not False}
     with path.open("ab") as out:
         try:
-            async for line in engine.containers.container(ident).log(stdout=True, stderr=True, follow=True):
+            async for line in engine.containers.container(ident).log(**streams, follow=True):
                 data = line.encode()
                 if skip:
                     cut = min(skip, len(data))

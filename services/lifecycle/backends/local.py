@@ -244,9 +244,9 @@ class LocalBackend:
         return self.records.group(handle.session_id)
 
     def _last_lines(self, handle: Handle) -> str:
-        """For a failure message: the tool's last stderr lines (why it failed), else its last stdout lines."""
+        """For a failure message: the tool's last stderr lines first (why it failed), then its last stdout lines."""
         path = self.log_path(handle.session_id)
-        return processes.tail(stderr_path(path)) or processes.tail(path)
+        return "\n".join(t for t in (processes.tail(stderr_path(path)), processes.tail(path)) if t)
 
 
 def _environment(spec: LaunchSpec, port: int, state_dir: Path) -> dict[str, str]:
