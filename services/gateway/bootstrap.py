@@ -24,7 +24,8 @@ DEFAULT_PARTICIPANT_ID = 1
 LOCAL_COMPUTE_ENV_ID = "local"
 #: the default compute environment's id, name and description by its platform
 DEFAULT_ENVS = {"local-platform": (LOCAL_COMPUTE_ENV_ID, "This machine"),
-                "docker-platform": ("docker", "Containers on this installation's Docker engine")}
+                "docker-platform": ("docker", "Containers on this installation's Docker engine"),
+                "k8s-platform": ("kubernetes", "Pods in this installation's Kubernetes namespace")}
 ACTOR = "system"
 
 T = TypeVar("T")

@@ -16,9 +16,10 @@ class GatewaySettings(PlatformSettings):
     #: Allow ``custom`` tools (any command) on the bootstrap ``local`` compute environment.
     allow_custom_commands: bool = Field(True, alias="STUDIOS_ALLOW_CUSTOM_COMMANDS")
     #: The platform of the compute environment made at first start: ``local-platform`` (id ``local``) or
-    #: ``docker-platform`` (id ``docker``; compose: lifecycle then needs STUDIOS_DOCKER_HOST).
-    default_platform: Literal["local-platform", "docker-platform"] = Field("local-platform",
-                                                                           alias="STUDIOS_DEFAULT_PLATFORM")
+    #: ``docker-platform`` (id ``docker``; compose: lifecycle then needs STUDIOS_DOCKER_HOST) or ``k8s-platform``
+    #: (id ``kubernetes``; deploy/kubernetes: lifecycle then needs STUDIOS_KUBE_NAMESPACE).
+    default_platform: Literal["local-platform", "docker-platform", "k8s-platform"] = Field(
+        "local-platform", alias="STUDIOS_DEFAULT_PLATFORM")
     #: ``subdomain``: each studio on its own origin ``<sessionId>.<domain>`` (isolated); ``path``: every studio
     #: under ``/connect/<sessionId>/`` on the gateway's origin (no isolation between studios). docs/operations.md.
     connect_mode: ConnectMode = Field("subdomain", alias="STUDIOS_CONNECT_MODE")

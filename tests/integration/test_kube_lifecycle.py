@@ -15,6 +15,7 @@ from libs.contracts.identity import ComputeEnvCreated
 from libs.contracts.studio import StudioStatus, StudioTemplate
 from libs.contracts.studio_state import State
 from libs.eventstore import EventStore, Expected, to_new_events
+from services.gateway.bootstrap import ensure_defaults
 from services.lifecycle.backends.base import ComputeBackend, Handle
 from services.lifecycle.backends.fake import FakeBackend
 from services.lifecycle.backends.kube_events import StartProgress
@@ -101,3 +102,11 @@ async def test_a_line_for_a_run_that_is_no_longer_current_is_dropped(store: Even
     await StartProgressReporter(handlers)(f"{state.session_id}-{state.run + 1}", SLOW)  # a run never started
     await StartProgressReporter(handlers)(state.run_key, SLOW)  # running: its progress is settled
     assert await store.read_stream(identity.stream("studio", state.session_id)) == before
+
+
+async def test_the_bootstrap_compute_environment_can_be_the_kubernetes_one(store: EventStore) -> None:
+    """deploy/kubernetes sets STUDIOS_DEFAULT_PLATFORM=k8s-platform: the first start's environment runs pods."""
+    await ensure_defaults(store, "t" * 32, platform="k8s-platform")
+    [created] = [r.data for r in await store.read_stream(identity.stream(identity.COMPUTE_ENV, "kubernetes"))]
+    assert (created["platform"], created["name"]) == ("k8s-platform", "kubernetes")
+    assert "allowCustomCommands" not in created["config"]  # a pod's command is the image's

@@ -104,6 +104,7 @@ def test_lifecycle_has_the_backends_role_in_its_namespace_only() -> None:
     assert lifecycle["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
     [config] = of_kind("ConfigMap")
     assert config["data"]["STUDIOS_KUBE_NAMESPACE"] == "studios"  # the namespace the Role is in
+    assert config["data"]["STUDIOS_DEFAULT_PLATFORM"] == "k8s-platform"  # the first environment runs pods
 
 
 def test_the_ingress_reaches_the_gateway_for_its_origin_and_every_studios() -> None:

@@ -50,6 +50,17 @@ class DockerConfig(_Config):
     network: str | None = Field(default=None, max_length=200)
 
 
+class Toleration(BaseModel):
+    """A pod toleration, in the Kubernetes API's own field names."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str | None = None
+    operator: str | None = Field(default=None, pattern=r"^(Exists|Equal)$")
+    value: str | None = None
+    effect: str | None = Field(default=None, pattern=r"^(NoSchedule|PreferNoSchedule|NoExecute)$")
+    tolerationSeconds: int | None = None  # the API's own name
+
+
 class K8sConfig(_Config):
     server: str | None = Field(default=None, max_length=1000)
     ssl_cert: str | None = Field(default=None, max_length=20_000)
@@ -63,6 +74,12 @@ class K8sConfig(_Config):
     service_pod_spec: str | None = None
     head_job_cpus: int | None = Field(default=None, ge=0)
     head_job_memory_mb: int | None = Field(default=None, ge=0)
+    #: our extensions: where the kubernetes backend puts session pods (docs/backends.md, "Kubernetes")
+    node_selector: dict[str, str] | None = None
+    tolerations: list[Toleration] | None = None
+    spot_node_selector: dict[str, str] | None = None
+    storage_class_name: str | None = Field(default=None, max_length=253)
+    workspace_size: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 
 
 PLATFORMS: dict[str, type[_Config]] = {
