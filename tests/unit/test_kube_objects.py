@@ -85,6 +85,7 @@ def test_the_pod_keeps_the_exact_ids_and_the_grace_period() -> None:
     assert pod["metadata"]["annotations"] == {kube.ANNOTATION_SESSION: "St1-2", kube.ANNOTATION_STUDIO: "St1"}
     assert pod["spec"]["terminationGracePeriodSeconds"] == 3
     assert pod["spec"]["automountServiceAccountToken"] is False
+    assert pod["spec"]["securityContext"]["fsGroup"] == kube.WORKSPACE_GROUP  # a non-root tool can write its workspace
 
 
 def test_a_misspelt_field_is_caught_by_the_schema() -> None:

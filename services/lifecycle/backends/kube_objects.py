@@ -19,6 +19,7 @@ from services.lifecycle.backends import containers as shape
 from services.lifecycle.backends.base import LaunchSpec
 
 GPU_RESOURCE = "nvidia.com/gpu"
+WORKSPACE_GROUP = 1000  # the group the workspace claim is given to (the services' own uid/gid in deploy/Dockerfile)
 #: the exact ids (labels are lowercased RFC 1123 values; a run key may not be)
 ANNOTATION_SESSION, ANNOTATION_STUDIO = "studios.io/session-id", "studios.io/studio-id"
 
@@ -94,7 +95,10 @@ def pod(spec: LaunchSpec, image: str, placement: KubePlacement, scope: str = "st
     selector = {**placement.node_selector, **(placement.spot_selector if spec.spot else {})}
     body: dict[str, Any] = {"containers": [container], "volumes": volumes, "restartPolicy": "Never",
                             "terminationGracePeriodSeconds": max(0, math.ceil(grace)),
-                            "automountServiceAccountToken": False}  # a tool has no business with the API
+                            "automountServiceAccountToken": False,  # a tool has no business with the API
+                            # the claim's files belong to group 1000, so a tool running as a user of the image
+                            # (not root) can write its workspace; changed only when the claim's root differs
+                            "securityContext": {"fsGroup": WORKSPACE_GROUP, "fsGroupChangePolicy": "OnRootMismatch"}}
     if selector:
         body["nodeSelector"] = selector
     tolerations = [*placement.tolerations, *([placement.spot_toleration] if spec.spot else [])]
