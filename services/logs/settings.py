@@ -8,12 +8,13 @@ from libs.platform.settings import PlatformSettings
 
 
 class LogsSettings(PlatformSettings):
-    #: Lines fetched from ``LOGS`` per batch (one COPY, one commit, then the acks).
-    batch_size: int = Field(2000, alias="STUDIOS_LOGS_BATCH", ge=1, le=100_000)
+    #: Lines fetched from ``LOGS`` per batch (one COPY per day partition, one commit, then one ack).
+    batch_size: int = Field(5000, alias="STUDIOS_LOGS_BATCH", ge=1, le=100_000)
     #: How long a partly filled fetch waits for more lines (FastStream/nats-py would wait 5 s by default).
     fetch_wait_seconds: float = Field(0.05, alias="STUDIOS_LOGS_FETCH_WAIT_SECONDS", gt=0)
-    #: How long a fetched batch may stay unacked before JetStream hands it out again (a killed process's batch
-    #: waits this long); a batch that outlives it is stored twice over, which inserts nothing.
+    #: How long a fetched batch may stay unacked before JetStream hands it out again (a slow commit); a copy that
+    #: comes again is at or below the stored position and is skipped. A killed leader's successor does not wait for
+    #: it: it recreates the consumer from the stored position.
     ack_wait_seconds: float = Field(30.0, alias="STUDIOS_LOGS_ACK_WAIT_SECONDS", gt=0)
     #: Retention by age, per kind, in days: older day partitions are dropped whole.
     session_retention_days: int = Field(30, alias="STUDIOS_LOGS_SESSION_RETENTION_DAYS", ge=1)
