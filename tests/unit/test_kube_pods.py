@@ -12,6 +12,7 @@ import pytest
 from services.lifecycle.backends import LaunchError, LaunchSpec, SessionState
 from services.lifecycle.backends import kube_objects as objects
 from services.lifecycle.backends import kube_pods as pods
+from services.lifecycle.backends.kube import describe
 
 schema = pytest.importorskip("libs.testing.kube_schema", reason="kubernetes-validate (dev extra) is needed")
 #: the API's label syntax: an optional DNS-subdomain prefix, a name, and a value of at most 63 characters
@@ -117,3 +118,12 @@ def test_a_namespace_other_than_the_backends_or_a_bad_pod_spec_is_refused() -> N
         pods.placement({"namespace": "team-b"}, "team-a", defaults)
     with pytest.raises(LaunchError, match="servicePodSpec"):
         pods.placement({"servicePodSpec": "- not a mapping"}, "team-a", defaults)
+
+
+def test_the_launch_step_says_what_the_pod_asked_for_and_where_it_may_run() -> None:
+    place = objects.KubePlacement(namespace="team-a", node_selector={"pool": "studios"})
+    assert describe(spec(cpu=2, memory_mib=512, gpu=1, spot=True), place) == (
+        "pod requests = limits: 2 cpu, 512 MiB, 1 nvidia.com/gpu; nodes pool=studios,studios.io/capacity=spot; "
+        "namespace team-a")
+    assert describe(spec(), objects.KubePlacement(namespace="team-a")) == \
+        "pod without requests or limits; namespace team-a"
