@@ -117,12 +117,12 @@ async def run(tmp: Path, mib: int, rounds: int) -> None:
             ref = one.manifest
         one_t = sorted(ones)[len(ones) // 2]
         line("interim after changing 1 MiB (median of 3)", f"{one_t:.3f}s "
-             f"({one_t / full_t:.3f} of the full; target < 0.05) chunk bytes {_chunk_bytes(one)}",
+             f"({one_t / full_t:.3f} of the full; target < 0.05) {_written(one)}",
              f"a full archive again {tar_t:.2f}s")
         with Stopwatch() as none_t:
             none = await engine.save(1, str(ws), await engine.load(ref, cached=True))
-        line("interim after changing nothing", f"{none_t.seconds:.3f}s (target < 2 s) chunk bytes "
-             f"{_chunk_bytes(none)} chunks {none.chunks_written}", f"a full archive again {tar_t:.2f}s")
+        line("interim after changing nothing", f"{none_t.seconds:.3f}s (target < 2 s, 0 bytes) {_written(none)}",
+             f"a full archive again {tar_t:.2f}s")
 
         restore_s, untar_s = [], []
         last = await engine.load(none.manifest)
@@ -159,8 +159,9 @@ def _list(seconds: list[float]) -> str:
     return " ".join(f"{x:.2f}" for x in seconds)
 
 
-def _chunk_bytes(saved: Saved) -> int:
-    return saved.bytes_written - saved.manifest.size  # what chunks added (the manifest is always rewritten)
+def _written(saved: Saved) -> str:
+    """What the save wrote: its new chunks, and its manifest unless the same one was stored already."""
+    return f"wrote {saved.bytes_written} bytes ({saved.chunks_written} chunks, manifest {saved.manifest.size} bytes)"
 
 
 def main() -> None:

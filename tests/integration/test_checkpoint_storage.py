@@ -51,6 +51,10 @@ async def test_an_unchanged_workspace_is_saved_without_reading_or_writing_a_chun
     second = await engine.save(1, str(ws), previous=await engine.load(first.manifest))
     assert second.files_read == 0 and second.chunks_written == 0
     assert second.manifest == first.manifest  # the same content makes the same manifest
+    assert second.bytes_written == 0  # not even the manifest: the same one is stored under its key
+    engine.store.delete(first.manifest.uri)  # gone (a save holds collection off; here, by hand)
+    third = await engine.save(1, str(ws), previous=await engine.load(first.manifest, cached=True))
+    assert third.bytes_written == first.manifest.size and engine.store.exists(first.manifest.uri)
 
 
 async def test_a_small_change_writes_only_its_chunks(engine: Engine, tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ class Engine:
         self._in_process = url.startswith("memory:") or n == 0
         self.workers = max(n, 1)
         self._pool: Executor = self._new_pool()
-        self._manifests: dict[str, Manifest] = {}  # by digest, oldest first: the bases of the next saves
+        self._manifests: dict[str, Manifest] = {}  # by key, oldest first: the bases of the next saves
 
     def _renew(self, e: BrokenExecutor) -> NoReturn:
         """A worker died (the OOM killer, a signal): this save fails, the next one gets a fresh pool."""
@@ -102,7 +102,7 @@ class Engine:
     async def load(self, ref: ManifestRef, *, cached: bool = False) -> Manifest:
         """The manifest ``ref`` names, read and verified; with ``cached``, one this engine wrote or read lately
         (a save's base: the save depends on its content alone, which its digest names)."""
-        if cached and (hit := self._manifests.get(ref.sha256)) is not None:
+        if cached and (hit := self._manifests.get(ref.uri)) is not None:
             return hit
         try:
             data = await asyncio.to_thread(self.store.get, ref.uri)
@@ -111,7 +111,7 @@ class Engine:
         return self._remember(ref, verified(ref, data))
 
     def _remember(self, ref: ManifestRef, manifest: Manifest) -> Manifest:
-        self._manifests[ref.sha256] = manifest
+        self._manifests[ref.uri] = manifest
         while len(self._manifests) > CACHED_MANIFESTS:
             del self._manifests[next(iter(self._manifests))]
         return manifest
@@ -145,9 +145,15 @@ class Engine:
         manifest = Manifest(tuple(final))
         data = manifest.encode(like=previous)
         ref = reference(checkpoint_id, data)
-        await asyncio.to_thread(self._put_durably, ref.uri, data)
+        # The key names the content: a manifest this engine stored durably or read back verified, and still
+        # there (the caller holds the lock that keeps collection out), is not written again: an unchanged
+        # workspace's save writes nothing at all.
+        stored = ref.uri in self._manifests and await asyncio.to_thread(self.store.exists, ref.uri)
+        if not stored:
+            await asyncio.to_thread(self._put_durably, ref.uri, data)
         self._remember(ref, manifest)
-        return Saved(ref, manifest.size, len(manifest.files), sum(w.bytes_written for w in written) + len(data),
+        return Saved(ref, manifest.size, len(manifest.files),
+                     sum(w.bytes_written for w in written) + (0 if stored else len(data)),
                      sum(w.chunks_written for w in written), len(changed))
 
     def _put_durably(self, key: str, data: bytes) -> None:
