@@ -128,7 +128,7 @@ async def measure(url: str, events: int) -> list[str]:
               f"{r['query'][:90]}" for r in rows]
     await conns[0].execute("ANALYZE es.events")
     for name, sql, args in QUERIES:
-        lines.append(f"  {name}: {', '.join(await indexes_used(conns[0], sql, args))}")
+        lines.append(f"  {name} -> {', '.join(await indexes_used(conns[0], sql, args))}")
     for c in conns:
         await c.close()
     await store.close()
