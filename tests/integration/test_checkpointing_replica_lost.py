@@ -82,3 +82,14 @@ async def test_a_restore_held_by_a_killed_checkpoints_replica_goes_to_the_other_
     first_id = (taken[0].headers or {})[COMMAND_ID]
     assert seen[0] == (RestoreCheckpoint.name, first_id)  # the same command, sent again
     assert [name for name, _ in seen] == [RestoreCheckpoint.name, SaveCheckpoint.name]
+
+
+async def test_a_final_save_while_the_broker_is_already_stopped_is_given_up_not_raised(
+        nats_url: str, store: EventStore, tmp_path: Path) -> None:
+    # a whole-system shutdown: lifecycle's broker stopped before its sessions' stops finalize their checkpoints
+    handlers = StudioHandlers(store)
+    cmd = create("finalize-after-broker")
+    await handlers.handle(cmd)
+    stopped = make_broker(nats_url, name="never-connected", quiet=True)
+    checkpointing = Checkpointing(CommandClient(stopped), Provisioner(store, tmp_path, KEY), heartbeat=0.2)
+    await checkpointing.finalize(await handlers.state(cmd.session_id))  # logged, never raised: the stop goes on

@@ -77,17 +77,20 @@ class Checkpointing:
         """A typed error from the service as it is; a transport failure (the broker already stopped during a
         restart's drain, a lost connection) as ``Unavailable``."""
         meta = CommandMeta()  # one id for every attempt: what a dead replica recorded is not recorded twice
-        for _ in range(self.attempts - 1):
-            try:
-                return await self.client.send(command, timeout=self.timeout, meta=meta, heartbeat=self.heartbeat)
-            except ResponderLost as e:
-                log.warning("%s: %s; sending it again", command.name, e)
         try:
-            return await self.client.send(command, timeout=self.timeout, meta=meta, heartbeat=self.heartbeat)
+            for attempt in range(1, self.attempts + 1):
+                try:
+                    return await self.client.send(command, timeout=self.timeout, meta=meta,
+                                                  heartbeat=self.heartbeat)
+                except ResponderLost as e:
+                    if attempt == self.attempts:
+                        raise
+                    log.warning("%s: %s; sending it again", command.name, e)
         except StudiosError:
             raise
         except Exception as e:
             raise Unavailable(f"the checkpoints service cannot be reached ({type(e).__name__}: {e})") from None
+        raise AssertionError("unreachable")
 
     def _save(self, state: State, kind: SaveKind, ws: str, exclude: tuple[str, ...],
               restored: int | None) -> SaveCheckpoint:
