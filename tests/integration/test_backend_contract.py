@@ -1,5 +1,5 @@
 """The ComputeBackend contract, run against the fake, the real local backend, docker and kubernetes (STYLE.md §11;
-kubernetes where KUBECONFIG names a cluster that answers, libs/testing/kube_cluster.py).
+kubernetes where KUBECONFIG names a cluster that answers, tests/integration/kube_cluster.py).
 
 Tests that need a real process (HTTP, WebSocket, signals, adoption after a restart) run on ``local`` only.
 """
@@ -21,7 +21,7 @@ import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 from websockets.asyncio.client import connect
 
-from libs.testing.kube_cluster import Cluster, kube_cluster  # noqa: F401 - the fixture
+from tests.integration.kube_cluster import Cluster, kube_cluster  # noqa: F401 - the fixture
 from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
 from services.lifecycle.backends import (
     ComputeBackend,
