@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from libs.contracts.studio import StudioStatus
@@ -80,3 +81,26 @@ async def test_fifty_concurrent_starts_against_a_pool_of_two(database_url: str, 
         refilled = await wait_for(lambda: ready_members(state_dir) if len(ready_members(state_dir)) == 2 else None,
                                   within=300, what="the pool refilled")
         assert not {m["pid"] for m in refilled} & set(pids)  # the refill is new processes, bound to no one
+
+
+async def test_a_restart_keeps_the_pool_for_the_next_lifecycle_and_a_system_shutdown_reaps_it(
+        database_url: str, nats_url: str, tmp_path: Path) -> None:
+    async with running_lifecycle(database_url, nats_url, tmp_path, system_shutdown=False) as lc:
+        state_dir = lc.settings.state_dir
+        await set_pool(lc.store, 2)
+        before = await wait_for(lambda: ready_members(state_dir) if len(ready_members(state_dir)) == 2 else None,
+                                within=180, what="two warm members")
+    pids = {m["pid"] for m in before}
+    assert all(psutil.pid_exists(p) for p in pids)  # a restart (SIGTERM) leaves them running
+    async with running_lifecycle(database_url, nats_url, tmp_path) as lc:
+        after = await wait_for(lambda: ready_members(state_dir) if len(ready_members(state_dir)) == 2 else None,
+                               within=180, what="the next lifecycle adopted them")
+        assert {m["pid"] for m in after} == pids  # adopted, not replaced
+    await wait_for(lambda: not any(_alive(p) for p in pids) or None, within=30, what="the members reaped")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
