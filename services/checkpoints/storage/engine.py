@@ -33,7 +33,7 @@ BATCH_FILES = 512
 #: a save whose changed files hold less than this chunks them in this process: the fixed cost of a round trip
 #: to the workers (pickling what the previous manifest stored, waking them) is most of a small interim save
 INLINE_BYTES = 8 * 1024 * 1024
-CACHED_MANIFESTS = 16
+CACHED_MANIFESTS = 8  # a manifest of 10 000 files holds a few MB in memory
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ class Engine:
         final = [replace(e, chunks=tuple(c for w in by_path[e.path] for c in w.chunks)) if e.path in by_path
                  and e.kind == FILE else e for e in final]
         manifest = Manifest(tuple(final))
-        data = manifest.encode(like=previous)
+        data = await asyncio.to_thread(manifest.encode, previous)  # off the loop: a big one takes a while
         ref = reference(checkpoint_id, data)
         # The key names the content: a manifest this engine stored durably or read back verified, and still
         # there (the caller holds the lock that keeps collection out), is not written again: an unchanged
