@@ -104,3 +104,32 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+async def test_a_restart_leaves_a_pooled_studios_kernels_alone(database_url: str, nats_url: str,
+                                                               tmp_path: Path) -> None:
+    """A kernel is a process group of its own started by the bound tool: the next lifecycle's recovery must not
+    take it for a pooled process (it carries the sessions' backend's marker, not the pool's)."""
+    async with running_lifecycle(database_url, nats_url, tmp_path, system_shutdown=False) as lc:
+        state_dir = lc.settings.state_dir
+        await set_pool(lc.store, 1)
+        await wait_for(lambda: len(ready_members(state_dir)) == 1 or None, within=180, what="a warm member")
+        cmd = create("kernels", template=JUPYTER, configuration=CONFIG)
+        await lc.send(cmd)
+        state = await lc.wait_status(cmd.session_id, StudioStatus.RUNNING, StudioStatus.ERRORED, timeout=120)
+        assert state.status is StudioStatus.RUNNING, state.status_message
+        record = session_record(state_dir, state.run_key)
+        assert "warm pool" in record["limits"]
+        url = f"http://127.0.0.1:{record['port']}/connect/{cmd.session_id}/api/kernels"
+        auth = {"Authorization": f"token {lc.secret(state)}"}
+        r = await asyncio.to_thread(httpx.post, url, headers=auth, json={"name": "python3"}, timeout=60)
+        assert r.status_code == 201, r.text
+        kernels = await wait_for(lambda: [c.pid for c in psutil.Process(int(record["pid"])).children(recursive=True)
+                                          if "ipykernel" in " ".join(c.cmdline())] or None,
+                                 within=60, what="the kernel process")
+    async with running_lifecycle(database_url, nats_url, tmp_path) as lc:
+        await wait_for(lambda: len(ready_members(state_dir)) == 1 or None, within=180, what="the pool refilled")
+        assert (await lc.state(cmd.session_id)).status is StudioStatus.RUNNING
+        assert all(_alive(k) for k in kernels) and _alive(int(record["pid"]))
+        r = await asyncio.to_thread(httpx.get, url, headers=auth, timeout=30)
+        assert [k["name"] for k in r.json()] == ["python3"]
