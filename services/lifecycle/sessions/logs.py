@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,7 @@ class SessionLogs:
         return None
 
     def _save(self, session_id: str, value: dict[str, Any]) -> None:
-        tmp = self.dir / f"{session_id}.json.tmp"
+        tmp = self.dir / f"{session_id}.json.{os.getpid()}.tmp"  # replicas may save one run's offsets at once
         tmp.write_text(json.dumps(value))
         tmp.replace(self.dir / f"{session_id}.json")
 
