@@ -5,6 +5,8 @@ chunks are not written again, and a corrupted chunk is found on restore."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import itertools
 import os
 import shutil
 import uuid
@@ -12,12 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import blake3
 import pytest
+import zstandard
 
 from services.checkpoints.storage import chunks
 from services.checkpoints.storage.chunks import chunk_key
 from services.checkpoints.storage.engine import INLINE_BYTES, Engine
-from services.checkpoints.storage.manifest import CorruptBlob, Manifest
+from services.checkpoints.storage.manifest import FILE, CorruptBlob, Entry, Manifest, reference
 from tests.integration.checkpoint_helpers import fill_workspace, s3_endpoint, s3_url, snapshot
 
 __all__ = ["s3_endpoint"]
@@ -199,3 +203,30 @@ async def test_a_damaged_chunk_of_a_large_file_fails_its_restore_and_leaves_no_t
         assert victim in str(e.value) and list(out.iterdir()) == []
     finally:
         engine.close()
+
+
+async def test_a_version_1_manifest_still_restores_and_the_next_save_names_chunks_by_blake3(
+        engine: Engine, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    data = os.urandom(300_000)
+    (ws / "old.bin").write_bytes(data)
+    mtime = (ws / "old.bin").stat().st_mtime_ns
+    sha = hashlib.sha256(data).hexdigest()  # as a version 1 save stored it
+    engine.store.put(chunk_key(sha), zstandard.ZstdCompressor().compress(data))
+    blob = Manifest((Entry("old.bin", FILE, 0o644, mtime, len(data), ((sha, len(data)),)),), version=1).encode()
+    ref = reference(1, blob)
+    engine.store.put(ref.uri, blob)
+    old = await engine.load(ref)
+    out = tmp_path / "out"
+    await engine.restore(old, str(out))  # verified by SHA-256
+    assert old.version == 1 and (out / "old.bin").read_bytes() == data
+
+    saved = await engine.save(1, str(ws), previous=old)
+    assert saved.files_read == 1  # its chunk names are of the other hash: read once more
+    new = await engine.load(saved.manifest)
+    offsets = [0]
+    for _, n in new.files[0].chunks:
+        offsets.append(offsets[-1] + n)
+    assert new.version == 2 and [name for name, _ in new.files[0].chunks] == [
+        blake3.blake3(data[a:b]).hexdigest() for a, b in itertools.pairwise(offsets)]

@@ -24,7 +24,17 @@ from typing import Any, NoReturn, TypeVar
 from libs.contracts.checkpoint import ManifestRef
 from services.checkpoints.blobstores.base import BlobNotFound
 from services.checkpoints.storage import chunks as ch
-from services.checkpoints.storage.manifest import DIR, FILE, LINK, CorruptBlob, Entry, Manifest, reference, verified
+from services.checkpoints.storage.manifest import (
+    DIR,
+    FILE,
+    LINK,
+    VERSION,
+    CorruptBlob,
+    Entry,
+    Manifest,
+    reference,
+    verified,
+)
 from services.checkpoints.storage.scan import clear_extras, same_file, scan
 
 T = TypeVar("T")
@@ -119,6 +129,8 @@ class Engine:
     async def save(self, checkpoint_id: int, root: str, previous: Manifest | None = None,
                    exclude: tuple[str, ...] = ()) -> Saved:
         entries = await asyncio.to_thread(scan, root, exclude)
+        if previous is not None and previous.version != VERSION:
+            previous = None  # its chunks are named by another hash: every file is read again, once
         before = {e.path: e for e in previous.entries} if previous else {}
         final: list[Entry] = []
         changed: list[Entry] = []
@@ -189,7 +201,7 @@ class Engine:
         items = [*(e for e in todo if e.path not in large),
                  *(s for e in large.values() for s in ch.segments(e, temps[e.path]))]
         try:
-            await self._map(ch.restore_files, self._batches(items, lambda i: i.size), root)
+            await self._map(ch.restore_files, self._batches(items, lambda i: i.size), root, manifest.version)
             await asyncio.to_thread(_place, root, large.values(), temps)
         finally:
             for tmp in temps.values():

@@ -12,7 +12,7 @@ import zstandard
 
 from libs.contracts.checkpoint import ManifestRef
 
-VERSION = 1
+VERSION = 2  # 2: chunks named by BLAKE3; 1 (still read, restored and verified): by SHA-256
 FILE, DIR, LINK = "f", "d", "l"
 
 
@@ -23,7 +23,7 @@ class Entry:
     mode: int = 0o644
     mtime_ns: int = 0
     size: int = 0
-    chunks: tuple[tuple[str, int], ...] = ()  # (sha256 of the plain bytes, length)
+    chunks: tuple[tuple[str, int], ...] = ()  # (digest of the plain bytes, length)
     target: str | None = None  # a symlink's
 
     def to_json(self) -> dict[str, Any]:
@@ -44,6 +44,7 @@ class Entry:
 class Manifest:
     entries: tuple[Entry, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    version: int = VERSION  # which hash names its chunks (``chunks.digest``)
     #: each entry's JSON by the entry object's id, once encoded: an interim save shares most entry objects with
     #: its base manifest (``encode(like=...)``) and so encodes only what changed
     _json: dict[int, bytes] = field(default_factory=dict, compare=False, repr=False)
@@ -70,15 +71,15 @@ class Manifest:
                 part = _compact(e.to_json()).encode()
             mine[id(e)] = part
             parts.append(part)
-        head = f'{{"version":{VERSION},"meta":{_compact(self.meta)},"entries":['.encode()
+        head = f'{{"version":{self.version},"meta":{_compact(self.meta)},"entries":['.encode()
         return zstandard.ZstdCompressor(level=3).compress(b"".join((head, b",".join(parts), b"]}")))
 
     @classmethod
     def decode(cls, data: bytes) -> Manifest:
         body = json.loads(zstandard.ZstdDecompressor().decompress(data))
-        if body.get("version") != VERSION:
+        if body.get("version") not in (1, VERSION):
             raise ValueError(f"unknown manifest version {body.get('version')!r}")
-        return cls(tuple(Entry.from_json(e) for e in body["entries"]), body.get("meta") or {})
+        return cls(tuple(Entry.from_json(e) for e in body["entries"]), body.get("meta") or {}, body["version"])
 
 
 _compact = json.JSONEncoder(separators=(",", ":")).encode
