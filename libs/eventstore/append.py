@@ -11,10 +11,13 @@ from typing import Any
 
 import asyncpg
 
+from libs.contracts.reservations import NameReleased
 from libs.eventstore.errors import IdempotencyConflict, NameNotHeld, TransactionHasId, WrongExpectedVersion
 from libs.eventstore.statements import statement
 from libs.eventstore.types import AppendRequest, AppendResult, Conn, expected_to_sql
 
+#: the one event type the store vets itself (es.check_releases): a name is given back only by its holder
+_RELEASE = NameReleased.event_type
 _HAS_XID = "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"
 
 
@@ -52,13 +55,13 @@ async def append_on(conn: Conn, req: AppendRequest) -> AppendResult:
 
 async def _append_once(conn: Conn, req: AppendRequest) -> AppendResult:
     expected = expected_to_sql(req.expected)
-    several = len(req.events) > 1
+    sql = statement(expected, len(req.events) > 1, any(e.event_type == _RELEASE for e in req.events))
     last: asyncpg.Record | None
     try:
-        if several:
-            last = (await conn.fetch(statement(expected, True), *_params(req, expected)))[-1]
+        if len(req.events) > 1:
+            last = (await conn.fetch(sql, *_params(req, expected)))[-1]
         else:
-            last = await conn.fetchrow(statement(expected, False), *_params(req, expected))
+            last = await conn.fetchrow(sql, *_params(req, expected))
     except asyncpg.UniqueViolationError as e:
         if getattr(e, "constraint_name", None) == _POSITION_KEY:
             raise WrongExpectedVersion(_moved_on(req.stream, expected), stream=req.stream) from None

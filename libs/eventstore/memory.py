@@ -145,7 +145,7 @@ def _check_expected(stream: str, expected: ExpectedVersion, version: int) -> Non
 
 
 def _check_release(stream: str, have: list[RecordedEvent], e: NewEvent) -> None:
-    """``es.check_release``: a name is given back only by its holder."""
+    """``es.check_releases``: a name is given back only by its holder."""
     if e.event_type != _RELEASED:
         return
     last = have[-1] if have else None

@@ -5,8 +5,8 @@ A reservation stream holds ``NameReserved`` events, each optionally followed by 
 can be taken again by appending at the stream's exact version, so two takers still race on the version check.
 
 Every key is folded here (``libs.contracts.reservations.fold``), the same way for every kind of name, so callers
-cannot disagree on what "the same name" is. A release is checked by the store itself (``es.check_release``,
-migration 0005; the in-memory store mirrors it): a ``NameReleased`` that does not follow a ``NameReserved`` by the
+cannot disagree on what "the same name" is. A release is checked by the store itself (``es.check_releases``,
+migration 0006; the in-memory store mirrors it): a ``NameReleased`` that does not follow a ``NameReserved`` by the
 same owner fails the whole append with ``NameNotHeld`` (409), so nobody can give back a name someone else holds.
 """
 

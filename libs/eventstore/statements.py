@@ -9,6 +9,8 @@ store's appends in ``pg_stat_activity`` and ``pg_stat_statements`` under ``es.ap
 
 from __future__ import annotations
 
+import functools
+
 _COLUMNS = "stream_name, stream_position, event_id, event_type, schema_version, data, metadata"
 _RETURNING = "RETURNING e.global_position, e.stream_position"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))"
@@ -29,6 +31,13 @@ _ONE = "$3::uuid, $4::text, $5::smallint, $6::jsonb, coalesce($7::jsonb, '{}'::j
 _UNNEST = ("unnest($3::uuid[], $4::text[], $5::smallint[], $6::jsonb[], $7::jsonb[]) "
            "WITH ORDINALITY AS u(id, typ, ver, dat, meta, ord)")
 _MANY = "u.id, u.typ, u.ver, u.dat, coalesce(u.meta, '{}'::jsonb)"
+
+
+#: a NameReleased in the append: es.check_releases (migration 0006) vets it under the lock, then gives the version
+_CHECKED_ONE = "es.check_releases($1::text, {}, ARRAY[$4::text], ARRAY[$6::jsonb ->> 'owner'], ARRAY[$3::uuid])"
+_CHECKED_MANY = ("es.check_releases($1::text, {}, $4::text[], ARRAY(SELECT d ->> 'owner' FROM unnest($6::jsonb[]) d), "
+                 "$3::uuid[])")
+_VERSION = {"exact": _AT_EXACT, "new": _AT_NEW, "current": _AT_CURRENT}
 
 
 def _one(version: str, register: bool) -> str:
@@ -52,13 +61,16 @@ SELECT $1::text, v.v + u.ord, {_MANY} FROM v, {_UNNEST}
 {_RETURNING}"""
 
 
-#: (one event, several events) per case of the expected version
-EXACT = (_one(_AT_EXACT, False), _many(_AT_EXACT, False))
-NEW = (_one(_AT_NEW, True), _many(_AT_NEW, True))
-CURRENT = (_one(_AT_CURRENT, False), _many(_AT_CURRENT, False))
+@functools.cache
+def _build(kind: str, several: bool, releases: bool) -> str:
+    version = _VERSION[kind]
+    if releases:
+        version = (_CHECKED_MANY if several else _CHECKED_ONE).format(version)
+    return (_many if several else _one)(version, kind == "new")
 
 
-def statement(expected: int | None, several: bool) -> str:
-    """The append's SQL for an expected version as ``expected_to_sql`` gives it."""
-    pair = EXACT if expected is not None and expected >= 0 else NEW if expected == -1 else CURRENT
-    return pair[several]
+def statement(expected: int | None, several: bool, releases: bool = False) -> str:
+    """The append's SQL for an expected version as ``expected_to_sql`` gives it; ``releases``: some event is a
+    ``NameReleased``."""
+    kind = "exact" if expected is not None and expected >= 0 else "new" if expected == -1 else "current"
+    return _build(kind, several, releases)

@@ -249,3 +249,25 @@ async def test_only_the_holder_releases_a_name_and_then_anyone_may_take_it(store
     await take(store, "alice", "user-2")
     assert [e.event_type for e in await store.read_stream("username-alice")] == [
         "NameReserved", "NameReleased", "NameReserved"]
+
+
+async def test_a_release_is_vetted_against_the_events_before_it_in_the_same_append(store: Store) -> None:
+    def name(kind: str, owner: str) -> NewEvent:
+        return NewEvent(kind, {"owner": owner, "at": NOW.isoformat()})
+
+    result = await store.append("username-bob", [name("NameReserved", "user-1"), name("NameReleased", "user-1")],
+                                Expected.NO_STREAM)
+    assert result.version == 1
+    before = await stored(store)
+    with pytest.raises(NameNotHeld):
+        await store.append("username-carl", [name("NameReserved", "user-1"), name("NameReleased", "user-2")],
+                           Expected.NO_STREAM)
+    assert await stored(store) == before
+
+
+async def test_a_retried_release_returns_its_first_result(store: Store) -> None:
+    await take(store, "dave", "user-1")
+    request = release("username", "dave", "user-1", NOW)
+    first = await store.append_many([request])
+    assert await store.append_many([request]) == first  # not "nobody holds it": the same release, stored once
+    assert [e.event_type for e in await store.read_stream("username-dave")] == ["NameReserved", "NameReleased"]

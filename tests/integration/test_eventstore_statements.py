@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from libs.eventstore import AppendRequest, EventStore, Expected, NewEvent, WrongExpectedVersion
+from libs.eventstore import AppendRequest, EventStore, Expected, NameNotHeld, NewEvent, WrongExpectedVersion
 from libs.testing.waiting import wait_for
 
 
@@ -117,3 +117,21 @@ async def test_every_statement_takes_the_lock_before_its_transaction_has_an_id(d
     for name in ("thing-1", "thing-2"):  # in commit-horizon order, each stream's positions count up from 0
         positions = [e.stream_position for e in stored if e.stream_name == name]
         assert positions == list(range(len(positions)))
+
+
+async def test_the_release_check_runs_in_the_appends_that_carry_one_and_in_the_old_functions(
+        store: EventStore) -> None:
+    """No trigger on es.events any more (it cost every append): the statements and the previous release's
+    es.append_one (a process of it may append during an upgrade) both refuse a release by someone else."""
+    assert await store.pool.fetchval(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'es.events'::regclass AND NOT tgisinternal") == 0
+    await store.append("username-erin", [NewEvent("NameReserved", {"owner": "user-1"})], Expected.NO_STREAM)
+    for expected in (0, Expected.STREAM_EXISTS):
+        with pytest.raises(NameNotHeld):
+            await store.append("username-erin", [NewEvent("NameReleased", {"owner": "user-2"})], expected)
+    with pytest.raises(asyncpg.PostgresError) as e:
+        await store.pool.fetchrow(
+            "SELECT * FROM es.append_one('username-erin', 0, gen_random_uuid(), 'NameReleased', 1::smallint, "
+            """'{"owner": "user-2"}', '{}')""")
+    assert e.value.sqlstate == "ES002"
+    assert [ev.event_type for ev in await store.read_stream("username-erin")] == ["NameReserved"]
