@@ -39,6 +39,7 @@ from libs.logs import LogPublisher, RunLog
 from libs.logs.lines import LogLine
 from services.gateway.logs import LogsClient
 from services.logs.ingest import COLUMNS, Ingestor, Row
+from services.logs.pages import read_page
 from services.logs.partitions import Partitions
 from services.logs.queries import read_lines
 from services.logs.schema import LOGS
@@ -122,14 +123,13 @@ async def follow_latency(nats_url: str, db: str, lines: int = 400) -> None:
     stop = asyncio.Event()
     ingesting = asyncio.create_task(ingestor.run(stop))
     from libs.bus.broker import make_broker
-    from libs.bus.commands import CommandServer
     from services.logs.handlers import LogQueries
 
     broker = make_broker(nats_url, name="bench-logs", quiet=True)
     pool = await asyncpg.create_pool(db, min_size=1, max_size=2)
     assert pool is not None
     await broker.connect()
-    CommandServer(broker, "logs").handle(QueryLogs)(LogQueries(pool, broker.js, topology).handle)
+    LogQueries(pool, broker.js, topology).serve(broker)
     await broker.start()
     sent: dict[int, float] = {}
     seen: dict[int, float] = {}
@@ -192,7 +192,6 @@ async def tail_query(db: str, rows: int, nats_url: str) -> None:
     """The last 10,000 lines of one session among ``rows``: as the gateway asks (``LogsClient.query`` over
     request/reply, paging past the reply size), beside the same SQL on a bare connection."""
     from libs.bus.broker import make_broker
-    from libs.bus.commands import CommandServer
     from services.logs.handlers import LogQueries
 
     conn = await asyncpg.connect(db, command_timeout=3600)
@@ -209,7 +208,7 @@ async def tail_query(db: str, rows: int, nats_url: str) -> None:
     pool = await asyncpg.create_pool(db, min_size=1, max_size=2)
     assert pool is not None
     await broker.connect()
-    CommandServer(broker, "logs").handle(QueryLogs)(LogQueries(pool, broker.js, topology).handle)
+    LogQueries(pool, broker.js, topology).serve(broker)
     await broker.start()
     client, q = LogsClient(nc, topology), QueryLogs(id="q7")
     for _ in range(100):  # FastStream starts subscribers in no fixed order: until the query subject answers
@@ -220,6 +219,7 @@ async def tail_query(db: str, rows: int, nats_url: str) -> None:
             await asyncio.sleep(0.1)
     ours: list[float] = []
     bare: list[float] = []
+    page: list[float] = []
     got: dict[str, Any] = {}
     for _ in range(7):  # alternating, after one warm-up of each
         with Stopwatch() as t:
@@ -228,6 +228,9 @@ async def tail_query(db: str, rows: int, nats_url: str) -> None:
         with Stopwatch() as t:
             plain = await read_lines(conn, q, 1, reply_bytes=1 << 30)
         bare.append(t.seconds * 1000)
+        with Stopwatch() as t:
+            await read_page(conn, q, 1, budget=1 << 30)
+        page.append(t.seconds * 1000)
     async with conn.transaction():  # the plan the service's read runs (queries.fetch)
         await conn.execute("SET LOCAL enable_bitmapscan = off")
         plan = await conn.fetch("EXPLAIN (ANALYZE) SELECT * FROM (SELECT created_at, source, seq FROM logs.lines "
@@ -236,7 +239,9 @@ async def tail_query(db: str, rows: int, nats_url: str) -> None:
     print("  plan: " + "; ".join(r[0].strip() for r in plan if "Scan" in r[0] or "Execution" in r[0]))
     stored = await conn.fetchval("SELECT count(*) FROM logs.lines WHERE kind = 'session' AND id = 'q7'")
     assert len(got["lines"]) == 10_000 and got["lines"] == plain["lines"], "the two reads differ"
-    print(f"  ({rows} rows stored, {stored} of them the session's, {len(got['lines'])} read)")
+    print(f"  ({rows} rows stored, {stored} of them the session's, {len(got['lines'])} read; the page SQL alone, "
+          f"serialised by PostgreSQL, on a bare connection: {statistics.median(page[1:]):.1f} ms; the server's "
+          f"max_payload {nc.max_payload} bytes)")
     durations(f"logs last 10,000 lines of one session among {rows}, through request/reply (ours) vs bare SQL",
               statistics.median(ours[1:]), statistics.median(bare[1:]))
     await broker.stop()

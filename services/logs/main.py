@@ -17,9 +17,7 @@ from datetime import UTC, date, datetime
 import asyncpg
 
 from libs.bus.broker import make_broker
-from libs.bus.commands import CommandServer
 from libs.bus.streams import DEFAULT, Topology, ensure_streams
-from libs.contracts.logs import QueryLogs
 from libs.eventstore import migrate
 from services.logs import subscribers
 from services.logs.handlers import LogQueries
@@ -57,7 +55,7 @@ class LogsService:
             await broker.connect()
             await ensure_streams(broker.js, topology)
             queries = LogQueries(pool, broker.js, topology, settings.reply_bytes)
-            CommandServer(broker, "logs").handle(QueryLogs)(queries.handle)
+            queries.serve(broker)
             subscribers.register(broker, pool, topology)
             await broker.start()
             self.ingestor = Ingestor(database_url, broker.js, topology, self.partitions,

@@ -22,7 +22,7 @@ async def latest_run(conn: asyncpg.Connection | asyncpg.Pool, kind: str, ident: 
     return None if value is None else int(value)
 
 
-def _where(q: QueryLogs, run: int, floor: int | None) -> tuple[list[str], list[Any]]:
+def where(q: QueryLogs, run: int, floor: int | None) -> tuple[list[str], list[Any]]:
     clauses = ["kind = $1", "id = $2", "run = $3"]
     args: list[Any] = [q.kind, q.id, run]
 
@@ -63,13 +63,13 @@ async def fetch(conn: asyncpg.Connection | asyncpg.Pool, sql: str, args: list[An
 async def read_lines(conn: asyncpg.Connection | asyncpg.Pool, q: QueryLogs, run: int, *, floor: int | None = None,
                      reply_bytes: int = 512 * 1024) -> dict[str, Any]:
     """Forward from ``start_at``/``after`` when either is given, else the last ``limit`` lines; oldest first."""
-    clauses, args = _where(q, run, floor)
+    clauses, args = where(q, run, floor)
     args.append(q.limit)
-    where = " AND ".join(clauses)
+    cond = " AND ".join(clauses)
     if q.start_at is not None or q.after is not None:
-        sql = f"SELECT {_COLS} FROM logs.lines WHERE {where} ORDER BY created_at, source, seq LIMIT ${len(args)}"
+        sql = f"SELECT {_COLS} FROM logs.lines WHERE {cond} ORDER BY created_at, source, seq LIMIT ${len(args)}"
     else:
-        sql = (f"SELECT * FROM (SELECT {_COLS} FROM logs.lines WHERE {where} "
+        sql = (f"SELECT * FROM (SELECT {_COLS} FROM logs.lines WHERE {cond} "
                f"ORDER BY created_at DESC, source DESC, seq DESC LIMIT ${len(args)}) t "
                "ORDER BY created_at, source, seq")
     rows = await fetch(conn, sql, args)

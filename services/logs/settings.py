@@ -23,9 +23,9 @@ class LogsSettings(PlatformSettings):
     #: Day partitions kept created ahead of today (and the retention pass's interval).
     days_ahead: int = Field(2, alias="STUDIOS_LOGS_DAYS_AHEAD", ge=1)
     maintenance_interval_seconds: float = Field(3600.0, alias="STUDIOS_LOGS_MAINTENANCE_SECONDS", gt=0)
-    #: A query reply carries at most this many bytes of lines (NATS' default max_payload is 1 MiB); the gateway
-    #: asks again from the reply's cursor for the rest.
-    reply_bytes: int = Field(512 * 1024, alias="STUDIOS_LOGS_REPLY_BYTES", ge=64 * 1024)
+    #: A query reply carries at most this many bytes of lines, and never more than the NATS server's max_payload
+    #: allows (1 MiB by default; 8 MiB is NATS' advised ceiling); the gateway asks again from its cursor for the rest.
+    reply_bytes: int = Field(64 * 1024 * 1024, alias="STUDIOS_LOGS_REPLY_BYTES", ge=64 * 1024)
 
     def retention_days(self) -> dict[str, int]:
         return {"session": self.session_retention_days, "build": self.build_retention_days,
