@@ -52,7 +52,8 @@ class EmbeddedNats:
         # sync_interval is a config-file option only (no command-line flag), so the store lives in a config file.
         config = self.directory / "nats.conf"
         sync = f'\n  sync_interval: "{self.sync_interval}"' if self.sync_interval else ""
-        config.write_text(f'jetstream {{\n  store_dir: "{self.directory / "jetstream"}"{sync}\n}}\n')
+        # max_payload 8 MB (NATS' advised ceiling, the default is 1 MB): a log query's 10,000 lines fit one reply.
+        config.write_text(f'max_payload: 8MB\njetstream {{\n  store_dir: "{self.directory / "jetstream"}"{sync}\n}}\n')
         args = [self._binary(), "-c", str(config), "-a", "127.0.0.1", "-p", str(self.port), "-P", str(pid_file)]
         log_file = (self.directory / "nats.log").open("ab")
         # Own session: a Ctrl-C aimed at `studios up` must not reach the server before the services drain.
