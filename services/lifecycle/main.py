@@ -31,6 +31,7 @@ from libs.contracts.studio_commands import (
     StudioCommand,
     UpdateStudio,
 )
+from libs.datalinks.credentials import CredentialStore
 from libs.eventstore import EventStore
 from libs.logs import LogPublisher
 from libs.platform.metrics import start_metrics_server, stop_metrics_server
@@ -42,6 +43,8 @@ from services.lifecycle.backends.docker import DockerBackend
 from services.lifecycle.backends.kube import KubernetesBackend
 from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.backends.routing import RoutingBackend
+from services.lifecycle.datalinks.copies import S3Copies
+from services.lifecycle.datalinks.links import DataLinks
 from services.lifecycle.handlers import StudioHandlers
 from services.lifecycle.jobs.service import Jobs
 from services.lifecycle.pools.manager import PoolManager
@@ -74,8 +77,10 @@ async def run(settings: LifecycleSettings, stop: asyncio.Event, topology: Topolo
     handlers = StudioHandlers(store)
     if isinstance(kube := backend.backends.get("kubernetes"), KubernetesBackend):
         kube.report = StartProgressReporter(handlers)  # pod events on the start's waiting step
+    datalinks = DataLinks(S3Copies(settings.state_dir / "datalinks", settings.datalink_copy_max_mb * 1024**2),
+                          CredentialStore(settings.credentials_file))  # s3:// links (docs/data-links.md)
     provisioner = Provisioner(store, settings.workspaces_dir, load_or_create_key(settings.session_key_file),
-                              backends=frozenset(backend.backends))
+                              backends=frozenset(backend.backends), datalinks=datalinks)
     runner = SessionRunner(handlers, backend, provisioner,
                            RunnerConfig(settings.ready_timeout_seconds, settings.stop_grace_seconds))
     runner.builds = BuildClient(store, CommandClient(broker))  # condaEnvironment: services/builder builds it

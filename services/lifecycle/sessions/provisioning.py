@@ -10,14 +10,17 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from libs.contracts import identity
 from libs.contracts.studio_state import State
+from libs.datalinks.credentials import CredentialStore
 from libs.eventstore import EventStore
 from libs.platform.session_keys import session_secret
 from services.lifecycle.backends import mounts
 from services.lifecycle.backends.base import LaunchSpec
+from services.lifecycle.datalinks.copies import CopyError, Report, S3Copies
+from services.lifecycle.datalinks.links import DEFAULT_COPY_LIMIT_MB, DataLinks, Link
 
 log = logging.getLogger("studios.lifecycle.provisioning")
 
@@ -32,8 +35,12 @@ PLATFORM_BACKENDS = {"local-platform": "local", "docker-platform": "docker", "k8
 
 class Provisioner:
     def __init__(self, store: EventStore, workspaces: Path, session_key: bytes,
-                 backends: frozenset[str] = frozenset({"local"})) -> None:
+                 backends: frozenset[str] = frozenset({"local"}), datalinks: DataLinks | None = None) -> None:
         self.store = store
+        # s3:// links are copied under lifecycle's state folder (services/lifecycle/datalinks), read-only
+        self.datalinks = datalinks or DataLinks(
+            S3Copies(workspaces.parent / "lifecycle" / "datalinks", DEFAULT_COPY_LIMIT_MB * 1024**2),
+            CredentialStore(None))
         self.backends = backends  # the backends this lifecycle runs: a platform without one is refused
         self.workspaces = workspaces
         self.session_key = session_key
@@ -102,30 +109,45 @@ class Provisioner:
         if ref:
             await _run("git", "-C", str(target), "checkout", "--quiet", ref)
 
-    async def mount(self, state: State) -> tuple[str, ...]:
-        """Check every data link can be shown under ``<workspace>/data/<name>``; the backend mounts them
-        read-only at launch. Returns the step's warnings."""
+    async def mount(self, state: State, report: Report | None = None) -> tuple[str, ...]:
+        """Check every data link can be shown under ``<workspace>/data/<name>``, copying ``s3://`` ones (their
+        progress goes to ``report``); the backend mounts them read-only at launch. Returns the step's warnings."""
+        warnings: list[str] = []
+        env = await self._stream_data(identity.stream(identity.COMPUTE_ENV, state.compute_env_id),
+                                      "ComputeEnvCreated")
+        env_credentials = str(env["credentials_id"]) if env and env.get("credentials_id") else None
+        for link in await self._links(state):
+            try:
+                synced = await self.datalinks.prepare(state.session_id, link, env_credentials, report)
+            except CopyError as e:
+                raise ProvisioningError(str(e)) from e
+            if synced is not None:
+                log.info("studio %s: %s", state.session_id, synced.line())
+                warnings += [w for w in (synced.warning(),) if w]
         self._mounts[state.run_key] = await self.data_links(state)
         local = await self.backend_for(state) == "local"  # containers always mount them read-only
         if state.configuration.mount_data and local and not mounts.can_mount():
-            return (mounts.SYMLINK_WARNING,)
-        return ()
+            warnings.append(mounts.SYMLINK_WARNING)
+        return tuple(warnings)
 
-    async def data_links(self, state: State) -> tuple[tuple[str, str], ...]:
+    async def _links(self, state: State) -> list[Link]:
         found = []
         for link_id in state.configuration.mount_data:
             link = await self._stream_data(identity.stream(identity.DATA_LINK, link_id), "DataLinkCreated")
             if link is None:
                 raise ProvisioningError(f"data link {link_id} not found")
-            ref = str(link["resource_ref"])
-            parts = urlsplit(ref)
-            if parts.scheme != "file":
-                raise ProvisioningError(f"data link {link['name']} ({ref}) cannot be mounted on this compute "
-                                        "environment: only file:// links are mountable locally")
-            source = Path(unquote(parts.path))
-            if not source.is_dir():  # noqa: ASYNC240 - one stat per link, at start
-                raise ProvisioningError(f"data link {link['name']}: {source} is not a folder on this host")
-            found.append((str(source), str(self.workspace(state) / "data" / str(link["name"]))))
+            found.append(Link.of(link_id, link))
+        return found
+
+    async def data_links(self, state: State) -> tuple[tuple[str, str], ...]:
+        """(folder of this host, where the session sees it) per link; an ``s3://`` link's folder is its copy."""
+        found = []
+        for link in await self._links(state):
+            try:
+                source = self.datalinks.source(state.session_id, link)
+            except CopyError as e:
+                raise ProvisioningError(str(e)) from e
+            found.append((str(source), str(self.workspace(state) / "data" / link.name)))
         return tuple(found)
 
     async def launch_spec(self, state: State) -> LaunchSpec:
