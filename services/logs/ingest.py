@@ -22,7 +22,6 @@ import contextlib
 import logging
 
 import asyncpg
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -30,8 +29,8 @@ from nats.js.errors import NotFoundError
 from libs.bus.streams import Topology
 from libs.platform.metrics import ServiceMetrics
 from services.logs.partitions import Partitions
-from services.logs.pull import Puller
-from services.logs.rows import COLUMNS, Row, decode, stream_seq
+from services.logs.pull import Frame, Puller
+from services.logs.rows import COLUMNS, Row, decode, reply_seq
 from services.logs.writer import Writer
 
 __all__ = ["COLUMNS", "DURABLE", "Ingestor", "Row", "Writer", "consumer_config"]
@@ -88,7 +87,7 @@ class Ingestor:
     async def _lead(self, writer: Writer, stop: asyncio.Event) -> None:
         position = await self._position(writer)
         puller = await self._subscribe(position)
-        fetching: asyncio.Task[list[Msg]] = asyncio.create_task(puller.fetch(self.batch, self.fetch_wait))
+        fetching: asyncio.Task[list[Frame]] = asyncio.create_task(puller.fetch(self.batch, self.fetch_wait))
         try:
             while not stop.is_set():
                 msgs = await fetching
@@ -132,20 +131,21 @@ class Ingestor:
         await puller.start()
         return puller
 
-    async def commit(self, writer: Writer, msgs: list[Msg]) -> None:
+    async def commit(self, writer: Writer, msgs: list[Frame]) -> None:
         rows: list[Row] = []
-        top, last = 0, msgs[-1]
-        for m in msgs:
-            js_seq = stream_seq(m)
+        top, last = 0, msgs[-1][1]
+        for subject, reply, data in msgs:
+            js_seq = reply_seq(reply)
             if js_seq > top:
-                top, last = js_seq, m
-            row = decode(m.data, js_seq)
+                top, last = js_seq, reply
+            row = decode(data, js_seq)
             if row is None:
                 _bad.inc()
-                log.warning("LOGS message %d on %s is not a log line; passed over", js_seq, m.subject)
+                log.warning("LOGS message %d on %s is not a log line; passed over", js_seq, subject.decode())
             else:
                 rows.append(row)
         stored = await writer.write(rows, top)
-        await last.ack()  # only after the commit; AckPolicy.ALL: every message before it too
+        # Only after the commit; AckPolicy.ALL: every message before it too.
+        await self.js._nc.publish(last.decode(), b"+ACK")
         self.committed += stored
         _lines.inc(stored)

@@ -41,3 +41,12 @@ def stream_seq(msg: Msg) -> int:
     if at > 0 and tokens[at].isdigit():
         return int(tokens[at])
     return int(msg.metadata.sequence.stream)
+
+
+def reply_seq(reply: bytes) -> int:
+    """``stream_seq`` from a raw frame's ack subject (``pull.Frame``); ``ValueError`` for one of another form."""
+    tokens = reply.split(b".")
+    at = 5 if len(tokens) == 9 else 7 if len(tokens) >= 12 else -1
+    if at < 0 or not tokens[at].isdigit():
+        raise ValueError(f"not a JetStream ack subject: {reply!r}")
+    return int(tokens[at])
