@@ -22,10 +22,11 @@ from libs.contracts.build_commands import CancelBuild, GetBuildLog, RequestBuild
 from libs.eventstore import EventStore
 from libs.logs import LogPublisher, RunLog
 from services.builder.buildlog import BuildLogs, RunLine, RunLogFactory
-from services.builder.environments.routing import Environments
+from services.builder.environments.routing import Environments, ImageBuilder
 from services.builder.environments.uv import UvEnvironments
 from services.builder.handlers import BuilderHandlers
 from services.builder.images.engine import DockerImages
+from services.builder.images.kube import KubeImages
 from services.builder.runner import BuildRunner
 from services.builder.seeds import BUILT_IN
 from services.builder.settings import BuilderSettings
@@ -52,8 +53,7 @@ async def create_app(settings: BuilderSettings, topology: Topology = DEFAULT) ->
     root = settings.root
     venvs = UvEnvironments(root / "envs", root / "uv-cache", find_links=settings.find_links_list,
                            index_url=settings.index_url, no_index=settings.no_index)
-    images = DockerImages(settings.docker_host, repository=settings.image_repository,
-                          index_url=settings.index_url) if settings.docker_host else None
+    images = _images(settings)
     envs = Environments(venvs, images, base_image=settings.base_image)
     logs = BuildLogs(root / "logs")  # its bus side is wired in run(), once there is a connection
     handlers = BuilderHandlers(store, envs, logs)
@@ -70,6 +70,20 @@ async def create_app(settings: BuilderSettings, topology: Topology = DEFAULT) ->
         runner.cancel(str(body["build_id"]))
 
     return Builder(settings, store, broker, handlers, runner)
+
+
+def _images(settings: BuilderSettings) -> ImageBuilder | None:
+    """A Kaniko Job per image build where a namespace and a registry are set; else the Docker engine, if any."""
+    if settings.kube_namespace:
+        if not settings.registry:
+            raise ValueError("STUDIOS_BUILDER_KUBE_NAMESPACE needs STUDIOS_BUILDER_REGISTRY: where Kaniko pushes")
+        return KubeImages(settings.kube_namespace, settings.registry, kubeconfig=settings.kubeconfig,
+                          context=settings.kube_context, repository=settings.image_repository,
+                          index_url=settings.index_url, push_secret=settings.registry_secret,
+                          kaniko_image=settings.kaniko_image)
+    if settings.docker_host:
+        return DockerImages(settings.docker_host, repository=settings.image_repository, index_url=settings.index_url)
+    return None
 
 
 def _bus_logs(publisher: LogPublisher) -> RunLogFactory:

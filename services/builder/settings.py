@@ -8,6 +8,7 @@ from pydantic import Field
 
 from libs.platform.settings import PlatformSettings
 from services.builder.images.dockerfile import DEFAULT_BASE
+from services.lifecycle.backends.kube_build import KANIKO_IMAGE
 
 
 class BuilderSettings(PlatformSettings):
@@ -33,6 +34,17 @@ class BuilderSettings(PlatformSettings):
     base_image: str = Field(DEFAULT_BASE, alias="STUDIOS_BUILDER_BASE_IMAGE")
     #: the repository built images are tagged in: ``<repository>:<build id>``
     image_repository: str = Field("studios-env", alias="STUDIOS_BUILDER_IMAGE_REPOSITORY")
+
+    #: image builds as Kaniko Jobs in this namespace (docs/builder.md) instead of on a Docker engine
+    kube_namespace: str | None = Field(None, alias="STUDIOS_BUILDER_KUBE_NAMESPACE")
+    #: a kubeconfig file when the builder runs outside the cluster (else its service account)
+    kubeconfig: str | None = Field(None, alias="STUDIOS_BUILDER_KUBECONFIG")
+    kube_context: str | None = Field(None, alias="STUDIOS_BUILDER_KUBE_CONTEXT")
+    #: where Kaniko pushes (``registry.example:5000/team``): images are ``<registry>/<repository>:<build id>``
+    registry: str | None = Field(None, alias="STUDIOS_BUILDER_REGISTRY")
+    #: the ``kubernetes.io/dockerconfigjson`` Secret Kaniko pushes with; empty: an anonymous push
+    registry_secret: str = Field("studios-registry", alias="STUDIOS_BUILDER_REGISTRY_SECRET")
+    kaniko_image: str = Field(KANIKO_IMAGE, alias="STUDIOS_BUILDER_KANIKO_IMAGE")
 
     @property
     def root(self) -> Path:

@@ -35,3 +35,60 @@ def test_registry_credentials_come_from_a_secret_mounted_where_kaniko_reads_them
         template["containers"][0]["volumeMounts"]
     anonymous = schema.valid(build.kaniko_job("b1", "r/t:1", "studios", push_secret=None))
     assert [v["name"] for v in anonymous["spec"]["template"]["spec"]["volumes"]] == ["context"]
+
+
+def test_the_context_holds_the_requirements_and_is_owned_by_its_job() -> None:
+    context = build.context_config_map("B_42", "FROM base\n", "studios", "pandas==2.2\n")
+    assert context["data"] == {"Dockerfile": "FROM base\n", "requirements.txt": "pandas==2.2\n"}
+    job = {**build.kaniko_job("B_42", "r/t:1", "studios"), "metadata": {"name": "studios-build-b-42", "uid": "u-1"}}
+    owned = schema.valid(build.owned_by_job(context, job))
+    assert owned["metadata"]["ownerReferences"] == [{"apiVersion": "batch/v1", "kind": "Job",
+                                                     "name": "studios-build-b-42", "uid": "u-1",
+                                                     "blockOwnerDeletion": False}]
+    assert "ownerReferences" not in context["metadata"]  # pure: the input is left as it was
+
+
+def test_kaniko_reports_the_digest_in_its_termination_message_and_a_failure_its_log() -> None:
+    [kaniko] = build.kaniko_job("b1", "r/t:1", "studios")["spec"]["template"]["spec"]["containers"]
+    assert "--digest-file=/dev/termination-log" in kaniko["args"]
+    assert kaniko["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    schema.valid_as(build.delete_options(), "deleteoptions-meta-v1")
+
+
+def _pod(state: dict[str, object]) -> dict[str, object]:
+    return {"metadata": {"name": "studios-build-b1-x"},
+            "status": {"containerStatuses": [{"name": "kaniko", "state": state}]}}
+
+
+def test_a_job_reads_running_until_a_condition_says_otherwise() -> None:
+    assert build.job_outcome({"status": {"active": 1}}) == ("running", "")
+    assert build.job_outcome({"status": {"conditions": [{"type": "Complete", "status": "True"}]}}) == \
+        ("succeeded", "")
+    failed = {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+                                         "message": "Job was active longer than specified deadline"}]}}
+    assert build.job_outcome(failed) == ("failed", "DeadlineExceeded: Job was active longer than specified deadline")
+    assert build.job_outcome({"status": {"conditions": [{"type": "Failed", "status": "False"}]}})[0] == "running"
+
+
+def test_the_pushed_digest_comes_only_from_a_container_that_succeeded() -> None:
+    done = _pod({"terminated": {"exitCode": 0, "reason": "Completed", "message": "sha256:abc\n"}})
+    assert build.pushed_digest(done) == "sha256:abc"
+    assert build.pushed_digest(_pod({"terminated": {"exitCode": 1, "message": "sha256:abc"}})) is None
+    assert build.pushed_digest(_pod({"running": {}})) is None and build.pushed_digest(None) is None
+
+
+def test_a_failed_build_says_the_containers_reason_and_last_lines() -> None:
+    failed_job = {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}
+    pod = _pod({"terminated": {"exitCode": 1, "reason": "Error", "message": "error building image: pip failed"}})
+    assert build.failure_reason(failed_job, pod) == \
+        "kaniko ended: Error (exit code 1)\nerror building image: pip failed\nBackoffLimitExceeded"
+    assert build.failure_reason(failed_job, None) == "BackoffLimitExceeded"
+
+
+def test_a_kaniko_that_cannot_start_is_a_failure_not_a_wait() -> None:
+    missing = _pod({"waiting": {"reason": "CreateContainerConfigError", "message": 'secret "regcred" not found'}})
+    assert build.waiting_reason(missing) == 'CreateContainerConfigError: secret "regcred" not found'
+    assert build.failure_reason({"status": {}}, missing) == build.waiting_reason(missing)
+    assert build.waiting_reason(_pod({"waiting": {"reason": "ContainerCreating"}})) is None
+    assert not build.started(_pod({"waiting": {"reason": "ContainerCreating"}}))
+    assert build.started(_pod({"running": {}})) and build.started(_pod({"terminated": {"exitCode": 0}}))

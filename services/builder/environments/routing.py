@@ -2,25 +2,34 @@
 
 ``venv`` specs go to ``UvEnvironments`` (virtual environments, for local sessions); ``image`` specs to
 ``DockerImages`` (container images, for docker sessions), which exists only when the builder has a Docker engine
-(``STUDIOS_BUILDER_DOCKER_HOST``). An artifact is told apart by its uri (``file://`` or ``docker-image:``).
+(``STUDIOS_BUILDER_DOCKER_HOST``), or to ``KubeImages`` (Kaniko Jobs, ``STUDIOS_BUILDER_KUBE_NAMESPACE``). An
+artifact is told apart by its uri (``file://`` or ``docker-image:``).
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from libs.contracts.build import Artifact, BuildSpec, image_reference
 from libs.contracts.errors import InvalidInput
-from services.builder.environments.base import BuildError, OutputSink
+from services.builder.environments.base import BuildError, EnvironmentBuilder, OutputSink
 from services.builder.environments.uv import UvEnvironments
 from services.builder.images.dockerfile import DEFAULT_BASE
-from services.builder.images.engine import DockerImages
 
-NO_ENGINE = "this builder has no Docker engine to build images with: set STUDIOS_BUILDER_DOCKER_HOST"
+NO_ENGINE = ("this builder has no Docker engine to build images with: set STUDIOS_BUILDER_DOCKER_HOST"
+             " (or STUDIOS_BUILDER_KUBE_NAMESPACE and STUDIOS_BUILDER_REGISTRY for Kaniko Jobs)")
+
+
+class ImageBuilder(EnvironmentBuilder, Protocol):
+    """``DockerImages`` (an engine) or ``KubeImages`` (Kaniko Jobs in a cluster)."""
+
+    async def close(self) -> None: ...
 
 
 class Environments:
     kind = "any"
 
-    def __init__(self, venvs: UvEnvironments, images: DockerImages | None = None, *,
+    def __init__(self, venvs: UvEnvironments, images: ImageBuilder | None = None, *,
                  base_image: str = DEFAULT_BASE) -> None:
         self.venvs, self.images, self.base_image = venvs, images, base_image
 
