@@ -41,7 +41,10 @@ def access(ref: str, environ: Mapping[str, str]) -> s3.LinkAccess:
     values = {field: environ.get(name) or None for field, name in ENV.items()}
     if not any(values.values()):
         return s3.LinkAccess(s3.S3Location.parse(ref), None, None)
-    return s3.LinkAccess(s3.S3Location.parse(ref), Credentials("pod", **values), "pod")
+    credentials = Credentials("pod", access_key=values["access_key"], secret_key=values["secret_key"],
+                              session_token=values["session_token"], endpoint=values["endpoint"],
+                              region=values["region"])
+    return s3.LinkAccess(s3.S3Location.parse(ref), credentials, "pod")
 
 
 async def run(ref: str, root: Path, link_id: str, name: str, limit_mb: int, environ: Mapping[str, str]) -> int:
