@@ -11,9 +11,12 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from libs.contracts.errors import Unavailable
+
+if TYPE_CHECKING:  # boto3 behind it: not loaded by every importer of the port
+    from services.lifecycle.datalinks.sync import PodLink
 
 # Session ids become file names and process markers, so they must not be able to escape a directory.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -41,6 +44,9 @@ class LaunchSpec:
     labels: dict[str, str] = field(default_factory=dict)
     #: (host path, path inside the workspace) to show the tool read-only: data links
     read_only_mounts: tuple[tuple[str, str], ...] = ()
+    #: ``s3://`` links the pod syncs itself (kubernetes: init containers; ``backends/kube_links.py``), with their
+    #: credentials: never shown
+    pod_links: tuple[PodLink, ...] = field(default=(), repr=False)
     #: the virtual environment the builder made for the studio's ``condaEnvironment``: the tool runs in it
     python_env: Path | None = None
     #: the template's container image (its ``repository``): what the docker and kubernetes backends run

@@ -19,6 +19,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from libs.datalinks import s3
@@ -30,6 +31,19 @@ ENV = {"access_key": "STUDIOS_LINK_ACCESS_KEY_ID", "secret_key": "STUDIOS_LINK_S
        "session_token": "STUDIOS_LINK_SESSION_TOKEN", "endpoint": "STUDIOS_LINK_ENDPOINT",
        "region": "STUDIOS_LINK_REGION"}
 COPIES = "copies"  # the sub-folder of the root the copies are in (their manifests beside them)
+
+
+@dataclass(frozen=True)
+class PodLink:
+    """An ``s3://`` link a pod syncs itself (the kubernetes backend): what the init container is told, and the
+    credentials its Secret holds. In memory only (a ``LaunchSpec`` field kept out of its repr): never in an event."""
+
+    link_id: str
+    name: str
+    ref: str
+    target: str  # the host path under the workspace the session sees it at, as ``read_only_mounts`` names it
+    access: s3.LinkAccess
+    limit_mb: int = DEFAULT_COPY_LIMIT_MB
 
 
 def copy_path(link_id: str) -> str:
