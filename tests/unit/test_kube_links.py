@@ -83,3 +83,13 @@ def test_public_links_need_no_secret_and_a_run_without_links_is_unchanged() -> N
     assert links.link_secret(spec(_link("L2", "open", None)), "team-a") is None
     plain = kube.pod(spec(), "tool:1", kube.KubePlacement(namespace="team-a"))
     assert links.with_links(plain, spec()) is plain
+
+
+def test_a_failed_sync_is_why_the_session_ended_in_the_syncs_own_words() -> None:
+    pod = {"status": {"phase": "Failed", "initContainerStatuses": [
+        {"name": "sync-link-0", "state": {"terminated": {"exitCode": 2, "message": "data link ref holds 9.0 MiB, more "
+                                                         "than the 1.0 MiB ... (STUDIOS_DATALINK_COPY_MAX_MB)\n"}}}],
+        "containerStatuses": [{"name": "tool", "state": {"waiting": {"reason": "PodInitializing"}}}]}}
+    status = pods.status_of(pod)
+    assert status.message.startswith("sync-link-0 failed (exit code 2): data link ref holds 9.0 MiB")
+    assert "STUDIOS_DATALINK_COPY_MAX_MB" in status.message

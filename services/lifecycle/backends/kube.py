@@ -26,9 +26,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from services.lifecycle.backends import kube_links as links
 from services.lifecycle.backends import kube_objects as objects
 from services.lifecycle.backends import kube_pods as pods
 from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
@@ -57,7 +59,8 @@ class KubernetesBackend:
     def __init__(self, state_dir: Path, namespace: str = "studios", *, kubeconfig: str | None = None,
                  context: str | None = None, grace: float = 30.0, scope: str = "studios",
                  default_image: str | None = None, placement: objects.KubePlacement | None = None,
-                 report: ProgressReport | None = None) -> None:
+                 report: ProgressReport | None = None, sync_image: str = links.DEFAULT_SYNC_IMAGE) -> None:
+        self.sync_image = sync_image  # runs the init containers that sync s3:// links (kube_links.py)
         self.state_dir, self.namespace, self.grace, self.scope = state_dir, namespace, grace, scope
         self.kubeconfig, self.context, self.default_image, self.report = kubeconfig, context, default_image, report
         self.defaults = placement or objects.KubePlacement(namespace=namespace)
@@ -87,8 +90,11 @@ class KubernetesBackend:
         if image is None:
             raise LaunchError(f"session {spec.session_id}: the template names no image for the kubernetes backend")
         place = pods.placement(spec.compute_config, self.namespace, self.defaults)
-        pod = objects.pod(spec, image, place, self.scope, self.grace)  # ValueError for a tool it does not know
+        secret = links.link_secret(spec, place.namespace)  # s3:// links' keys, by reference in the pod
+        pod = links.with_links(objects.pod(spec, image, place, self.scope, self.grace),  # ValueError: unknown tool
+                               spec, self.sync_image, secret["metadata"]["name"] if secret else None)
         api = await self.api()
+        created: dict[str, Any] | None = None
         try:
             existing = await api.pod(pod["metadata"]["name"])
             if existing is not None and pods.status_of(existing).running:
@@ -97,6 +103,9 @@ class KubernetesBackend:
                 await api.delete_pod(existing["metadata"]["name"], 0)
                 await api.until_gone(existing["metadata"]["name"], 60)
             await api.create("PersistentVolumeClaim", objects.claim(spec, place))  # None: the studio has one
+            if secret is not None:  # before the pod, or its init containers could not start (a failed start)
+                if await api.create("Secret", secret) is None:
+                    await api.replace_secret(secret)  # an earlier attempt's: this run's keys now
             created = await api.create("Pod", pod)
             if created is None:  # a concurrent launch of this run made it first: that one is the session
                 raced = await api.pod(pod["metadata"]["name"])
@@ -104,7 +113,13 @@ class KubernetesBackend:
                     raise LaunchError(f"session {spec.session_id}: its pod vanished while it was launched")
                 return self._adopt(raced)
             await api.create("Service", pods.owned_by(objects.service(spec, place, self.scope), created))
-        except ApiException as error:
+            if secret is not None:  # the cluster deletes it with the pod
+                await api.replace_secret(pods.owned_by(secret, created))
+        except (ApiException, LaunchError) as error:
+            if secret is not None and created is None:
+                await api.delete_secret(secret["metadata"]["name"])  # no pod owns it: it would stay
+            if isinstance(error, LaunchError):
+                raise
             raise LaunchError(f"cannot start session {spec.session_id} on the cluster: {reason(error)}") from error
         return self._adopt(created, describe(spec, place))
 

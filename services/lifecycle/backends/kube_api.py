@@ -66,10 +66,11 @@ class Api:
         return list(found.get("items") or ())
 
     async def create(self, kind: str, body: dict[str, Any]) -> dict[str, Any] | None:
-        """Create a Pod, Service or claim; None when one of that name exists already (a retry, a race)."""
+        """Create a Pod, Service, claim or Secret; None when one of that name exists already (a retry, a race)."""
         calls: dict[str, Callable[..., Awaitable[Any]]] = {
             "Pod": self.core.create_namespaced_pod, "Service": self.core.create_namespaced_service,
-            "PersistentVolumeClaim": self.core.create_namespaced_persistent_volume_claim}
+            "PersistentVolumeClaim": self.core.create_namespaced_persistent_volume_claim,
+            "Secret": self.core.create_namespaced_secret}
         call = calls[kind]
         try:
             return await _json(call, self.namespace, body)
@@ -78,6 +79,14 @@ class Api:
                 return None
             raise LaunchError(f"the cluster refused the {kind} {body['metadata']['name']}: {reason(error)}") \
                 from error
+
+    async def replace_secret(self, body: dict[str, Any]) -> None:
+        """A run's link Secret again, now owned by its pod (its uid is known only once the pod exists)."""
+        await _json(self.core.replace_namespaced_secret, body["metadata"]["name"], self.namespace, body)
+
+    async def delete_secret(self, name: str) -> None:
+        with contextlib.suppress(ApiException):  # gone already, or never made
+            await _json(self.core.delete_namespaced_secret, name, self.namespace)
 
     async def delete_pod(self, name: str, grace: float) -> None:
         with contextlib.suppress(ApiException):  # gone already

@@ -105,10 +105,24 @@ def start_progress(pod: Mapping[str, Any] | None, events: Iterable[Mapping[str, 
 
 
 def exit_message(pod: Mapping[str, Any]) -> str:
-    """Why an ended pod's tool ended, when the kubelet says more than an exit code."""
+    """Why an ended pod's tool ended, when the kubelet says more than an exit code; or why it never started: an
+    init container (a data link's sync, ``kube_links.py``) that failed, in its own words."""
+    if (failed := init_failure(pod)) is not None:
+        return failed
     reason, message = _container_state(pod)
     if reason == "OOMKilled":
         return "out of memory (OOMKilled)"
     if reason is None or reason in ("Completed", "Error"):
         return ""
     return f"{reason}: {message}" if message else reason
+
+
+def init_failure(pod: Mapping[str, Any]) -> str | None:
+    """The first init container that ended in failure: its name, exit code and termination message."""
+    for status in (pod.get("status") or {}).get("initContainerStatuses") or ():
+        terminated = (status.get("state") or {}).get("terminated") or {}
+        if terminated and terminated.get("exitCode") not in (0, None):
+            message = str(terminated.get("message") or "").strip()
+            head = f"{status.get('name')} failed (exit code {terminated.get('exitCode')})"
+            return f"{head}: {message}" if message else head
+    return None

@@ -126,12 +126,14 @@ def service(spec: LaunchSpec, placement: KubePlacement, scope: str = "studios") 
 
 def role(placement: KubePlacement, name: str = "studios-lifecycle") -> dict[str, Any]:
     """What lifecycle may do, in its one namespace only: sessions' pods, services and claims, pod logs and events,
-    and pod metrics where metrics.k8s.io is served."""
+    the runs' link Secrets (never read back), and pod metrics where metrics.k8s.io is served."""
     verbs = ["get", "list", "watch", "create", "delete"]
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": name, "namespace": placement.namespace},
             "rules": [{"apiGroups": [""], "resources": ["pods", "services", "persistentvolumeclaims"], "verbs": verbs},
                       {"apiGroups": [""], "resources": ["pods/log", "events"], "verbs": ["get", "list", "watch"]},
+                      # a run's data-link credentials (kube_links.py): made, owned by its pod, deleted; never read
+                      {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "update", "delete"]},
                       {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": ["get", "list"]}]}
 
 
