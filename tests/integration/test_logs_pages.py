@@ -7,14 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import orjson
+from nats.aio.client import Client as NATS
 
+from libs.bus.streams import Topology
 from libs.contracts.logs import QueryLogs
 from libs.eventstore import migrate
+from services.gateway.logs import LogsClient
 from services.logs.ingest import Row, Writer
 from services.logs.pages import read_page
 from services.logs.partitions import Partitions
 from services.logs.queries import read_lines
 from services.logs.schema import LOGS
+from tests.integration.bus_helpers import nc_fixture, topology_fixture  # noqa: F401
+from tests.integration.logs_helpers import running_logs
 
 AT = datetime(2026, 5, 4, 23, 59, 59, tzinfo=UTC)
 #: What JSON must escape, what it must not mangle, and a NUL-free control character.
@@ -90,5 +95,19 @@ async def test_a_line_bigger_than_the_budget_still_comes_alone(database_url: str
         page, after = await read_page(conn, QueryLogs(id="page-big"), 1, budget=1000)
         lines = orjson.loads(page)
         assert len(lines) == 1 and lines[0]["message"] == "y" * 5000 and after == lines[0]["id"]
+    finally:
+        await conn.close()
+
+
+async def test_a_tail_bigger_than_one_reply_comes_whole_through_the_service_in_several(
+        database_url: str, nats_url: str, nc: NATS, topology: Topology) -> None:
+    conn = await _store(database_url, "page-many", 3000)  # about 500 KB of JSON: eight replies of 64 KiB
+    try:
+        expected = (await read_lines(conn, QueryLogs(id="page-many"), 1, reply_bytes=1 << 30))["lines"]
+        async with running_logs(database_url, nats_url, topology, STUDIOS_LOGS_REPLY_BYTES=64 * 1024):
+            one, _ = await read_page(conn, QueryLogs(id="page-many"), 1, budget=64 * 1024)
+            assert 0 < len(orjson.loads(one)) < 3000  # so the service had to answer in several replies
+            got = await LogsClient(nc, topology).query(QueryLogs(id="page-many"))
+        assert got["run"] == 1 and got["lines"] == expected and len(expected) == 3000
     finally:
         await conn.close()
