@@ -177,7 +177,8 @@ def _backends(settings: LifecycleSettings) -> RoutingBackend:
     if settings.kube_namespace:
         backends["kubernetes"] = KubernetesBackend(settings.state_dir, settings.kube_namespace,
                                                    kubeconfig=settings.kubeconfig, context=settings.kube_context,
-                                                   grace=settings.stop_grace_seconds)
+                                                   grace=settings.stop_grace_seconds,
+                                                   sync_image=settings.kube_sync_image)
     return RoutingBackend(backends, settings.state_dir / "logs")
 
 

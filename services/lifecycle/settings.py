@@ -46,6 +46,8 @@ class LifecycleSettings(PlatformSettings):
     kube_namespace: str | None = Field(None, alias="STUDIOS_KUBE_NAMESPACE")
     kubeconfig: str | None = Field(None, alias="STUDIOS_KUBECONFIG")
     kube_context: str | None = Field(None, alias="STUDIOS_KUBE_CONTEXT")
+    #: the studios image (deploy/Dockerfile) pods sync s3:// data links with, in init containers
+    kube_sync_image: str = Field("studios:local", alias="STUDIOS_KUBE_SYNC_IMAGE")
     #: The most an ``s3://`` data link's read-only copy in a session may hold (MiB); a larger link fails the start
     #: with its size, before anything is fetched (docs/data-links.md).
     datalink_copy_max_mb: int = Field(5 * 1024, alias="STUDIOS_DATALINK_COPY_MAX_MB", ge=0)

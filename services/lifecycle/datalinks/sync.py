@@ -22,10 +22,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from libs.contracts.errors import StudiosError
 from libs.datalinks import s3
 from libs.datalinks.credentials import Credentials
 from services.lifecycle.datalinks.copies import CopyError, S3Copies
-from services.lifecycle.datalinks.links import DEFAULT_COPY_LIMIT_MB
+from services.lifecycle.datalinks.links import DEFAULT_COPY_LIMIT_MB, DataLinks, Link
 
 ENV = {"access_key": "STUDIOS_LINK_ACCESS_KEY_ID", "secret_key": "STUDIOS_LINK_SECRET_ACCESS_KEY",
        "session_token": "STUDIOS_LINK_SESSION_TOKEN", "endpoint": "STUDIOS_LINK_ENDPOINT",
@@ -44,6 +45,18 @@ class PodLink:
     target: str  # the host path under the workspace the session sees it at, as ``read_only_mounts`` names it
     access: s3.LinkAccess
     limit_mb: int = DEFAULT_COPY_LIMIT_MB
+
+
+def pod_link(datalinks: DataLinks, link: Link, compute_env_credentials: str | None, target: str) -> PodLink:
+    """What a pod needs to sync ``link`` itself; CopyError (naming the link) when it names no usable
+    credentials, so the start fails before any pod is made, as a host copy's would."""
+    try:
+        access = s3.access_for(link.ref, link.workspace_id, link.public,
+                               link.credentials_id or compute_env_credentials, datalinks.credentials, link.name)
+    except StudiosError as e:
+        named = e.detail.startswith(f"data link {link.name}")
+        raise CopyError(e.detail if named else f"data link {link.name}: {e.detail}") from e
+    return PodLink(link.id, link.name, link.ref, target, access, max(1, datalinks.copies.limit // 1024**2))
 
 
 def copy_path(link_id: str) -> str:

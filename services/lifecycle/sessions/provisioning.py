@@ -21,6 +21,7 @@ from services.lifecycle.backends import mounts
 from services.lifecycle.backends.base import LaunchSpec
 from services.lifecycle.datalinks.copies import CopyError, Report, S3Copies
 from services.lifecycle.datalinks.links import DEFAULT_COPY_LIMIT_MB, DataLinks, Link
+from services.lifecycle.datalinks.sync import PodLink, pod_link
 
 log = logging.getLogger("studios.lifecycle.provisioning")
 
@@ -116,8 +117,12 @@ class Provisioner:
         env = await self._stream_data(identity.stream(identity.COMPUTE_ENV, state.compute_env_id),
                                       "ComputeEnvCreated")
         env_credentials = str(env["credentials_id"]) if env and env.get("credentials_id") else None
+        in_pod = await self.backend_for(state) == "kubernetes"  # the pod syncs s3:// links itself
         for link in await self._links(state):
             try:
+                if in_pod and link.scheme == "s3":
+                    pod_link(self.datalinks, link, env_credentials, "")  # its credentials checked now
+                    continue
                 synced = await self.datalinks.prepare(state.session_id, link, env_credentials, report)
             except CopyError as e:
                 raise ProvisioningError(str(e)) from e
@@ -142,13 +147,30 @@ class Provisioner:
     async def data_links(self, state: State) -> tuple[tuple[str, str], ...]:
         """(folder of this host, where the session sees it) per link; an ``s3://`` link's folder is its copy."""
         found = []
+        in_pod = await self.backend_for(state) == "kubernetes"
         for link in await self._links(state):
+            if in_pod and link.scheme == "s3":
+                continue  # synced by the pod: pod_links
             try:
                 source = self.datalinks.source(state.session_id, link)
             except CopyError as e:
                 raise ProvisioningError(str(e)) from e
             found.append((str(source), str(self.workspace(state) / "data" / link.name)))
         return tuple(found)
+
+    async def pod_links(self, state: State) -> tuple[PodLink, ...]:
+        """The ``s3://`` links a kubernetes pod syncs itself (init containers); none for other backends."""
+        if await self.backend_for(state) != "kubernetes":
+            return ()
+        env = await self._stream_data(identity.stream(identity.COMPUTE_ENV, state.compute_env_id),
+                                      "ComputeEnvCreated")
+        env_credentials = str(env["credentials_id"]) if env and env.get("credentials_id") else None
+        try:
+            return tuple(pod_link(self.datalinks, link, env_credentials,
+                                  str(self.workspace(state) / "data" / link.name))
+                         for link in await self._links(state) if link.scheme == "s3")
+        except CopyError as e:
+            raise ProvisioningError(str(e)) from e
 
     async def launch_spec(self, state: State) -> LaunchSpec:
         assert state.template is not None
@@ -167,6 +189,7 @@ class Provisioner:
             base_path=f"/connect/{state.session_id}/",
             secret=self.secret(state),
             read_only_mounts=self._mounts.pop(state.run_key, ()) or await self.data_links(state),
+            pod_links=await self.pod_links(state),
             image=state.template.repository,
             spot=state.spot,
             backend=await self.backend_for(state),
