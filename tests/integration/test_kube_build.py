@@ -1,23 +1,38 @@
 """The builder's image built by a Kaniko Job on a real cluster: the one ``KUBECONFIG`` names (skipped otherwise,
 saying why), pushing to ``STUDIOS_TEST_KUBE_REGISTRY``, a registry the cluster's nodes reach (kind's or k3d's local
 registry: deploy/README.md), anonymously. The base is ``STUDIOS_TEST_KUBE_IMAGE`` and the package list is empty, so
-a build needs no package index."""
+a build needs no package index. Without a cluster: a kubernetes studio with an environment asks the real builder
+for an image."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from kubernetes_asyncio import client
 
+from libs.contracts import identity
 from libs.contracts.build import BuildSpec, image_reference
+from libs.contracts.identity import ComputeEnvCreated
+from libs.contracts.studio import StudioConfiguration, StudioStatus, StudioTemplate
+from libs.eventstore import Expected, to_new_events
 from services.builder.environments.base import BuildError
 from services.builder.images.kube import KubeImages
 from services.lifecycle.backends import kube_build
+from services.lifecycle.backends.fake import FakeBackend
 from services.lifecycle.backends.kube_api import connect
+from services.lifecycle.backends.routing import RoutingBackend
+from services.lifecycle.handlers import StudioHandlers
+from services.lifecycle.sessions.builds import BuildClient
+from services.lifecycle.sessions.provisioning import Provisioner
+from services.lifecycle.sessions.runner import RunnerConfig, SessionRunner
+from tests.integration.builder_harness import builder_settings, running_builder
 from tests.integration.kube_cluster import Cluster, kube_cluster  # noqa: F401 - the fixture
+from tests.integration.lifecycle_harness import create
 
 
 class Lines:
@@ -72,3 +87,30 @@ async def test_a_failed_job_is_a_failed_build_with_the_pods_reason(images: tuple
     with pytest.raises(BuildError, match="kaniko ended: Error"):
         await built.build(build_id, spec, Lines())
     assert await _left_behind(cluster, build_id) == []
+
+
+async def test_a_kubernetes_studio_with_an_environment_asks_the_builder_for_an_image(
+        database_url: str, nats_url: str, tmp_path: Path) -> None:
+    """Without a cluster: the real builder, given no image builder, refuses target=image naming the Kaniko
+    settings, and the studio is buildFailed with that; so lifecycle asked for an image on the template's."""
+    settings = builder_settings(database_url, nats_url, tmp_path / "data", "")
+    async with running_builder(settings) as b:
+        handlers = StudioHandlers(b.store)
+        kube = FakeBackend()
+        routing = RoutingBackend({"local": FakeBackend(), "kubernetes": kube}, tmp_path / "state" / "logs")
+        provisioner = Provisioner(b.store, tmp_path / "ws", b"k" * 32, backends=frozenset({"local", "kubernetes"}))
+        runner = SessionRunner(handlers, routing, provisioner, RunnerConfig(),
+                               BuildClient(b.store, b.client, poll_seconds=0.2))
+        env_id = uuid.uuid4().hex[:10]
+        await b.store.append(identity.stream(identity.COMPUTE_ENV, env_id), to_new_events([ComputeEnvCreated(
+            compute_env_id=env_id, workspace_id=1, name=env_id, platform="k8s-platform", config={},
+            at=datetime.now(UTC), actor="1")]), Expected.NO_STREAM)
+        cmd = create("with-env", template=StudioTemplate(repository="registry/tool:1", tool="http-echo"),
+                     configuration=StudioConfiguration(conda_environment="name: e\ndependencies: []\n"))
+        await handlers.handle(cmd.model_copy(update={"compute_env_id": env_id}))
+        runner.start(cmd.session_id, 1)
+        await runner.drain()
+        state = await handlers.state(cmd.session_id)
+    assert state.status is StudioStatus.BUILD_FAILED, state.status_message
+    assert "STUDIOS_BUILDER_KUBE_NAMESPACE" in (state.status_message or "")
+    assert kube.launched == []

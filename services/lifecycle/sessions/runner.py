@@ -171,9 +171,10 @@ class SessionRunner:
             try:
                 if self.builds is None:
                     raise StudiosError("this lifecycle has no builder to build the environment with")
-                # a docker session runs an image: the template's, with the environment's packages built in
-                docker = await self.provisioner.backend_for(state) == "docker"
-                base = state.template.repository if docker and state.template else None
+                # a container session (docker, kubernetes) runs an image: the template's, with the environment's
+                # packages built in (on an engine, or by a Kaniko Job in the cluster: the builder's settings)
+                container = await self.provisioner.backend_for(state) in ("docker", "kubernetes")
+                base = state.template.repository if container and state.template else None
                 build_id = await self.builds.request(state, base or None)
             except StudiosError as e:
                 await self._build_failed(state, None, e.detail)
