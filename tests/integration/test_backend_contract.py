@@ -21,7 +21,6 @@ import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 from websockets.asyncio.client import connect
 
-from tests.integration.kube_cluster import Cluster, kube_cluster  # noqa: F401 - the fixture
 from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
 from services.lifecycle.backends import (
     ComputeBackend,
@@ -41,6 +40,7 @@ from services.lifecycle.backends.fake import (
     SlowBackend,
 )
 from services.lifecycle.backends.kube import KubernetesBackend
+from tests.integration.kube_cluster import Cluster, kube_cluster  # noqa: F401 - the fixture
 
 SECRET = "s3cret-for-tests"
 
