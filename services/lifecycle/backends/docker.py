@@ -34,6 +34,7 @@ from services.lifecycle.backends import containers as shape
 from services.lifecycle.backends import engine as ops
 from services.lifecycle.backends import users
 from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
+from services.lifecycle.backends.output import follow_file
 from services.lifecycle.backends.usage import Meter
 
 log = logging.getLogger("studios.lifecycle.docker")
@@ -187,16 +188,8 @@ class DockerBackend:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
-        with await asyncio.to_thread(path.open, "rb") as log_file:
-            while True:
-                running = follower is not None and not follower.done()  # checked first: no last bytes lost
-                chunk = await asyncio.to_thread(log_file.read, 65536)
-                if chunk:
-                    yield chunk
-                elif not running:
-                    return
-                else:
-                    await asyncio.sleep(0.2)
+        async for chunk in follow_file(path, lambda: follower is not None and not follower.done()):
+            yield chunk
 
     # -- helpers ----------------------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from libs.logs.tail import stderr_path
 from services.lifecycle.backends import limits, mounts, processes, tools
 from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
 from services.lifecycle.backends.cgroups import Layout, SessionGroup, detect
+from services.lifecycle.backends.output import follow_file
 from services.lifecycle.backends.ports import free_port, wait_until_answers
 from services.lifecycle.backends.records import SessionRecords
 from services.lifecycle.backends.tools import build_command
@@ -137,16 +138,8 @@ class LocalBackend:
         path = self.log_path(handle.session_id)
         if not path.exists():
             return
-        with await asyncio.to_thread(path.open, "rb") as log_file:
-            while True:
-                running = processes.alive(handle)  # read after checking, so the last bytes are not lost at exit
-                chunk = await asyncio.to_thread(log_file.read, 65536)
-                if chunk:
-                    yield chunk
-                elif not running:
-                    return
-                else:
-                    await asyncio.sleep(0.2)
+        async for chunk in follow_file(path, lambda: processes.alive(handle)):
+            yield chunk
 
     # -- spawning -------------------------------------------------------------------------------------------
 
