@@ -8,7 +8,7 @@ from pydantic import Field
 
 from libs.platform.settings import PlatformSettings
 from services.builder.images.dockerfile import DEFAULT_BASE
-from services.lifecycle.backends.kube_build import KANIKO_IMAGE
+from services.builder.images.kaniko import KANIKO_IMAGE
 
 
 class BuilderSettings(PlatformSettings):

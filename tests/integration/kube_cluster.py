@@ -31,7 +31,7 @@ async def _answers(kubeconfig: str) -> str | None:
     """None when the cluster answers ``/version``; else why not."""
     from kubernetes_asyncio import client
 
-    from services.lifecycle.backends.kube_api import connect
+    from libs.kube import connect
 
     try:
         api = await connect(kubeconfig, None)

@@ -20,11 +20,11 @@ from libs.contracts.build import BuildSpec, image_reference
 from libs.contracts.identity import ComputeEnvCreated
 from libs.contracts.studio import StudioConfiguration, StudioStatus, StudioTemplate
 from libs.eventstore import Expected, to_new_events
+from libs.kube import connect
 from services.builder.environments.base import BuildError
+from services.builder.images import kaniko as kube_build
 from services.builder.images.kube import KubeImages
-from services.lifecycle.backends import kube_build
 from services.lifecycle.backends.fake import FakeBackend
-from services.lifecycle.backends.kube_api import connect
 from services.lifecycle.backends.routing import RoutingBackend
 from services.lifecycle.handlers import StudioHandlers
 from services.lifecycle.sessions.builds import BuildClient

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.lifecycle.backends import kube_build as build
+from services.builder.images import kaniko as build
 
 schema = pytest.importorskip("libs.testing.kube_schema", reason="kubernetes-validate (dev extra) is needed")
 

@@ -30,3 +30,17 @@ def test_the_gateway_registers_its_projections_for_the_cli() -> None:
 
     names = {name for catalog in registered() for name in catalog.names()}
     assert {"studios", "gateway.identity"} <= names
+
+
+def test_no_service_imports_another() -> None:
+    """Services share code through libs/ (and talk over the bus), never by importing each other's modules."""
+    offenders = []
+    for service in (ROOT / "services").iterdir():
+        if not (service / "__init__.py").is_file():
+            continue
+        for path in service.rglob("*.py"):
+            for name in _imports(path):
+                parts = name.split(".")
+                if parts[0] == "services" and len(parts) > 1 and parts[1] != service.name:
+                    offenders.append(f"{path.relative_to(ROOT)}: {name}")
+    assert sorted(offenders) == []

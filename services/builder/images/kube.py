@@ -1,6 +1,6 @@
 """``KubeImages``: a build is a container image made in the cluster by a Kaniko Job, pushed to a registry.
 
-The objects are ``kube_build``'s (pure, schema-checked): a ConfigMap holding the generated Dockerfile and
+The objects are ``kaniko``'s (pure, schema-checked): a ConfigMap holding the generated Dockerfile and
 requirements (the context, mounted into the Kaniko pod) and the Job. The builder creates both, streams the pod's
 log to the build's output (as the engine's output for docker builds), waits for the Job's verdict, reads the pushed
 digest from the pod's termination message, and deletes the Job (its pod with it) and the ConfigMap whatever the
@@ -21,10 +21,11 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from libs.contracts.build import IMAGE_URI, Artifact, BuildSpec, image_reference
+from libs.kube import as_json as _json
+from libs.kube import connect, reason
 from services.builder.environments.base import BuildError, OutputSink
 from services.builder.images import dockerfile
-from services.lifecycle.backends import kube_build as objects
-from services.lifecycle.backends.kube_api import _json, connect, reason
+from services.builder.images import kaniko as objects
 
 log = logging.getLogger("studios.builder.kubernetes")
 _TAIL = 12

@@ -30,11 +30,12 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from libs.kube import connect, reason
 from services.lifecycle.backends import kube_links as links
 from services.lifecycle.backends import kube_objects as objects
 from services.lifecycle.backends import kube_pods as pods
 from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
-from services.lifecycle.backends.kube_api import Api, connect, reason
+from services.lifecycle.backends.kube_api import Api
 from services.lifecycle.backends.kube_events import StartProgress, start_progress
 from services.lifecycle.backends.output import follow_file
 from services.lifecycle.backends.usage import Meter

@@ -8,37 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio import client, config, watch
+from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from libs.kube import as_json as _json
+from libs.kube import reason, refusal
 from services.lifecycle.backends import kube_pods as pods
 from services.lifecycle.backends.base import LaunchError
 
 log = logging.getLogger("studios.lifecycle.kubernetes")
-
-
-async def connect(kubeconfig: str | None, context: str | None) -> client.ApiClient:
-    """In the cluster (a service account's token) unless a kubeconfig is named; then that file and context."""
-    configuration = client.Configuration()
-    if kubeconfig is None:
-        config.load_incluster_config(client_configuration=configuration)
-    else:
-        await config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration,
-                                      persist_config=False)
-    return client.ApiClient(configuration)
-
-
-def reason(error: ApiException) -> str:
-    """The API's own message for a refused request (its Status body), else the HTTP reason."""
-    with contextlib.suppress(ValueError, TypeError, AttributeError):
-        return str(json.loads(error.body or "").get("message") or error.reason)
-    return f"{error.status} {error.reason}"
 
 
 class Api:
@@ -173,7 +156,7 @@ class Api:
                                                            follow=True, _preload_content=False)
         try:
             if not 200 <= response.status <= 299:
-                raise _error(response, await response.read())
+                raise refusal(response, await response.read())
             with path.open("ab") as out:
                 async for data in response.content.iter_any():
                     if skip:
@@ -191,26 +174,6 @@ class _RawWatch(watch.Watch):
 
     def get_return_type(self, func: Any) -> str:
         return ""  # no type to deserialize into
-
-
-async def _json(call: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """A call's answer as the API's own JSON: the client's model classes validate fields on the way in (and refuse
-    what a newer server adds or an older one leaves out); the pure modules read the JSON shape anyway."""
-    response = await call(*args, _preload_content=False, **kwargs)
-    try:
-        data = await response.read()
-    finally:
-        response.release()
-    if not 200 <= response.status <= 299:
-        raise _error(response, data)
-    found: dict[str, Any] = json.loads(data)
-    return found
-
-
-def _error(response: Any, data: bytes) -> ApiException:
-    error = ApiException(status=response.status, reason=response.reason)
-    error.body = data
-    return error
 
 
 def _started(pod: dict[str, Any]) -> bool:

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from libs.kube import dns_name
 from services.lifecycle.backends import containers as shape
 from services.lifecycle.backends.base import LaunchSpec
-from services.lifecycle.backends.kube_objects import dns_name
 from services.lifecycle.datalinks.sync import ENV, PodLink, copy_path
 
 VOLUME = "links"

@@ -10,11 +10,11 @@ objects are what its service account needs, in its one namespace (deploy/kuberne
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from libs.kube import dns_name
 from services.lifecycle.backends import containers as shape
 from services.lifecycle.backends.base import LaunchSpec
 
@@ -38,12 +38,6 @@ class KubePlacement:
     storage_class: str | None = None
     workspace_size: str = "10Gi"
     service_account: str | None = None
-
-
-def dns_name(text: str) -> str:
-    """An RFC 1123 label (at most 63 characters) made from an id."""
-    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    return name[:63].rstrip("-") or "x"
 
 
 def _labels(spec: LaunchSpec, scope: str) -> dict[str, str]:

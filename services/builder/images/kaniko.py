@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.lifecycle.backends.kube_objects import dns_name
+from libs.kube import dns_name
 
 KANIKO_IMAGE = "gcr.io/kaniko-project/executor:v1.23.2"
 LABEL_BUILD = "studios.build"
