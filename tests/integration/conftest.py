@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import nats
 import pytest
+from nats.aio.client import Client
 
 from libs.eventstore import EventStore
 from services.gateway.read.schema import GATEWAY
@@ -21,3 +23,13 @@ async def api(database_url: str) -> AsyncIterator[Api]:
             yield a
     finally:
         await store.close()
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[Client]:
+    """A plain NATS connection to the test session's server, drained at the end."""
+    conn = await nats.connect(nats_url)
+    try:
+        yield conn
+    finally:
+        await conn.drain()

@@ -5,11 +5,8 @@ left, instead of holding the start for the command's whole timeout (an hour)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import nats
-import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
@@ -26,15 +23,6 @@ from services.lifecycle.sessions.provisioning import Provisioner
 from tests.integration.lifecycle_harness import create
 
 KEY = b"k" * 32
-
-
-@pytest.fixture
-async def nc(nats_url: str) -> AsyncIterator[Client]:
-    conn = await nats.connect(nats_url)
-    try:
-        yield conn
-    finally:
-        await conn.drain()
 
 
 async def test_a_restore_held_by_a_killed_checkpoints_replica_goes_to_the_other_with_its_command_id(

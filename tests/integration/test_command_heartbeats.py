@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import ClassVar
 
-import nats
 import pytest
 from nats.aio.client import Client
 
@@ -28,15 +26,6 @@ class SaveSlowly(Command):
     service: ClassVar[str] = SERVICE
     name: ClassVar[str] = "SaveSlowly"
     seconds: float
-
-
-@pytest.fixture
-async def nc(nats_url: str) -> AsyncIterator[Client]:
-    conn = await nats.connect(nats_url)
-    try:
-        yield conn
-    finally:
-        await conn.drain()
 
 
 async def dead_replica(nc: Client) -> asyncio.Event:
