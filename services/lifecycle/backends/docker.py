@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import time
@@ -34,7 +35,7 @@ from services.lifecycle.backends import containers as shape
 from services.lifecycle.backends import engine as ops
 from services.lifecycle.backends import users
 from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
-from services.lifecycle.backends.output import follow_file
+from services.lifecycle.backends.output import Copy, EngineLogs
 from services.lifecycle.backends.usage import Meter
 
 log = logging.getLogger("studios.lifecycle.docker")
@@ -55,7 +56,7 @@ class DockerBackend:
         self._engine: aiodocker.Docker | None = None  # made on first use: it needs a running loop
         self._meters: dict[str, Meter] = {}
         self._final: dict[str, Usage] = {}
-        self._followers: dict[str, asyncio.Task[None]] = {}
+        self.logs = EngineLogs(state_dir / "logs")
 
     @property
     def engine(self) -> aiodocker.Docker:
@@ -64,13 +65,12 @@ class DockerBackend:
         return self._engine
 
     async def close(self) -> None:
-        for task in self._followers.values():
-            task.cancel()
+        self.logs.close()
         if self._engine is not None:
             await self._engine.close()
 
     def log_path(self, session_id: str) -> Path:
-        return self.state_dir / "logs" / f"{session_id}.log"
+        return self.logs.path(session_id)
 
     # -- the port ---------------------------------------------------------------------------------------------
 
@@ -160,10 +160,7 @@ class DockerBackend:
             await container.stop(t=shape.grace_seconds(self.grace if grace is None else grace))
             await container.wait()
         info = await self._info(handle.ident) or info
-        follower = self._followers.pop(handle.session_id, None)
-        if follower is not None:  # the engine ends the log stream with the container; the rest lands first
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(follower, 10)
+        await self.logs.finish(handle.session_id)
         self._final[handle.session_id] = meter.usage()
         self._meters.pop(handle.session_id, None)
         await ops.discard(self.engine, handle.ident)
@@ -180,15 +177,10 @@ class DockerBackend:
         return handles
 
     async def output(self, handle: Handle) -> AsyncIterator[bytes]:
-        path = self.log_path(handle.session_id)
-        follower = self._followers.get(handle.session_id)
-        if follower is None and await self._info(handle.ident) is not None:
-            follower = self._follow(handle)
-        if not path.exists() and follower is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
-        async for chunk in follow_file(path, lambda: follower is not None and not follower.done()):
+        async def present() -> bool:
+            return await self._info(handle.ident) is not None
+
+        async for chunk in self.logs.follow(handle.session_id, self._copy(handle), present):
             yield chunk
 
     # -- helpers ----------------------------------------------------------------------------------------------
@@ -200,14 +192,11 @@ class DockerBackend:
             if address := (networks.get(self.network) or {}).get("IPAddress"):
                 handle = dataclasses.replace(handle, host=address, port=shape.TOOL_PORT)
         self._meters.setdefault(handle.session_id, Meter(started_at=handle.started_at))
-        if handle.session_id not in self._followers or self._followers[handle.session_id].done():
-            self._follow(handle)
+        self.logs.ensure(handle.session_id, self._copy(handle))
         return handle
 
-    def _follow(self, handle: Handle) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(ops.copy_logs(self.engine, handle.ident, self.log_path(handle.session_id)))
-        self._followers[handle.session_id] = task
-        return task
+    def _copy(self, handle: Handle) -> Copy:
+        return functools.partial(ops.copy_logs, self.engine, handle.ident)
 
     async def _info(self, ident: str) -> dict[str, Any] | None:
         return await ops.info(self.engine, ident)

@@ -37,7 +37,7 @@ from services.lifecycle.backends import kube_pods as pods
 from services.lifecycle.backends.base import Handle, LaunchError, LaunchSpec, SessionState, Status, Usage
 from services.lifecycle.backends.kube_api import Api
 from services.lifecycle.backends.kube_events import StartProgress, start_progress
-from services.lifecycle.backends.output import follow_file
+from services.lifecycle.backends.output import Copy, EngineLogs
 from services.lifecycle.backends.usage import Meter
 
 log = logging.getLogger("studios.lifecycle.kubernetes")
@@ -69,7 +69,7 @@ class KubernetesBackend:
         self._api: Api | None = None  # made on first use: loading the config needs a running loop
         self._meters: dict[str, tuple[Meter, _Cpu]] = {}
         self._final: dict[str, Usage] = {}
-        self._followers: dict[str, asyncio.Task[None]] = {}
+        self.logs = EngineLogs(state_dir / "logs")
 
     async def api(self) -> Api:
         if self._api is None:
@@ -77,13 +77,12 @@ class KubernetesBackend:
         return self._api
 
     async def close(self) -> None:
-        for task in self._followers.values():
-            task.cancel()
+        self.logs.close()
         if self._api is not None:
             await self._api.api.close()
 
     def log_path(self, session_id: str) -> Path:
-        return self.state_dir / "logs" / f"{session_id}.log"
+        return self.logs.path(session_id)
 
     # -- the port ---------------------------------------------------------------------------------------------
 
@@ -179,10 +178,7 @@ class KubernetesBackend:
         seconds = self.grace if grace is None else grace
         await api.delete_pod(handle.ident, seconds)
         last = await api.until_gone(handle.ident, seconds + 60)
-        follower = self._followers.pop(handle.session_id, None)
-        if follower is not None:  # the log stream ends with the container; the rest lands first
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(follower, 10)
+        await self.logs.finish(handle.session_id)
         if last_usage is not None:
             self._final[handle.session_id] = last_usage
         self._meters.pop(handle.session_id, None)
@@ -194,32 +190,24 @@ class KubernetesBackend:
         return [self._adopt(pod) for pod in found if pods.status_of(pod).running]
 
     async def output(self, handle: Handle) -> AsyncIterator[bytes]:
-        path = self.log_path(handle.session_id)
-        follower = self._followers.get(handle.session_id)
-        if follower is None and await (await self.api()).pod(handle.ident) is not None:
-            follower = self._follow(handle)
-        if not path.exists() and follower is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
-        async for chunk in follow_file(path, lambda: follower is not None and not follower.done()):
+        async def present() -> bool:
+            return await (await self.api()).pod(handle.ident) is not None
+
+        async for chunk in self.logs.follow(handle.session_id, self._copy(handle), present):
             yield chunk
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
     def _adopt(self, pod: dict[str, object], limits: str = "") -> Handle:
         handle = pods.handle_of(pod, self.name, limits)
-        if handle.session_id not in self._followers or self._followers[handle.session_id].done():
-            self._follow(handle)
+        self.logs.ensure(handle.session_id, self._copy(handle))
         return handle
 
-    def _follow(self, handle: Handle) -> asyncio.Task[None]:
-        async def copy() -> None:
-            await (await self.api()).copy_log(handle.ident, self.log_path(handle.session_id))
+    def _copy(self, handle: Handle) -> Copy:
+        async def copy(path: Path) -> None:
+            await (await self.api()).copy_log(handle.ident, path)
 
-        task = asyncio.ensure_future(copy())
-        self._followers[handle.session_id] = task
-        return task
+        return copy
 
     async def _sample(self, handle: Handle) -> Usage | None:
         """One reading added to the run's meter; None while no reading was ever had (no metrics API, too soon)."""

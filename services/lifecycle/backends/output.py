@@ -7,7 +7,8 @@ backends copy the engine's log stream into it); following that file is the same 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 CHUNK = 65536
@@ -29,3 +30,56 @@ async def follow_file(path: Path, running: Callable[[], bool]) -> AsyncIterator[
                 return
             else:
                 await asyncio.sleep(POLL_SECONDS)
+
+
+#: copies an engine's log of one run into the file it is given, returning when the engine ends the stream
+Copy = Callable[[Path], Awaitable[None]]
+
+
+class EngineLogs:
+    """The container and pod backends' output: each session's engine log copied into its file by one task while the
+    run lasts, and ``follow`` reading that file. Local processes write their file themselves and need none of it."""
+
+    def __init__(self, logs_dir: Path) -> None:
+        self.dir = logs_dir
+        self._copies: dict[str, asyncio.Task[None]] = {}
+
+    def path(self, session_id: str) -> Path:
+        return self.dir / f"{session_id}.log"
+
+    def start(self, session_id: str, copy: Copy) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(copy(self.path(session_id)))
+        self._copies[session_id] = task
+        return task
+
+    def ensure(self, session_id: str, copy: Copy) -> None:
+        """A copy of a run found running (adopted), unless one is under way."""
+        task = self._copies.get(session_id)
+        if task is None or task.done():
+            self.start(session_id, copy)
+
+    async def finish(self, session_id: str, within: float = 10.0) -> None:
+        """After a stop: the engine ends the log stream with the run; let the rest land in the file first."""
+        task = self._copies.pop(session_id, None)
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, within)
+
+    async def follow(self, session_id: str, copy: Copy, present: Callable[[], Awaitable[bool]]
+                     ) -> AsyncIterator[bytes]:
+        """The run's output: its file, followed while a copy runs (one is started when the engine still has the
+        run — ``present`` — and no copy is known, as after a lifecycle restart)."""
+        path = self.path(session_id)
+        task = self._copies.get(session_id)
+        if task is None and await present():
+            task = self.start(session_id, copy)
+        if not path.exists() and task is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        async for chunk in follow_file(path, lambda: task is not None and not task.done()):
+            yield chunk
+
+    def close(self) -> None:
+        for task in self._copies.values():
+            task.cancel()
