@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -35,3 +36,16 @@ async def wait_for(check: Callable[[], Awaitable[T | None] | T | None], within: 
         if loop.time() >= deadline:
             raise TimeoutError(f"{what} not reached within {within} s (last seen: {value!r})")
         await asyncio.sleep(every)
+
+
+def poll(check: Callable[[], T | None], what: str, timeout: float = 90.0, every: float = 0.2) -> T:
+    """The synchronous twin of ``wait_for``, for tests that drive a system through blocking clients (``httpx.Client``,
+    a vendor's SDK): ``check()`` until it returns something but None; ``AssertionError`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)

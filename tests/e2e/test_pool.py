@@ -4,7 +4,6 @@ own checkpoint's files and answers through its own origin only with the studio's
 from __future__ import annotations
 
 import importlib.util
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 
 from libs.platform.session_keys import load_or_create_key, session_secret
+from libs.testing.waiting import poll
 from tests.e2e.conftest import System
 from tests.e2e.helpers import status_is, wait_studio
 from tests.integration.pool_helpers import CPU, MEMORY, pool_status, ready_members, session_record
@@ -29,15 +29,6 @@ def system_env() -> dict[str, str]:
     return {"STUDIOS_CONNECT_MODE": "subdomain"}
 
 
-def _until(check: Any, what: str, within: float = 180) -> Any:
-    deadline = time.monotonic() + within
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.1)
-    return value
-
-
 def _on_origin(system: System, sid: str, method: str, path: str, token: str | None, **kw: Any) -> httpx.Response:
     """A request to the studio's own origin ``<sid>.localhost:<port>`` (sent to the gateway's address)."""
     host = f"{sid.lower()}.localhost:{system.url.rpartition(':')[2]}"
@@ -47,7 +38,8 @@ def _on_origin(system: System, sid: str, method: str, path: str, token: str | No
 
 def _start_pooled(c: httpx.Client, system: System, sid: str, run: int) -> dict[str, Any]:
     state_dir = system.data_dir / "lifecycle"
-    _until(lambda: len(ready_members(state_dir)) >= 1, "the pool has a warm member")
+    poll(lambda: (len(ready_members(state_dir)) >= 1) or None, "the pool has a warm member",
+         timeout=180, every=0.1)
     dto = wait_studio(c, sid, status_is("running", "errored"), timeout=180)
     assert dto["statusInfo"]["status"] == "running", dto["statusInfo"]
     record = session_record(state_dir, f"{sid}-{run}")
@@ -59,7 +51,8 @@ def test_a_pooled_start_has_only_its_checkpoint_and_only_its_credentials(system:
     state_dir: Path = system.data_dir / "lifecycle"
     with system.client() as c:
         assert c.put("/compute-envs/local/warm-pool", json=POOL).status_code == 200
-        _until(lambda: len(ready_members(state_dir)) == 2, "two pooled processes are warm")
+        poll(lambda: (len(ready_members(state_dir)) == 2) or None, "two pooled processes are warm",
+             timeout=180, every=0.1)
         for member in ready_members(state_dir):  # what a pool must never hand a studio
             (state_dir / "pool" / "workspaces" / member["id"] / "from-the-pool.txt").write_text("pool")
 
@@ -98,9 +91,11 @@ def test_a_pooled_start_has_only_its_checkpoint_and_only_its_credentials(system:
                          timeout=10).status_code == 200
         assert _on_origin(system, sid, "GET", "/api/status", system.token).status_code == 200
 
-        _until(lambda: len(ready_members(state_dir)) == 2, "the pool refilled")
+        poll(lambda: (len(ready_members(state_dir)) == 2) or None, "the pool refilled",
+             timeout=180, every=0.1)
         c.put(f"/studios/{sid}/stop", params=WS)
         wait_studio(c, sid, status_is("stopped"), timeout=90)
         assert c.put("/compute-envs/local/warm-pool", json={"warmPool": {**POOL["warmPool"], "size": 0}}
                      ).status_code == 200
-        _until(lambda: not any(p["members"] for p in pool_status(state_dir)["pools"]), "the pool shrank to none")
+        poll(lambda: (not any(p["members"] for p in pool_status(state_dir)["pools"])) or None,
+             "the pool shrank to none", timeout=180, every=0.1)

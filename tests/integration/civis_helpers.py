@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import civis
-
-T = TypeVar("T")
 
 
 def client(base_url: str, key: str) -> civis.APIClient:
     """The client as a Civis user makes it; ``CIVIS_API_ENDPOINT`` is set by the test's ``monkeypatch``.
     ``force_refresh_api_spec``: each system has its own document (and the client caches one per key)."""
     return civis.APIClient(api_key=key, force_refresh_api_spec=True)
-
-
-def poll(check: Callable[[], T | None], what: str, timeout: float = 90.0, every: float = 0.2) -> T:
-    """``check()`` until it returns something (bounded): wait on the condition, never a fixed sleep."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(every)
 
 
 def count_events(database_url: str) -> int:

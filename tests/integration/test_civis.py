@@ -13,9 +13,10 @@ import httpx
 import pytest
 from civis.base import CivisAPIError
 
+from libs.testing.waiting import poll
 from tests.e2e.conftest import System, system  # noqa: F401 - the whole system, as a module fixture
 from tests.e2e.test_security import _user
-from tests.integration.civis_helpers import client, count_events, poll, state_is
+from tests.integration.civis_helpers import client, count_events, state_is
 
 #: the client builds its methods at run time from /endpoints (ours has ``list``, its bundled stubs do not)
 Civis = Any
