@@ -12,6 +12,7 @@ import aiodocker
 
 from libs.logs.tail import stderr_path
 from services.lifecycle.backends.base import LaunchError
+from services.lifecycle.backends.output import append_resumed
 
 log = logging.getLogger("studios.lifecycle.docker")
 
@@ -79,19 +80,10 @@ async def copy_log(engine: aiodocker.Docker, ident: str, path: Path, stderr: boo
     """The container's log (stdout and stderr; only stderr when ``stderr``, only stdout when it is False),
     appended to ``path`` until the container ends. Read from the start each time and the bytes the file already
     holds skipped, so a restarted service leaves the file equal to the container's log, with nothing twice."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    skip = path.stat().st_size if path.exists() else 0  # noqa: ASYNC240 - one stat as the copy begins
     streams = {"stdout": stderr is not True, "stderr": stderr is not False}
-    with path.open("ab") as out:
-        try:
-            async for line in engine.containers.container(ident).log(**streams, follow=True):
-                data = line.encode()
-                if skip:
-                    cut = min(skip, len(data))
-                    data, skip = data[cut:], skip - cut
-                if data:
-                    out.write(data)
-                    out.flush()
-        except aiodocker.DockerError as error:
-            if error.status != 404:
-                log.warning("container %s: its log stopped: %s", ident[:12], error.message)
+    lines = engine.containers.container(ident).log(**streams, follow=True)
+    try:
+        await append_resumed(path, (line.encode() async for line in lines))
+    except aiodocker.DockerError as error:
+        if error.status != 404:
+            log.warning("container %s: its log stopped: %s", ident[:12], error.message)

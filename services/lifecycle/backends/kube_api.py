@@ -20,6 +20,7 @@ from libs.kube import as_json as _json
 from libs.kube import reason, refusal
 from services.lifecycle.backends import kube_pods as pods
 from services.lifecycle.backends.base import LaunchError
+from services.lifecycle.backends.output import append_resumed
 
 log = logging.getLogger("studios.lifecycle.kubernetes")
 
@@ -151,20 +152,12 @@ class Api:
             await asyncio.sleep(1.0)  # the follow was cut while the tool runs: follow again
 
     async def _follow_once(self, name: str, path: Path) -> None:
-        skip = path.stat().st_size if path.exists() else 0  # noqa: ASYNC240 - one stat as the copy begins
         response: Any = await self.core.read_namespaced_pod_log(name, self.namespace, container=pods.CONTAINER,
                                                            follow=True, _preload_content=False)
         try:
             if not 200 <= response.status <= 299:
                 raise refusal(response, await response.read())
-            with path.open("ab") as out:
-                async for data in response.content.iter_any():
-                    if skip:
-                        cut = min(skip, len(data))
-                        data, skip = data[cut:], skip - cut
-                    if data:
-                        out.write(data)
-                        out.flush()
+            await append_resumed(path, response.content.iter_any())
         finally:
             response.release()
 

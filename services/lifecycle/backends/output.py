@@ -83,3 +83,19 @@ class EngineLogs:
     def close(self) -> None:
         for task in self._copies.values():
             task.cancel()
+
+
+async def append_resumed(path: Path, stream: AsyncIterator[bytes]) -> None:
+    """``stream`` (an engine's log, read from its start) appended to ``path``, the bytes the file already holds
+    skipped: a copy begun again (a restarted lifecycle, a follow the server cut) leaves the file equal to the
+    engine's log, with nothing twice."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    skip = path.stat().st_size if path.exists() else 0  # noqa: ASYNC240 - one stat as the copy begins
+    with path.open("ab") as out:
+        async for data in stream:
+            if skip:
+                cut = min(skip, len(data))
+                data, skip = data[cut:], skip - cut
+            if data:
+                out.write(data)
+                out.flush()
