@@ -62,10 +62,15 @@ class DataLinks:
         if link.scheme != "s3":
             self.source(studio_id, link)
             return None
+        return await self.copies.sync(studio_id, link.id, link.name, self.access(link, compute_env_credentials),
+                                      report)
+
+    def access(self, link: Link, compute_env_credentials: str | None) -> s3.LinkAccess:
+        """How ``link`` is read (its own credentials, else the compute environment's); CopyError naming the link
+        when they are missing or refused."""
         try:
-            access = s3.access_for(link.ref, link.workspace_id, link.public,
-                                   link.credentials_id or compute_env_credentials, self.credentials, link.name)
+            return s3.access_for(link.ref, link.workspace_id, link.public,
+                                 link.credentials_id or compute_env_credentials, self.credentials, link.name)
         except StudiosError as e:
             named = e.detail.startswith(f"data link {link.name}")
             raise CopyError(e.detail if named else f"data link {link.name}: {e.detail}") from e
-        return await self.copies.sync(studio_id, link.id, link.name, access, report)

@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from libs.contracts.errors import StudiosError
 from libs.datalinks import s3
 from libs.datalinks.credentials import Credentials
 from services.lifecycle.datalinks.copies import CopyError, S3Copies
@@ -50,12 +49,7 @@ class PodLink:
 def pod_link(datalinks: DataLinks, link: Link, compute_env_credentials: str | None, target: str) -> PodLink:
     """What a pod needs to sync ``link`` itself; CopyError (naming the link) when it names no usable
     credentials, so the start fails before any pod is made, as a host copy's would."""
-    try:
-        access = s3.access_for(link.ref, link.workspace_id, link.public,
-                               link.credentials_id or compute_env_credentials, datalinks.credentials, link.name)
-    except StudiosError as e:
-        named = e.detail.startswith(f"data link {link.name}")
-        raise CopyError(e.detail if named else f"data link {link.name}: {e.detail}") from e
+    access = datalinks.access(link, compute_env_credentials)
     return PodLink(link.id, link.name, link.ref, target, access, max(1, datalinks.copies.limit // 1024**2))
 
 
