@@ -246,6 +246,12 @@ class Dispatcher:
                     await self.handlers.own(RecordJobStarted(s.job_id, attempt, proc.pid, proc.started_at,
                                                              self.clock()))
             elif (code := processes.exit_code(root, s.job_id, attempt)) is not None:
+                # it ran and ended while no leader watched; a kill between spawn and record left its start
+                # unrecorded: record it from the wrapper's pid file, so every run has its one JobStarted
+                ran = processes.ended_pid(root, s.job_id, attempt)
+                if not s.pid and ran is not None:
+                    await self.handlers.own(RecordJobStarted(s.job_id, attempt, ran.pid, ran.started_at,
+                                                             self.clock()))
                 await self.handlers.own(RecordJobExited(s.job_id, attempt, code, self.clock()))
             elif processes.launched(root, s.job_id, attempt) or s.status == JobStatus.CANCELING:
                 # spawned (or being canceled) yet no trace of a process: never start it a second time

@@ -102,6 +102,15 @@ def recorded_pid(root: Path, job_id: str, attempt: int) -> Proc | None:
         return None
 
 
+def ended_pid(root: Path, job_id: str, attempt: int) -> Proc | None:
+    """The pid an ended attempt's wrapper wrote, started when that file was written; None when it wrote none."""
+    path = run_dir(root, job_id, attempt) / "pid"
+    try:
+        return Proc(int(path.read_text().strip()), path.stat().st_mtime)
+    except (OSError, ValueError):
+        return None
+
+
 async def wait_for_pid(root: Path, job_id: str, attempt: int, within: float) -> Proc | None:
     """The attempt's process: one marked launched may take a moment to write its pid (bounded by ``within``);
     None when it never was launched, or ended, or wrote none in time."""
