@@ -18,7 +18,7 @@ import bench
 from bench.common import infrastructure
 
 # helpers and steps of the benchmarks, not benchmarks themselves
-NOT_BENCHMARKS = {"common", "system", "bare", "jupyter_concurrent"}
+NOT_BENCHMARKS = {"common", "system", "bare", "jupyter_concurrent", "pools"}  # pools: part of lifecycle
 
 
 def discover() -> list[str]:
