@@ -1,13 +1,13 @@
 """The process-wide log publisher: ``offer`` never blocks, a background task publishes to JetStream ``LOGS``.
 
 Lines wait in a bounded memory queue and go out in pipelined batches (nats-py ``publish_async``, every ack
-awaited). No ``Nats-Msg-Id`` header: a line sent twice (a retried batch) is dropped by its seq, which grows within
-its run, source and stream, where it is stored (``services/logs/writer.py``) and where it is followed; the header
-cost the ingestor about a third of its time parsing it. When a batch fails (the bus is unreachable, acks time out)
-it is retried with a back-off and what arrives meanwhile beyond the memory bound goes to the ``Spool`` file; once
-anything is spooled, every newer line is spooled too until the spool is sent, so one source's lines keep their
-order. Only when the spool is full are lines dropped, counted per run; when the bus is back, one system line per
-run says how many.
+awaited), each subject's lines of a batch packed a few hundred to a message (``lines.packs``). No ``Nats-Msg-Id``
+header: a line sent twice (a retried batch) is dropped by its seq, which grows within its run, source and stream,
+where it is stored (``services/logs/writer.py``) and where it is followed; the header cost the ingestor about a
+third of its time parsing it. When a batch fails (the bus is unreachable, acks time out) it is retried with a
+back-off and what arrives meanwhile beyond the memory bound goes to the ``Spool`` file; once anything is spooled,
+every newer line is spooled too until the spool is sent, so one source's lines keep their order. Only when the
+spool is full are lines dropped, counted per run; when the bus is back, one system line per run says how many.
 """
 
 from __future__ import annotations
@@ -24,23 +24,27 @@ from typing import Any
 from nats.js import JetStreamContext
 
 from libs.contracts.subjects import LOGS_PREFIX
-from libs.logs.lines import LogLine
+from libs.logs.lines import LogLine, packs
 from libs.logs.runlog import clock_seq, utc_now
 from libs.logs.spool import Spool
 
 log = logging.getLogger("studios.logs.publisher")
 Record = tuple[str, str, bytes]  # subject, msg id, payload
 RunKey = tuple[str, str, int]
+#: Lines a send takes from the queue at most (packed by subject into messages, ``lines.packs``).
+BATCH = 2_000
 
 
 class LogPublisher:
     def __init__(self, js: JetStreamContext, spool_path: Path, *, prefix: str = LOGS_PREFIX,
-                 spool_bytes: int = 256 * 1024**2, memory_lines: int = 20_000, batch: int = 2_000,
+                 spool_bytes: int = 256 * 1024**2, memory_lines: int = 20_000, batch: int = BATCH,
                  ack_timeout: float = 5.0, retry_max: float = 5.0) -> None:
         self.js, self.prefix = js, prefix
         self.spool = Spool(spool_path, spool_bytes)
         self.memory_lines, self.batch, self.ack_timeout, self.retry_max = memory_lines, batch, ack_timeout, retry_max
         self._queue: collections.deque[Record] = collections.deque()
+        self._inbox: collections.deque[LogLine] = collections.deque()  # offered from other threads
+        self._inbox_called = False
         self._dropped: dict[RunKey, int] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -53,11 +57,22 @@ class LogPublisher:
     # -- producer side: synchronous, never waits ----------------------------------------------------------
 
     def offer(self, line: LogLine) -> None:
-        """Thread-safe: from another thread (a file follower reading in a worker) the line is handed to the loop."""
+        """Thread-safe: from another thread (a file follower reading in a worker) the line is handed to the loop,
+        through an inbox the loop empties in one callback (a callback per line woke the loop per line)."""
         if self._loop is not None and threading.get_ident() != self._thread:
-            self._loop.call_soon_threadsafe(self._offer, line)
+            self._inbox.append(line)  # deque.append is atomic
+            if not self._inbox_called:
+                self._inbox_called = True
+                self._loop.call_soon_threadsafe(self._take_inbox)
         else:
             self._offer(line)
+
+    def _take_inbox(self) -> None:  # on the loop
+        # Cleared before the inbox is read: a line appended after this point either is read below or finds the
+        # flag down and calls again; none waits for a later line to be taken.
+        self._inbox_called = False
+        while self._inbox:
+            self._offer(self._inbox.popleft())
 
     def _offer(self, line: LogLine) -> None:
         if not self.spool.pending and len(self._queue) < self.memory_lines:
@@ -73,7 +88,7 @@ class LogPublisher:
 
     @property
     def idle(self) -> bool:
-        return not self._queue and not self.spool.pending and not self._dropped
+        return not self._inbox and not self._queue and not self.spool.pending and not self._dropped
 
     # -- the sending task -----------------------------------------------------------------------------------
 
@@ -138,7 +153,7 @@ class LogPublisher:
     async def _send(self, records: list[Record]) -> bool:
         futures: list[asyncio.Future[Any]] = []
         try:
-            for subject, _, payload in records:
+            for subject, payload, _ in packs([(subject, payload) for subject, _, payload in records]):
                 # no wait_stall: a batch never exceeds nats-py's window of 4000, and a timed wait costs a task
                 futures.append(await self.js.publish_async(subject, payload))
             await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)

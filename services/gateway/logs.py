@@ -110,21 +110,22 @@ class LogsClient:
                     continue
                 heard = loop.time()
                 try:
-                    line = LogLine.from_payload(msg.data)
+                    lines = LogLine.from_message(msg.data)
                 except (ValueError, KeyError, TypeError):
                     continue
-                if line.run > run:
-                    return  # a newer run has begun: this one is over
-                if line.run < run or line.seq <= last.get((line.source, line.stream), -1):
-                    continue
-                last[(line.source, line.stream)] = line.seq
-                if (q.stream and line.stream != q.stream) or (q.source and line.source != q.source):
+                for line in lines:
+                    if line.run > run:
+                        return  # a newer run has begun: this one is over
+                    if line.run < run or line.seq <= last.get((line.source, line.stream), -1):
+                        continue
+                    last[(line.source, line.stream)] = line.seq
+                    if (q.stream and line.stream != q.stream) or (q.source and line.source != q.source):
+                        if line.final:
+                            return
+                        continue
+                    yield as_api(line)
                     if line.final:
                         return
-                    continue
-                yield as_api(line)
-                if line.final:
-                    return
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

@@ -4,15 +4,15 @@ One logs process ingests at a time: it holds a session advisory lock on its writ
 for it, and take over within a second when its connection goes, a SIGKILL included). On taking over it recreates
 the durable consumer ``logs-ingest`` from the stored position (``logs.ingest_position``, moved in the same
 transaction as the rows, ``writer.py``), so the messages arrive in stream order from the first one not committed.
-Then, per batch of up to ``batch`` messages: decode (orjson, no model per line), one transaction (COPY of the
-rows above the position into their day partitions, the new position), and one ack (``AckPolicy.ALL``: acking the
-batch's highest message acks all before it) only after the commit. The next batch is fetched while this one is
-stored. Anything that fails gives the lead up and starts again from the stored position: a message is never
-skipped, and one committed twice over is at or below the position and skipped.
+Then, per batch of up to ``batch`` messages (each one line or a pack of them): decode (orjson, no model per
+line), one transaction (COPY of the rows above the position into their day partitions, the new position), and one
+ack (``AckPolicy.ALL``: acking the batch's highest message acks all before it) only after the commit. The next
+batch is fetched while this one is stored. Anything that fails gives the lead up and starts again from the stored
+position: a message is never skipped, and one committed twice over is at or below the position and skipped.
 
 The consumer's acks only keep its ack floor (what an operator sees) up to date: follows read the stored position
-(``handlers.py``), and a restart begins from it, not from JetStream's redelivery. A payload that is not a line is
-counted, logged and passed over (it can never succeed).
+(``handlers.py``), and a restart begins from it, not from JetStream's redelivery. A payload (or a pack's item)
+that is not a line is counted, logged and passed over (it can never succeed).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ _LEAD = 0x4C4F_4749
 
 _metrics = ServiceMetrics("logs")
 _lines = _metrics.counter("logs_lines_ingested", "Log lines committed to logs.lines")
-_bad = _metrics.counter("logs_lines_unreadable", "LOGS messages that were not log lines (passed over, not stored)")
+_bad = _metrics.counter("logs_lines_unreadable", "LOGS message items that were not log lines (passed over, not stored)")
 
 
 def consumer_config(topology: Topology, position: int, ack_wait: float = 30.0,
@@ -138,12 +138,12 @@ class Ingestor:
             js_seq = reply_seq(reply)
             if js_seq > top:
                 top, last = js_seq, reply
-            row = decode(data, js_seq)
-            if row is None:
-                _bad.inc()
-                log.warning("LOGS message %d on %s is not a log line; passed over", js_seq, subject.decode())
-            else:
-                rows.append(row)
+            lines, bad = decode(data, js_seq)
+            rows.extend(lines)
+            if bad:
+                _bad.inc(bad)
+                log.warning("LOGS message %d on %s: %d item(s) not log lines; passed over", js_seq,
+                            subject.decode(), bad)
         stored = await writer.write(rows, top)
         # Only after the commit; AckPolicy.ALL: every message before it too.
         await self.js._nc.publish(last.decode(), b"+ACK")

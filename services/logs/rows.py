@@ -1,4 +1,4 @@
-"""A ``LOGS`` message as a row of ``logs.lines``, decoded on the hot path (one per line: no model, no copy).
+"""A ``LOGS`` message as rows of ``logs.lines``, decoded on the hot path (no model per line, no copy).
 
 orjson straight from the message's bytes, the time with ``datetime.fromisoformat``, and the message's stream
 sequence from its ack subject: about a microsecond or two a line, where a pydantic model or nats-py's metadata
@@ -18,10 +18,22 @@ COLUMNS = ("kind", "id", "run", "created_at", "source", "seq", "stream", "messag
 Row = tuple[str, str, int, datetime, str, int, str, str, bool, int]
 
 
-def decode(data: bytes, js_seq: int) -> Row | None:
-    """The row of one payload, or None for a payload that is not a log line."""
+def decode(data: bytes, js_seq: int) -> tuple[list[Row], int]:
+    """The rows of one message (one line, or a pack of them: ``libs.logs.lines``; a pack's lines share its stream
+    sequence) and how many of its items are not log lines (passed over; an unreadable message counts as one)."""
     try:
         d = orjson.loads(data)
+    except ValueError:  # orjson.JSONDecodeError is a ValueError
+        return [], 1
+    items = d if isinstance(d, list) else (d,)
+    rows = [r for r in (_row(x, js_seq) for x in items) if r is not None]
+    return rows, len(items) - len(rows)
+
+
+def _row(d: object, js_seq: int) -> Row | None:
+    if not isinstance(d, dict):
+        return None
+    try:
         kind, stream, source, message = d["kind"], d["stream"], d["source"], d["message"]
         if kind not in KINDS or stream not in STREAMS or source not in SOURCES or not isinstance(message, str):
             return None
@@ -29,7 +41,7 @@ def decode(data: bytes, js_seq: int) -> Row | None:
             message = message.replace("\x00", "\ufffd")  # text cannot hold NUL
         return (kind, str(d["id"]), int(d["run"]), parse_time(d["createdAt"]), source, int(d["seq"]), stream,
                 message, bool(d.get("final", False)), js_seq)
-    except (ValueError, KeyError, TypeError):  # orjson.JSONDecodeError is a ValueError
+    except (ValueError, KeyError, TypeError):
         return None
 
 

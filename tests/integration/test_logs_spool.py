@@ -69,7 +69,7 @@ async def _try_connect(url: str) -> NATS | None:
 
 async def _stored(nc: NATS, topology: Topology) -> list[LogLine]:
     msgs = await collect(nc.jetstream(), topology.logs_stream, f"{topology.logs_prefix}.>")
-    return [LogLine.from_payload(m.data) for m in msgs]
+    return [line for m in msgs for line in LogLine.from_message(m.data)]
 
 
 async def test_lines_spool_while_the_bus_is_away_and_go_out_in_order_when_it_returns(tmp_path: Path) -> None:
@@ -121,3 +121,30 @@ async def test_past_a_full_spool_lines_are_dropped_and_a_system_line_says_how_ma
     assert [x.message for x in notes] == [f"[{dropped} log lines were dropped: the log spool was full while the "
                                           "bus was unreachable]"]
     assert notes[0].run == 4 and notes[0].stream == "stderr"
+
+
+async def test_lines_offered_from_worker_threads_arrive_complete_and_in_order(tmp_path: Path) -> None:
+    """As lifecycle's file followers do: several runs written from worker threads at once reach ``LOGS`` (packed
+    as the publisher finds them waiting) each whole, once, in its order."""
+    import asyncio
+
+    topology = Topology.unique()
+    with server(tmp_path / "js") as srv:
+        nc = await _connect(srv.url)
+        await ensure_streams(nc.jetstream(), topology)
+        pub = LogPublisher(nc.jetstream(), tmp_path / "spool", prefix=topology.logs_prefix)
+        pub.start()
+
+        def write(run: int) -> None:
+            log = RunLog(pub, "session", f"t{run}", run, first_seq=0)
+            for i in range(3000):
+                log.write(f"{run}:{i}")
+
+        await asyncio.gather(*(asyncio.to_thread(write, run) for run in range(4)))
+        assert await pub.flush(60)
+        msgs = await collect(nc.jetstream(), topology.logs_stream, f"{topology.logs_prefix}.>")
+        lines = [line for m in msgs for line in LogLine.from_message(m.data)]
+        await pub.close()
+        await nc.close()
+    for run in range(4):
+        assert [x.message for x in lines if x.run == run] == [f"{run}:{i}" for i in range(3000)]

@@ -162,3 +162,37 @@ def test_a_followed_file_gives_lines_with_their_offsets_and_a_final_line(tmp_pat
     again = Collected()  # a reader starting again from the saved offset numbers the rest the same
     FileTail(path, RunLog(again, "session", "s", 1, first_seq=0), offset=5).poll()
     assert [(x.seq, x.message) for x in again.lines] == [(5, "two")]
+
+
+def test_a_subjects_lines_are_packed_in_order_within_the_bounds_and_read_back_as_lines() -> None:
+    from libs.logs.lines import PACK_BYTES, PACK_LINES, packs
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    a = [LogLine("session", "a", 1, "user", i, "stdout", f"a{i}", at) for i in range(PACK_LINES + 3)]
+    b = [LogLine("session", "b", 1, "user", i, "stderr", "b" * 1000, at) for i in range(3)]
+    records = [(x.subject(), x.payload()) for pair in zip(a, b, strict=False) for x in pair]
+    records += [(x.subject(), x.payload()) for x in a[len(b):]]  # interleaved, as lines of two sessions come
+    messages = packs(records)
+    assert [(s, n) for s, _, n in messages] == [(a[0].subject(), PACK_LINES), (a[0].subject(), 3),
+                                                (b[0].subject(), 3)]
+    read = {s: [line for s2, m, _ in messages if s2 == s for line in LogLine.from_message(m)] for s, _, _ in messages}
+    assert read[a[0].subject()] == a and read[b[0].subject()] == b
+    assert LogLine.from_message(messages[1][1]) == a[PACK_LINES:]
+
+    big = LogLine("session", "c", 1, "user", 0, "stdout", "x" * (PACK_BYTES // 2), at)
+    two = packs([(big.subject(), big.payload())] * 3)  # byte-bound: two halves do not fit with the framing
+    assert [n for _, _, n in two] == [1, 1, 1]
+    assert two[0][1] == big.payload()  # one line alone goes as it is, not as a pack of one
+
+
+def test_a_message_that_is_not_lines_is_refused() -> None:
+    import pytest
+
+    for data in (b"[1, 2]", b'"text"', b"{}", b"not json", b'[{"kind": "session"}]'):
+        with pytest.raises((ValueError, KeyError, TypeError)):
+            LogLine.from_message(data)
+
+
+def test_a_lone_surrogate_in_a_system_line_does_not_stop_its_payload() -> None:
+    line = LogLine("session", "s", 1, "system", 0, "stderr", "file \udc80 gone", datetime(2026, 1, 1, tzinfo=UTC))
+    assert LogLine.from_payload(line.payload()).message == "file ? gone"

@@ -1,9 +1,10 @@
 """``/api/logs/follow/?job_id=&team_name=``: a job's status and output over a WebSocket, as DataChain's client
 reads them: ``{"job": {"status": S}}`` whenever the status changes, ``{"logs": [{id, message}]}`` as output
-arrives (``id``: the line's JetStream sequence, growing, so a reconnecting client skips what it printed), and
-``{"type": "ping"}`` while nothing happens. It closes once the job is final and its output's ``final`` line was
-sent (or, for a job that never ran, ``QUIET`` seconds after it ended); ``no_follow=true`` sends the status and
-closes. Lines are read from JetStream ``LOGS`` (the job's subject, from its first message).
+arrives (``id``: the line's JetStream sequence times ``PACK_LINES`` plus its place in its message, growing, so
+a reconnecting client skips what it printed), and ``{"type": "ping"}`` while nothing happens. It closes once the
+job is final and its output's ``final`` line was sent (or, for a job that never ran, ``QUIET`` seconds after it
+ended); ``no_follow=true`` sends the status and closes. Lines are read from JetStream ``LOGS`` (the job's subject,
+from its first message).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from starlette.websockets import WebSocketDisconnect
 
 from libs.contracts.errors import StudiosError
-from libs.logs.lines import LogLine
+from libs.logs.lines import PACK_LINES, LogLine
 from services.gateway.api.datachain.auth import team
 from services.gateway.api.datachain.context import DataChainContext
 from services.gateway.read import jobs as q
@@ -91,9 +92,11 @@ async def _drain(sub: Any, final_line: bool) -> tuple[list[dict[str, Any]], bool
             break
         timeout = 0.01
         try:
-            line = LogLine.from_payload(msg.data)
+            lines = LogLine.from_message(msg.data)
         except (ValueError, KeyError, TypeError):
             continue
-        out.append({"id": msg.metadata.sequence.stream, "message": line.message})
-        final_line = final_line or line.final
+        seq = msg.metadata.sequence.stream
+        for i, line in enumerate(lines):
+            out.append({"id": seq * PACK_LINES + i, "message": line.message})
+            final_line = final_line or line.final
     return out, final_line
