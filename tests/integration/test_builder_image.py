@@ -6,7 +6,6 @@ file), so nothing in a build needs the network."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from libs.contracts.build import BuildSpec, BuildStatus, image_reference
 from libs.contracts.build_commands import GetBuildLog, RequestBuild
 from libs.contracts.errors import InvalidInput
+from libs.logs.lines import LogLine
 from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
 from services.builder.environments.base import BuildError
 from services.builder.images.dockerfile import LABEL_BUILD, REQUIREMENTS
@@ -134,8 +134,8 @@ async def test_the_builder_service_builds_an_image_on_the_requested_base_once_an
         assert await b.app.publisher.flush(10)
         last = await b.client.nc.jetstream().get_last_msg(
             b.topology.logs_stream, f"{b.topology.logs_prefix}.build.{first['buildId']}")
-        body = json.loads(last.data or b"{}")
-        assert (body["kind"], body["run"], body["final"]) == ("build", 1, True) and "succeeded" in body["message"]
+        line = LogLine.from_message(last.data or b"")[-1]  # a message holds one line or a pack of them
+        assert (line.kind, line.run, line.final) == ("build", 1, True) and "succeeded" in line.message
         # the event holds the reference, the image id and size: nothing of the engine's address or a credential
         records = await b.store.read_stream(f"build-{first['buildId']}")
         recorded = next(r.data for r in records if r.event_type == "BuildSucceeded")

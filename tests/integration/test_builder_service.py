@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from asyncio.subprocess import PIPE
 from pathlib import Path
 from urllib.parse import urlparse
@@ -14,6 +13,7 @@ import pytest
 from libs.contracts.build import BuildStatus
 from libs.contracts.build_commands import CancelBuild, GetBuildLog
 from libs.contracts.errors import Conflict, InvalidInput
+from libs.logs.lines import LogLine
 from libs.testing.waiting import wait_for
 from tests.integration.builder_harness import BuilderUnderTest, builder_settings, running_builder, silent_index, wheels
 
@@ -58,8 +58,8 @@ async def test_a_build_installs_the_spec_and_the_same_spec_reuses_it(database_ur
         assert await b.app.publisher.flush(10)
         js = nats_client(b).jetstream()
         last = await js.get_last_msg(b.topology.logs_stream, f"{b.topology.logs_prefix}.build.{first['buildId']}")
-        body = json.loads(last.data or b"{}")
-        assert body["kind"] == "build" and body["run"] == 1 and body["final"] and "succeeded" in body["message"]
+        line = LogLine.from_message(last.data or b"")[-1]  # a message holds one line or a pack of them
+        assert line.kind == "build" and line.run == 1 and line.final and "succeeded" in line.message
 
 
 async def test_ten_identical_requests_at_once_make_one_build(database_url: str, nats_url: str,

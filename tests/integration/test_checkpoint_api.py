@@ -91,13 +91,17 @@ async def _studio_with_checkpoints(http: httpx.AsyncClient, client: CommandClien
     return session
 
 
-async def _listed(http: httpx.AsyncClient, path: str, n: int) -> dict[str, Any]:
+async def _listed(http: httpx.AsyncClient, path: str, n: int, *, finalized: bool = False) -> dict[str, Any]:
+    """The list once it holds ``n`` checkpoints (``finalized``: and each save's last event is in: a checkpoint is
+    listed from its first event on, and its sizes and status come with the later ones)."""
     async def body() -> dict[str, Any] | None:
         r = await http.get(path, headers=ALICE)
         assert r.status_code == 200, r.text
-        return r.json() if r.json()["totalSize"] == n else None
+        listed = r.json()
+        done = not finalized or all(c["status"] == "finalized" for c in listed["checkpoints"])
+        return listed if listed["totalSize"] == n and done else None
 
-    return await wait_for(body, within=30, what=f"{n} checkpoints listed")
+    return await wait_for(body, within=30, what=f"{n} checkpoints listed" + (", finalized" if finalized else ""))
 
 
 async def test_list_search_get_rename_delete(database_url: str, nats_url: str, tmp_path: Path) -> None:
@@ -171,7 +175,7 @@ async def test_the_checkpoints_read_model_rebuilds_blue_green(database_url: str,
 
     async with gateway(database_url, nats_url, tmp_path) as (http, client):
         s = await _studio_with_checkpoints(http, client, database_url, tmp_path, runs=2)
-        before = await _listed(http, f"/studios/{s}/checkpoints", 2)
+        before = await _listed(http, f"/studios/{s}/checkpoints", 2, finalized=True)
         store = await EventStore.connect(database_url)
         try:
             done = await rebuild.rebuild(store, "checkpoints")
