@@ -7,8 +7,9 @@ transaction as the rows, ``writer.py``), so the messages arrive in stream order 
 Then, per batch of up to ``batch`` messages (each one line or a pack of them): decode (orjson, no model per
 line), one transaction (COPY of the rows above the position into their day partitions, the new position), and one
 ack (``AckPolicy.ALL``: acking the batch's highest message acks all before it) only after the commit. The next
-batch is fetched while this one is stored. Anything that fails gives the lead up and starts again from the stored
-position: a message is never skipped, and one committed twice over is at or below the position and skipped.
+batch is fetched while this one is stored, and decoded while this one's COPY commits. Anything that fails gives
+the lead up and starts again from the stored position: a message is never skipped, and one committed twice over
+is at or below the position and skipped.
 
 The consumer's acks only keep its ack floor (what an operator sees) up to date: follows read the stored position
 (``handlers.py``), and a restart begins from it, not from JetStream's redelivery. A payload (or a pack's item)
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 
 import asyncpg
 from nats.js import JetStreamContext
@@ -43,6 +45,13 @@ _LEAD = 0x4C4F_4749
 _metrics = ServiceMetrics("logs")
 _lines = _metrics.counter("logs_lines_ingested", "Log lines committed to logs.lines")
 _bad = _metrics.counter("logs_lines_unreadable", "LOGS message items that were not log lines (passed over, not stored)")
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    rows: list[Row]
+    top: int  # the highest stream sequence of its messages: the position once it is committed
+    ack: bytes  # that message's ack subject
 
 
 def consumer_config(topology: Topology, position: int, ack_wait: float = 30.0,
@@ -88,17 +97,28 @@ class Ingestor:
         position = await self._position(writer)
         puller = await self._subscribe(position)
         fetching: asyncio.Task[list[Frame]] = asyncio.create_task(puller.fetch(self.batch, self.fetch_wait))
+        storing: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
                 msgs = await fetching
                 # On the wire while this batch is stored (one request at a time: its answer stays in order).
                 fetching = asyncio.create_task(puller.fetch(self.batch, self.fetch_wait))
-                if msgs:
-                    await self.commit(writer, msgs)
+                if not msgs:
+                    continue
+                # Decoded while the previous batch's COPY is still committing (the server's work, on the other
+                # core); stored only once that one committed, so batches commit in stream order.
+                batch = self.decode(msgs)
+                if storing is not None:
+                    await storing
+                storing = asyncio.create_task(self.store(writer, batch))
+            if storing is not None:
+                await storing
         finally:
-            fetching.cancel()
-            with contextlib.suppress(BaseException):
-                await fetching
+            for task in (fetching, storing):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
             with contextlib.suppress(Exception):  # else the connection's drain waits on it at close
                 await puller.stop()
 
@@ -132,6 +152,11 @@ class Ingestor:
         return puller
 
     async def commit(self, writer: Writer, msgs: list[Frame]) -> None:
+        """Store one batch of messages and ack it (``decode`` then ``store``)."""
+        await self.store(writer, self.decode(msgs))
+
+    def decode(self, msgs: list[Frame]) -> Batch:
+        """The batch's rows, its highest stream sequence and that message's ack subject."""
         rows: list[Row] = []
         top, last = 0, msgs[-1][1]
         for subject, reply, data in msgs:
@@ -144,8 +169,11 @@ class Ingestor:
                 _bad.inc(bad)
                 log.warning("LOGS message %d on %s: %d item(s) not log lines; passed over", js_seq,
                             subject.decode(), bad)
-        stored = await writer.write(rows, top)
+        return Batch(rows, top, last)
+
+    async def store(self, writer: Writer, batch: Batch) -> None:
+        stored = await writer.write(batch.rows, batch.top)
         # Only after the commit; AckPolicy.ALL: every message before it too.
-        await self.js._nc.publish(last.decode(), b"+ACK")
+        await self.js._nc.publish(batch.ack.decode(), b"+ACK")
         self.committed += stored
         _lines.inc(stored)
