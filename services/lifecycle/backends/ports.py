@@ -14,6 +14,9 @@ import httpx
 from services.lifecycle.backends.base import LaunchError
 
 _POLL = 0.05
+#: For a tool's first seconds the probe asks more often: a warm-pool start answers within a few hundred ms, and a
+#: 50 ms step added 25 ms to its median on average; a refused connection costs the probe next to nothing.
+_FAST_POLL, _FAST_FOR = 0.01, 2.0
 
 # Ports handed out recently, with when: the kernel may offer a port again as soon as the probe socket closes,
 # before the first tool has bound it, and two tools on one port is worse than a failed start: the loser's
@@ -47,7 +50,8 @@ def listening(port: int) -> bool:
 async def wait_until_answers(url: str, alive: Callable[[], bool], within: float) -> bool:
     """True once ``url`` answers with any status below 500; False after ``within`` s or once ``alive()`` is False."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
+    began = loop.time()
+    deadline = began + within
     # trust_env=False: a proxy from the environment must never sit between us and 127.0.0.1.
     async with httpx.AsyncClient(trust_env=False) as client:
         while alive():
@@ -57,5 +61,5 @@ async def wait_until_answers(url: str, alive: Callable[[], bool], within: float)
                     return True
             if remaining <= 0:
                 return False
-            await asyncio.sleep(_POLL)
+            await asyncio.sleep(_FAST_POLL if loop.time() - began < _FAST_FOR else _POLL)
     return False
