@@ -42,3 +42,18 @@ def ready_members(state_dir: Path) -> list[dict[str, Any]]:
 
 def session_record(state_dir: Path, run_key: str) -> dict[str, Any]:
     return dict(json.loads((state_dir / "sessions" / f"{run_key}.json").read_text()))
+
+
+def cpu_weight(record: dict[str, Any]) -> tuple[int, int] | None:
+    """A session record's cgroup cpu weight and that cgroup version's weight of one plain process; None without
+    a cgroup."""
+    group = record.get("cgroup")
+    if not isinstance(group, dict):
+        return None
+    v2 = int(group["version"]) == 2
+    weight = Path(str(group["cpu"])) / ("cpu.weight" if v2 else "cpu.shares")
+    return int(weight.read_text()), 100 if v2 else 1024
+
+
+def member_record(state_dir: Path, member_id: str) -> dict[str, Any]:
+    return session_record(state_dir / "pool", member_id)

@@ -21,7 +21,15 @@ from libs.contracts.studio import StudioStatus
 from libs.platform.infra import free_port
 from libs.testing.waiting import wait_for
 from tests.integration.lifecycle_harness import create, running_lifecycle
-from tests.integration.pool_helpers import CONFIG, JUPYTER, ready_members, session_record, set_pool
+from tests.integration.pool_helpers import (
+    CONFIG,
+    JUPYTER,
+    cpu_weight,
+    member_record,
+    ready_members,
+    session_record,
+    set_pool,
+)
 
 pytestmark = [pytest.mark.jupyter,
               pytest.mark.skipif(importlib.util.find_spec("jupyterlab") is None, reason="jupyter extra missing")]
@@ -41,6 +49,9 @@ async def test_a_start_takes_a_pooled_process_the_pool_refills_and_a_dead_member
         cli = [sys.executable, "-m", "libs.platform.cli", "--data-dir", str(tmp_path), "pools", "--json"]
         shown = (await asyncio.to_thread(subprocess.run, cli, capture_output=True, text=True, check=True)).stdout
         assert {m["id"] for m in json.loads(shown)["pools"][0]["members"]} == {m["id"] for m in members}
+        for m in members:  # warming is background work: a tenth of a process's cpu share under contention
+            weighed = cpu_weight(member_record(state_dir, m["id"]))
+            assert weighed is None or weighed[0] == weighed[1] // 10, weighed
         cmd = create("pooled", template=JUPYTER, configuration=CONFIG)
         await lc.send(cmd)
         state = await lc.wait_status(cmd.session_id, StudioStatus.RUNNING, StudioStatus.ERRORED, timeout=120)
@@ -48,6 +59,8 @@ async def test_a_start_takes_a_pooled_process_the_pool_refills_and_a_dead_member
         record = session_record(state_dir, state.run_key)
         assert "warm pool" in record["limits"]
         assert int(record["pid"]) in {m["pid"] for m in members}
+        weighed = cpu_weight(record)  # bound: the studio's own share, as a cold start's group has
+        assert weighed is None or weighed[0] == weighed[1] * int(CONFIG.cpu or 1), weighed
         refilled = await wait_for(lambda: ready_members(state_dir) if len(ready_members(state_dir)) == 2 else None,
                                   within=180, what="the pool refilled")
         assert int(record["pid"]) not in {m["pid"] for m in refilled}

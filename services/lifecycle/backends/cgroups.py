@@ -53,7 +53,15 @@ class SessionGroup:
             period = int((self.cpu / "cpu.cfs_period_us").read_text())
             (self.cpu / "cpu.cfs_quota_us").write_text(str(cpu * period) if cpu else "-1")
             (self.memory / "memory.limit_in_bytes").write_text(str(memory_mib * 2**20) if memory_mib else "-1")
-        (self.cpu / self._weight_file).write_text(str(min(self._weight_unit * (cpu or 1), self._weight_max)))
+        self.weigh(cpu)
+
+    def weigh(self, cpu: int | None, *, background: bool = False) -> None:
+        """The group's share of cpu under contention: ``cpu`` plain processes' worth, or (``background``) a tenth
+        of one, for work nobody waits on (a warm-pool process importing its tool while a studio starts beside
+        it); raises OSError when the hierarchy refuses."""
+        weight = max(1, self._weight_unit // 10) if background else min(self._weight_unit * (cpu or 1),
+                                                                         self._weight_max)
+        (self.cpu / self._weight_file).write_text(str(weight))
         self._reweigh_parent()
 
     @property

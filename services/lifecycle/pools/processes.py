@@ -26,6 +26,7 @@ from pathlib import Path
 
 from services.lifecycle.backends import processes as os_processes
 from services.lifecycle.backends.base import Handle, LaunchSpec
+from services.lifecycle.backends.cgroups import SessionGroup
 from services.lifecycle.backends.local import LocalBackend
 from services.lifecycle.backends.tools import build_command
 from services.lifecycle.pools.model import PoolClass
@@ -75,6 +76,15 @@ class PoolProcesses(LocalBackend):
                           cpu=cls.cpu, memory_mib=cls.memory, labels={"pool": cls.compute_env_id})
         command = [sys.executable, "-m", "services.lifecycle.pools.warm", str(fifo)]
         return await asyncio.to_thread(self._spawn, spec, command, 0)
+
+    def _new_group(self, spec: LaunchSpec) -> SessionGroup | None:
+        """A member warms in the background: its imports (about 1.4 cpu-seconds) must not slow the start of the
+        studio whose take made the pool refill, so its group weighs a tenth of a process until it is bound."""
+        group = super()._new_group(spec)
+        if group is not None:
+            with contextlib.suppress(OSError):
+                group.weigh(spec.cpu, background=True)
+        return group
 
     def waiting(self, member_id: str) -> bool:
         """Whether the process waits on its FIFO (warm): opening the write end without blocking fails (ENXIO)
@@ -132,6 +142,10 @@ class PoolProcesses(LocalBackend):
                "STUDIOS_STUDIO_ID": spec.studio_id, "STUDIOS_SESSION_SECRET": spec.secret,
                "STUDIOS_BASE_PATH": spec.base_path, "STUDIOS_BACKEND_DIR": str(self.sessions.state_dir.resolve())}
         message = json.dumps({"secret": pool_secret, "cwd": str(spec.workspace_dir), "env": env, "argv": argv})
+        group = self.records.group(member.session_id)
+        if group is not None:  # the studio's share of cpu from its first instruction on (it warmed as background)
+            with contextlib.suppress(OSError):
+                group.weigh(spec.cpu)
         fd = self._writer(member)
         try:
             os.set_blocking(fd, True)
@@ -144,7 +158,7 @@ class PoolProcesses(LocalBackend):
             os.close(fd)
         handle = Handle(spec.session_id, "local", member.ident, "127.0.0.1", port, member.started_at,
                         f"{member.limits}; warm pool" if member.limits else "warm pool")
-        self.sessions.records.write(handle, spec, self.records.group(member.session_id))
+        self.sessions.records.write(handle, spec, group)
         # From here on the process is the studio's: nothing may fail. The output file moves to the run's (the
         # process keeps writing to the same file); without it the run's log starts empty, nothing worse.
         with contextlib.suppress(OSError):
