@@ -230,3 +230,27 @@ async def test_a_version_1_manifest_still_restores_and_the_next_save_names_chunk
         offsets.append(offsets[-1] + n)
     assert new.version == 2 and [name for name, _ in new.files[0].chunks] == [
         blake3.blake3(data[a:b]).hexdigest() for a, b in itertools.pairwise(offsets)]
+
+
+def test_the_walk_in_batches_is_the_walk(tmp_path: Path) -> None:
+    """What a save sorts as the walk goes (``scan_in_batches``) is ``scan``'s list, cut up: the same entries in the
+    same order (a folder's subfolders and links to folders, its files, then each subfolder), excludes left out."""
+    from services.checkpoints.storage.scan import scan, scan_in_batches
+
+    ws = tmp_path / "ws"
+    for d in ("b", "a/deep/er", "c", "data"):
+        (ws / d).mkdir(parents=True)
+    for i in range(20):
+        (ws / ("a/deep" if i % 3 else "b") / f"f{i:02}").write_text(str(i))
+    (ws / "z.txt").write_text("z")
+    (ws / "data" / "mounted").write_text("never saved")
+    os.symlink("z.txt", ws / "link")
+    os.symlink("b", ws / "to-b")
+    whole = scan(str(ws), ("data",))
+    cut: list[list[Entry]] = []
+    scan_in_batches(str(ws), ("data",), cut.append, size=3)
+    assert [e for batch in cut for e in batch] == whole and len(cut) > 1  # handed over folder by folder
+    paths = [e.path for e in whole]
+    assert paths[:5] == ["a", "b", "c", "to-b", "link"]  # folders (a link to one among them), then the files
+    assert "data" not in paths and not any(p.startswith("data/") for p in paths)
+    assert paths.index("a/deep") < paths.index("a/deep/er") < paths.index("a/deep/f01")

@@ -1,11 +1,11 @@
 """Save and restore a workspace with every core.
 
 A save scans the workspace, reuses the chunk list of every file whose size and mtime match the previous manifest
-(not read again), hands the other files to worker processes in batches (chunking, hashing and compressing hold
-the GIL), and writes the manifest last: until the manifest is stored and an event names it, the new chunks are
-referenced by nothing, and garbage collection spares them for its grace period. A restore writes the files from
-verified chunks in worker processes, then directories, symlinks and times, and removes what the checkpoint does
-not hold.
+(not read again), hands the other files to worker processes in batches, a big one as soon as the walk finds it
+(chunking, hashing and compressing hold the GIL), and writes the manifest last: until the manifest is stored and
+an event names it, the new chunks are referenced by nothing, and garbage collection spares them for its grace
+period. A restore writes the files from verified chunks in worker processes, then directories, symlinks and
+times, and removes what the checkpoint does not hold.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from services.checkpoints.storage.manifest import (
     reference,
     verified,
 )
-from services.checkpoints.storage.scan import clear_extras, same_file, scan
+from services.checkpoints.storage.scan import clear_extras, same_file, scan_in_batches
 
 T = TypeVar("T")
 BATCH_BYTES = 64 * 1024 * 1024
@@ -43,6 +43,9 @@ BATCH_FILES = 512
 #: a save whose changed files hold less than this chunks them in this process: the fixed cost of a round trip
 #: to the workers (pickling what the previous manifest stored, waking them) is most of a small interim save
 INLINE_BYTES = 8 * 1024 * 1024
+#: a changed file at least this big goes to the workers as soon as the walk meets it, so its chunking overlaps the
+#: rest of the walk: a 1 MiB change in a 200 MB file costs a re-read of the file, most of an interim save
+EARLY_BYTES = INLINE_BYTES
 CACHED_MANIFESTS = 8  # a manifest of 10 000 files holds a few MB in memory
 
 
@@ -128,27 +131,45 @@ class Engine:
 
     async def save(self, checkpoint_id: int, root: str, previous: Manifest | None = None,
                    exclude: tuple[str, ...] = ()) -> Saved:
-        entries = await asyncio.to_thread(scan, root, exclude)
         if previous is not None and previous.version != VERSION:
             previous = None  # its chunks are named by another hash: every file is read again, once
         before = {e.path: e for e in previous.entries} if previous else {}
+        known = frozenset(previous.chunk_ids()) if previous else frozenset()
         final: list[Entry] = []
         changed: list[Entry] = []
-        for e in entries:
-            old = before.get(e.path)
-            if e.kind != FILE:
-                final.append(old if old == e else e)  # the previous object: its encoding is reused
-            elif old is not None and old.kind == FILE and (old.size, old.mtime_ns) == (e.size, e.mtime_ns):
-                final.append(old if old.mode == e.mode else replace(e, chunks=old.chunks))  # not read again
+        small: list[Entry] = []  # changed files below EARLY_BYTES: chunked once the walk is done
+        early: list[asyncio.Future[list[ch.Written]]] = []
+
+        def sort(batch: list[Entry]) -> None:
+            for e in batch:
+                old = before.get(e.path)
+                if e.kind != FILE:
+                    final.append(old if old == e else e)  # the previous object: its encoding is reused
+                elif old is not None and old.kind == FILE and (old.size, old.mtime_ns) == (e.size, e.mtime_ns):
+                    final.append(old if old.mode == e.mode else replace(e, chunks=old.chunks))  # not read again
+                else:
+                    final.append(e)
+                    changed.append(e)
+                    if e.size >= EARLY_BYTES:  # to the workers now: its chunking overlaps the rest of the walk
+                        early.append(asyncio.ensure_future(self._map(
+                            ch.store_files, self._batches(ch.pieces(e.path, e.size)), root, known)))
+                    else:
+                        small.append(e)
+
+        try:
+            await self._scan(root, exclude, sort)
+            todo = [p for e in small for p in ch.pieces(e.path, e.size)]
+            if sum(e.size for e in small) <= INLINE_BYTES:  # a handful of small files: no round trip to workers
+                rest = await asyncio.to_thread(ch.store_files, self.url, root, todo, known)
             else:
-                final.append(e)
-                changed.append(e)
-        known = frozenset(previous.chunk_ids()) if previous else frozenset()
-        todo = [p for e in changed for p in ch.pieces(e.path, e.size)]
-        if sum(e.size for e in changed) <= INLINE_BYTES:  # a handful of small files: no round trip to workers
-            written = await asyncio.to_thread(ch.store_files, self.url, root, todo, known)
-        else:
-            written = await self._map(ch.store_files, self._batches(todo), root, known)
+                rest = await self._map(ch.store_files, self._batches(todo), root, known)
+        finally:  # every batch ends before this returns, failed or not (as in ``_map``)
+            results = await asyncio.gather(*early, return_exceptions=True)
+        written = list(rest)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            written.extend(result)
         by_path: dict[str, list[ch.Written]] = {}
         for w in sorted(written, key=lambda w: w.offset):
             by_path.setdefault(w.path, []).append(w)
@@ -167,6 +188,30 @@ class Engine:
         return Saved(ref, manifest.size, len(manifest.files),
                      sum(w.bytes_written for w in written) + (0 if stored else len(data)),
                      sum(w.chunks_written for w in written), len(changed))
+
+    @staticmethod
+    async def _scan(root: str, exclude: tuple[str, ...], each: Callable[[list[Entry]], None]) -> None:
+        """``scan_in_batches`` in a thread, ``each`` called on the loop with every batch as it comes."""
+        loop = asyncio.get_running_loop()
+        batches: asyncio.Queue[list[Entry] | None] = asyncio.Queue()
+
+        def hand(batch: list[Entry]) -> None:
+            loop.call_soon_threadsafe(batches.put_nowait, batch)
+
+        def walk() -> None:
+            try:
+                scan_in_batches(root, exclude, hand)
+            finally:
+                loop.call_soon_threadsafe(batches.put_nowait, None)
+
+        walker = asyncio.ensure_future(asyncio.to_thread(walk))
+        try:
+            while (batch := await batches.get()) is not None:
+                each(batch)
+        except BaseException:
+            await asyncio.gather(walker, return_exceptions=True)
+            raise
+        await walker  # what the walk raised, if it did
 
     def _put_durably(self, key: str, data: bytes) -> None:
         """The manifest last (the workers flushed their chunks): once an event names it, all of it is on disk."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 
 from services.checkpoints.storage.manifest import DIR, FILE, LINK, Entry
@@ -28,11 +28,28 @@ def scan(root: str, exclude: tuple[str, ...] = ()) -> list[Entry]:
     and one ``lstat`` per entry (``DirEntry.stat``), no path joins or ``relpath``: this runs before every save,
     and for a workspace of thousands of small files it was most of an interim save's fixed cost."""
     out: list[Entry] = []
-    _walk(root, "", _normal(exclude), out)
+    _walk(root, "", _normal(exclude), out, None)
     return out
 
 
-def _walk(path: str, rel_dir: str, exclude: tuple[str, ...], out: list[Entry]) -> None:
+def scan_in_batches(root: str, exclude: tuple[str, ...], each: Callable[[list[Entry]], None],
+                    size: int = 256) -> None:
+    """``scan`` handed over as it goes: ``each`` gets the entries in ``scan``'s order, in batches of ``size`` or
+    more, each at the end of a folder (a save starts on a big changed file while the walk goes on)."""
+    out: list[Entry] = []
+
+    def emit() -> None:
+        if len(out) >= size:
+            each(out[:])
+            out.clear()
+
+    _walk(root, "", _normal(exclude), out, emit)
+    if out:
+        each(out)
+
+
+def _walk(path: str, rel_dir: str, exclude: tuple[str, ...], out: list[Entry],
+          emit: Callable[[], None] | None) -> None:
     folders: list[os.DirEntry[str]] = []
     files: list[os.DirEntry[str]] = []
     try:
@@ -71,8 +88,10 @@ def _walk(path: str, rel_dir: str, exclude: tuple[str, ...], out: list[Entry]) -
                 out.append(Entry(rel, FILE, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size))
         except FileNotFoundError:
             continue
+    if emit is not None:
+        emit()
     for sub, rel in below:
-        _walk(sub, rel, exclude, out)
+        _walk(sub, rel, exclude, out, emit)
 
 
 def _name(d: os.DirEntry[str]) -> str:
