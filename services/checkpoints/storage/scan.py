@@ -63,35 +63,35 @@ def _walk(path: str, rel_dir: str, exclude: tuple[str, ...], out: list[Entry],
         return
     prefix = f"{rel_dir}/" if rel_dir else ""
     below: list[tuple[str, str]] = []
-    for d in sorted(folders, key=_name):
-        rel = prefix + d.name
-        if exclude and _excluded(rel, exclude):
-            continue
-        try:
-            st = d.stat(follow_symlinks=False)
-            if stat.S_ISLNK(st.st_mode):
-                out.append(Entry(rel, LINK, stat.S_IMODE(st.st_mode), st.st_mtime_ns, target=os.readlink(d.path)))
+    for listed, folder in ((folders, True), (files, False)):
+        for d in sorted(listed, key=_name):
+            rel = prefix + d.name
+            if exclude and _excluded(rel, exclude):
                 continue
-        except FileNotFoundError:
-            continue
-        out.append(Entry(rel, DIR, stat.S_IMODE(st.st_mode), st.st_mtime_ns))
-        below.append((d.path, rel))
-    for d in sorted(files, key=_name):
-        rel = prefix + d.name
-        if exclude and _excluded(rel, exclude):
-            continue
-        try:
-            st = d.stat(follow_symlinks=False)
-            if stat.S_ISLNK(st.st_mode):
-                out.append(Entry(rel, LINK, stat.S_IMODE(st.st_mode), st.st_mtime_ns, target=os.readlink(d.path)))
-            elif stat.S_ISREG(st.st_mode):
-                out.append(Entry(rel, FILE, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size))
-        except FileNotFoundError:
-            continue
+            e = _entry(d, rel, folder)
+            if e is not None:
+                out.append(e)
+                if e.kind == DIR:
+                    below.append((d.path, rel))
     if emit is not None:
         emit()
     for sub, rel in below:
         _walk(sub, rel, exclude, out, emit)
+
+
+def _entry(d: os.DirEntry[str], rel: str, folder: bool) -> Entry | None:
+    """A listed folder's entry (a directory, or a symlink to one), or a listed file's (a regular file or a
+    symlink; sockets, fifos and devices are None); None too for what vanished since it was listed."""
+    try:
+        st = d.stat(follow_symlinks=False)
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISLNK(st.st_mode):
+            return Entry(rel, LINK, mode, st.st_mtime_ns, target=os.readlink(d.path))
+    except FileNotFoundError:
+        return None
+    if folder:
+        return Entry(rel, DIR, mode, st.st_mtime_ns)
+    return Entry(rel, FILE, mode, st.st_mtime_ns, st.st_size) if stat.S_ISREG(st.st_mode) else None
 
 
 def _name(d: os.DirEntry[str]) -> str:
