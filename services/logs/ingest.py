@@ -151,10 +151,6 @@ class Ingestor:
         await puller.start()
         return puller
 
-    async def commit(self, writer: Writer, msgs: list[Frame]) -> None:
-        """Store one batch of messages and ack it (``decode`` then ``store``)."""
-        await self.store(writer, self.decode(msgs))
-
     def decode(self, msgs: list[Frame]) -> Batch:
         """The batch's rows, its highest stream sequence and that message's ack subject."""
         rows: list[Row] = []
