@@ -94,21 +94,30 @@ def launched(root: Path, job_id: str, attempt: int) -> bool:
     return (run_dir(root, job_id, attempt) / "launched").exists()
 
 
-def recorded_pid(root: Path, job_id: str, attempt: int) -> Proc | None:
+def _pid_file(root: Path, job_id: str, attempt: int) -> tuple[int, float] | None:
+    """The pid the attempt's wrapper wrote and when it wrote it; None when it wrote none (yet)."""
+    path = run_dir(root, job_id, attempt) / "pid"
     try:
-        pid = int((run_dir(root, job_id, attempt) / "pid").read_text().strip())
-        return Proc(pid, psutil.Process(pid).create_time())
-    except (OSError, ValueError, psutil.Error):
+        return int(path.read_text().strip()), path.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+
+
+def recorded_pid(root: Path, job_id: str, attempt: int) -> Proc | None:
+    """The attempt's live process (None when it wrote no pid or the process is gone)."""
+    written = _pid_file(root, job_id, attempt)
+    if written is None:
+        return None
+    try:
+        return Proc(written[0], psutil.Process(written[0]).create_time())
+    except (ValueError, psutil.Error):  # psutil refuses a negative pid with ValueError
         return None
 
 
 def ended_pid(root: Path, job_id: str, attempt: int) -> Proc | None:
     """The pid an ended attempt's wrapper wrote, started when that file was written; None when it wrote none."""
-    path = run_dir(root, job_id, attempt) / "pid"
-    try:
-        return Proc(int(path.read_text().strip()), path.stat().st_mtime)
-    except (OSError, ValueError):
-        return None
+    written = _pid_file(root, job_id, attempt)
+    return Proc(*written) if written is not None else None
 
 
 async def wait_for_pid(root: Path, job_id: str, attempt: int, within: float) -> Proc | None:
