@@ -3,6 +3,7 @@ cancel, and a job's log lines (the logs service's query, in process, once the AP
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -16,6 +17,10 @@ from services.gateway.console.web import PREFIX, SameOrigin, SignedApi, redirect
 router = APIRouter(prefix=f"{PREFIX}/jobs", include_in_schema=False)
 JOBS = "/api/datachain/jobs/"
 STATUSES = ("", "CREATED", "SCHEDULED", "QUEUED", "RUNNING", "COMPLETE", "FAILED", "CANCELED")
+MOVING = ("CREATED", "SCHEDULED", "QUEUED", "INIT", "PROVISIONING", "RUNNING", "CANCELING", "TASK")
+PANEL_LINES = 500
+#: how long after a job ends its panel waits for the output's final line (a job that never ran has none)
+SETTLE = timedelta(seconds=30)
 
 
 def _team(me: Who) -> str | None:
@@ -75,9 +80,23 @@ async def job_panel(request: Request, api: SignedApi, job_id: str, workspaceId: 
     me = await who(api, workspaceId)
     job = await _job(api, me, job_id)  # the API decides whether this user may see it, before any log line
     logs = request.app.state.logs
-    lines = (await logs.query(QueryLogs(kind="job", id=job_id, limit=500)))["lines"] if logs else []
+    lines = (await logs.query(QueryLogs(kind="job", id=job_id, limit=PANEL_LINES)))["lines"] if logs else []
     return render(request, "_job_panel.html", {"job": job, "lines": lines, "workspace_id": me.workspace_id,
-                                               "notice": None})
+                                               "notice": None, "moving": job["status"] in MOVING,
+                                               "polling": polling(job, lines, datetime.now(UTC))})
+
+
+def polling(job: dict[str, Any], lines: list[dict[str, Any]], now: datetime) -> bool:
+    """Whether the panel asks again in a moment. A job's status and its output travel apart (the status as an
+    event, the output through ``LOGS`` and the logs service), so a job is often COMPLETE before its last lines
+    are stored: the panel keeps asking until the run's final line is there, or the page is full, or ``SETTLE``
+    has passed since the job ended."""
+    if job["status"] in MOVING:
+        return True
+    if len(lines) >= PANEL_LINES or any(line.get("final") for line in lines) or not job.get("finished_at"):
+        return False
+    ended = datetime.fromisoformat(str(job["finished_at"]).replace("Z", "+00:00"))
+    return now - ended < SETTLE
 
 
 @router.post("/{job_id}/cancel", dependencies=[SameOrigin])
