@@ -59,6 +59,8 @@ async def test_a_start_takes_a_pooled_process_the_pool_refills_and_a_dead_member
         record = session_record(state_dir, state.run_key)
         assert "warm pool" in record["limits"]
         assert int(record["pid"]) in {m["pid"] for m in members}
+        # what ``studios pools`` shows no longer lists it as ready, even before the refill's spawn returns
+        assert int(record["pid"]) not in {m["pid"] for m in ready_members(state_dir)}
         weighed = cpu_weight(record)  # bound: the studio's own share, as a cold start's group has
         assert weighed is None or weighed[0] == weighed[1] * int(CONFIG.cpu or 1), weighed
         refilled = await wait_for(lambda: ready_members(state_dir) if len(ready_members(state_dir)) == 2 else None,

@@ -159,7 +159,12 @@ class PoolManager:
         if cls is not None:
             while (member_id := model.pick(self.state, cls)) is not None:
                 self._apply(Claimed(member_id))  # before any await: no other start in this process picks it
+                self._publish()
                 handle = await self._take(state, spec, member_id)
+                # At once, not at the end of the next pass: that pass spawns the refill first, and a studio
+                # started from the pool is often running before the spawn returns, while ``studios pools``
+                # still listed its process as ready.
+                self._publish()
                 self._wake.set()  # refill at once
                 if handle is not None:
                     STARTS(outcome="hit").inc()
