@@ -25,7 +25,7 @@ from libs.bus.streams import Topology, delete_streams
 from libs.contracts.identity import ComputeEnvCreated, DataLinkCreated
 from libs.contracts.identity import stream as identity_stream
 from libs.contracts.studio import StudioConfiguration, StudioStatus, StudioTemplate, stream_name
-from libs.contracts.studio_commands import StartStudio, StopStudio
+from libs.contracts.studio_commands import DeleteStudio, StartStudio, StopStudio
 from libs.datalinks.credentials import CredentialStore
 from libs.eventstore import EventStore, Expected, to_new_events
 from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
@@ -41,6 +41,7 @@ from services.lifecycle.datalinks.copies import S3Copies
 from services.lifecycle.datalinks.links import DataLinks
 from services.lifecycle.handlers import StudioHandlers
 from services.lifecycle.sessions.provisioning import Provisioner
+from services.lifecycle.sessions.reconciler import Reconciler
 from services.lifecycle.sessions.runner import SessionRunner
 from tests.integration.lifecycle_harness import create
 from tests.integration.proxy_helpers import serve
@@ -246,6 +247,16 @@ async def test_a_studio_sees_an_s3_link_read_only_and_a_restart_fetches_only_wha
     assert (ws / "seen.txt").read_text() == "row 0, changed\ndeep\n"
     assert (copy / "file2.txt").stat().st_ino == inode  # unchanged: not fetched again
     assert not (copy / "file4.txt").exists()
+
+    # deleted: the reconciler's next pass gives the copy's disk back, and leaves other studios' copies alone
+    other = session.copies.folder("another-studio", "dl-run")
+    other.mkdir(parents=True)
+    await session.handlers.handle(StopStudio(session_id=sid, now=datetime.now(UTC), actor="1"))
+    session.runner.stop(sid, 2)
+    await session.runner.drain()
+    await session.handlers.handle(DeleteStudio(session_id=sid, now=datetime.now(UTC), actor="1"))
+    await Reconciler(store, session.handlers, session.runner, session.backend).run_once()
+    assert not copy.parent.exists() and other.is_dir()
 
 
 @pytest.mark.parametrize(("session", "credentials_id", "expected"), [

@@ -61,6 +61,7 @@ class Reconciler:
 
     async def run_once(self) -> bool:
         """One pass, if this reconciler leads; True when it did."""
+        await self.reclaim_copies()
         if not await self.leading():
             return False
         # The store first, the processes second: a studio read as running was running before the processes were
@@ -81,6 +82,15 @@ class Reconciler:
                 log.warning("stopping orphan session process %s", key)
                 await self.backend.stop(handle, grace=5.0)
         return True
+
+    async def reclaim_copies(self) -> None:
+        """A deleted studio's ``s3://`` link copies go (they are caches of the bucket, and can be large). Every
+        replica reclaims on its own host, leader or not: the copies are where the start that made them ran."""
+        copies = self.runner.provisioner.datalinks.copies
+        for studio_id in await asyncio.to_thread(copies.studios):
+            if (await self.handlers.state(studio_id)).deleted:
+                log.info("studio %s was deleted: removing its data-link copies", studio_id)
+                await asyncio.to_thread(copies.remove, studio_id)
 
     async def _record_gone(self, state: State, now: datetime) -> None:
         """A running session whose process is gone: its last checkpoint, then its end. Under the studio's claim
