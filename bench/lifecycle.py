@@ -280,11 +280,21 @@ async def concurrent_starts(system: System, figures: Figures, n: int) -> None:
         figures.report(f"{name}_all_stopped", stop_wall, bare_stop)
         if bad or pending:
             figures.note(f"{name}: stop requests failed={len(bad)}, not stopped after 120 s={len(pending)}")
+            for failed in bad[:3]:
+                figures.note(f"{name}: a failed stop: {_said(failed)}")
+            if pending:
+                figures.note(f"{name}: not stopped: {', '.join(sorted(pending)[:5])} (statuses {statuses})"[:2000])
         deleted = await asyncio.gather(*(c.delete(f"/studios/{sid}", params=WS) for sid in sids),
                                        return_exceptions=True)
         not_deleted = [d for d in deleted if not (isinstance(d, httpx.Response) and d.status_code in (200, 204))]
         if not_deleted:
             figures.note(f"{name}: {len(not_deleted)} deletes failed")
+
+
+def _said(answer: object) -> str:
+    if isinstance(answer, httpx.Response):
+        return f"{answer.status_code} {answer.text[:300]}"
+    return repr(answer)
 
 
 async def concurrent_timeline(c: httpx.AsyncClient, sids: list[str], running: dict[str, float], t0_wall: float,

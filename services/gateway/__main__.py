@@ -16,7 +16,8 @@ def main() -> int:
     configure_logging(settings.log_level, settings.log_json, service="gateway")
     # uvicorn handles SIGTERM/SIGINT itself: it stops accepting, drains, then runs the lifespan's shutdown.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                proxy_headers=True, ws="websockets-sansio", timeout_graceful_shutdown=10)
+                proxy_headers=True, ws="websockets-sansio", timeout_graceful_shutdown=10,
+                timeout_keep_alive=settings.keep_alive_seconds)
     return 0
 
 

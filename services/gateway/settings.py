@@ -33,6 +33,11 @@ class GatewaySettings(PlatformSettings):
     connection_lease_seconds: float = Field(90.0, alias="STUDIOS_CONNECTION_LEASE_SECONDS", ge=2)
     #: A log follow (SSE) that has nothing to send says ``: keepalive`` this often, so proxies keep it open.
     logs_keepalive_seconds: float = Field(15.0, alias="STUDIOS_LOGS_KEEPALIVE_SECONDS", gt=0)
+    #: How long an idle client connection is kept open. Longer than clients keep theirs (httpx 5 s, browsers
+    #: 60-300 s, the vendors' clients on requests), so the server is not the side that closes an idle one: when
+    #: both sides used 5 s (uvicorn's default and httpx's), a request sent as the server closed its connection
+    #: got a bare connection reset, and a stop of 50 at once sometimes never reached the gateway.
+    keep_alive_seconds: int = Field(75, alias="STUDIOS_KEEP_ALIVE_SECONDS", gt=0)
     #: Webhook receivers on loopback, private and link-local addresses (SSRF guard off): tests, a trusted network.
     webhooks_allow_private: bool = Field(False, alias="STUDIOS_WEBHOOKS_ALLOW_PRIVATE")
 
