@@ -23,6 +23,7 @@ from libs.contracts.studio_state import State
 from libs.platform.infra import free_port
 from libs.testing.fakes import ProxiedUser
 from libs.testing.fakes import RecordingSender as RecordingSender  # shared; the proxy tests import it from here
+from services.gateway.settings import GatewaySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-of-the-session"
@@ -61,12 +62,16 @@ def tool_process(module: str, port: int, args: list[str] | None = None, timeout:
             proc.wait(5)
 
 
+KEEP_ALIVE: int = GatewaySettings.model_fields["keep_alive_seconds"].default
+
+
 @asynccontextmanager
 async def serve(app: FastAPI) -> AsyncIterator[str]:
     """``app`` on a real uvicorn (HTTP and WebSockets) on a free port; yields its base URL."""
     port = free_port()
+    # idle connections kept as the gateway keeps them (STUDIOS_KEEP_ALIVE_SECONDS), past httpx's 5 s
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                                           ws="websockets-sansio"))
+                                           ws="websockets-sansio", timeout_keep_alive=KEEP_ALIVE))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
