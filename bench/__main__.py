@@ -1,6 +1,8 @@
 """``python -m bench [--only a,b] [--events N]``: run every ``bench/*.py`` module's ``main()`` in turn.
 
 The infrastructure comes up once (``DATABASE_URL`` / ``NATS_URL`` are set for the modules), so each one reuses it.
+Before each module the disk is settled (``settle``): what the previous one wrote is flushed first, so a module's
+commits do not queue behind another module's writeback.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import pkgutil
 import sys
 import traceback
 
+import asyncpg
+
 import bench
 from bench.common import infrastructure
 
@@ -26,7 +30,30 @@ def discover() -> list[str]:
                   if not m.name.startswith("_") and m.name not in NOT_BENCHMARKS)
 
 
+async def _checkpoint(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
+def settle(database_url: str) -> None:
+    """Flush the page cache's dirty pages and PostgreSQL's dirty buffers. The checkpoints benchmark leaves
+    gigabytes of chunks to write back, and PostgreSQL a checkpoint's worth of pages; the event store's
+    single-client appends, which run next and each wait for their commit's flush, should not queue behind them.
+    ``CHECKPOINT`` needs a superuser (the embedded server's ``postgres`` is); a server that refuses it is only
+    synced."""
+    os.sync()
+    try:
+        asyncio.run(_checkpoint(database_url))
+    except (OSError, asyncpg.PostgresError) as e:
+        print(f"# (no CHECKPOINT before the next benchmark: {e})", flush=True)
+    os.sync()
+
+
 def run_one(name: str) -> bool:
+    settle(os.environ["DATABASE_URL"])
     print(f"# bench.{name}", flush=True)
     try:
         result = importlib.import_module(f"bench.{name}").main()

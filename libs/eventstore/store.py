@@ -50,10 +50,6 @@ T = TypeVar("T")
 A = TypeVar("A")
 
 
-def _row_to_event(r: asyncpg.Record) -> RecordedEvent:
-    return RecordedEvent(*r)
-
-
 class EventStore:
     """The one way services write and read events. Holds an asyncpg pool for reads and a few connections of its
     own for appends (``Writers``); never connects at import."""
@@ -113,7 +109,7 @@ class EventStore:
                           conn: Conn | None = None) -> list[RecordedEvent]:
         c = conn or self.pool
         rows = await c.fetch(_READ_STREAM, stream, from_position, limit)
-        return [_row_to_event(r) for r in rows]
+        return [RecordedEvent(*r) for r in rows]  # the columns are in its order
 
     async def read_all(self, after: Position = START, *, categories: Sequence[str] | None = None,
                        limit: int = 1000, conn: Conn | None = None) -> list[RecordedEvent]:
@@ -124,7 +120,7 @@ class EventStore:
                                  list(categories))
         else:
             rows = await c.fetch(_READ_ALL, after.tx_id, after.global_position, limit)
-        return [_row_to_event(r) for r in rows]
+        return [RecordedEvent(*r) for r in rows]  # the columns are in its order
 
     async def stream_version(self, stream: str) -> int:
         """Last stream position, -1 when the stream has no events."""
