@@ -70,7 +70,11 @@ class Runtime:
 def create_app(settings: GatewaySettings, topology: Topology = DEFAULT) -> FastAPI:
     database_url, nats_url = settings.require_urls()
     # trust_env=False: a proxy named in the environment must never sit between the gateway and 127.0.0.1 tools.
-    http = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(60.0, connect=5.0), follow_redirects=False)
+    # Idle connections to tools are dropped after 2 s, before the tools' own keep-alive (5 s in Node and uvicorn)
+    # closes them under a request; the proxy resends a safe request that meets one anyway (proxy/http.py).
+    http = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(60.0, connect=5.0), follow_redirects=False,
+                             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20,
+                                                 keepalive_expiry=2.0))
     runtime = Runtime()
     origins = settings.studio_origins()
     webhook_options = webhooks.WebhookOptions(allow_private=settings.webhooks_allow_private)

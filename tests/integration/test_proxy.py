@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
@@ -202,3 +203,42 @@ async def test_http_use_is_recorded_once_per_minute_per_user_and_run(env: Env) -
 async def test_the_bare_studio_url_gets_its_slash(env: Env) -> None:
     r = await env.http.get("/connect/s-run?a=1")
     assert (r.status_code, r.headers["location"]) == (307, "/connect/s-run/?a=1")
+
+
+async def _answers_once_per_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A tool whose keep-alive runs out under the next request: each connection's first request is answered, the
+    second is read and the connection closed without a word."""
+    try:
+        for served in range(2):
+            head = await reader.readuntil(b"\r\n\r\n")
+            if served:
+                return
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            await reader.readexactly(length)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nfresh")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+async def test_a_safe_request_on_a_connection_the_tool_just_closed_is_sent_again() -> None:
+    port = free_port()
+    tool = await asyncio.start_server(_answers_once_per_connection, "127.0.0.1", port)
+    states = {"s-drops": studio("s-drops", port)}
+
+    async def lookup(session_id: str):  # type: ignore[no-untyped-def]
+        return states.get(session_id)
+
+    # one connection to the tool: every request after the first goes out on the connection the last one used
+    async with tool, httpx.AsyncClient(trust_env=False, limits=httpx.Limits(max_connections=1)) as upstream:
+        app = FastAPI()
+        app.include_router(proxy_router(lookup, authenticate, can_connect, RecordingSender(), upstream))
+        async with serve(app) as base, httpx.AsyncClient(base_url=f"http://{base}", timeout=30) as http:
+            for _ in range(3):  # the second and third each meet a closed connection, and are sent again
+                r = await http.get("/connect/s-drops/x", headers=ALICE)
+                assert (r.status_code, r.text) == (200, "fresh")
+            r = await http.post("/connect/s-drops/x", content=b"a body", headers=ALICE)  # may have acted: not resent
+            assert r.status_code == 502 and "not reachable" in r.json()["message"]

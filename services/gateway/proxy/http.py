@@ -44,6 +44,11 @@ from services.gateway.proxy.ws import proxy_websocket, refuse
 log = logging.getLogger(__name__)
 _requests = ServiceMetrics("gateway").counter("proxy_requests_total", "HTTP requests through the proxy", ("status",))
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+#: A pooled connection the tool closed just as a request went out on it (its keep-alive ran out: Node's and
+#: uvicorn's is 5 s) fails with nothing answered. A request without a body or side effects is then sent once more,
+#: on a new connection, instead of becoming a 502; any other request is not repeated (the tool may have acted).
+_RESENT = frozenset({"GET", "HEAD", "OPTIONS"})
+_CLOSED_UNANSWERED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 def proxy_router(lookup: Lookup, authenticate: Authenticate[U], can_connect: CanConnect[U],
@@ -143,7 +148,7 @@ async def forward(request: Request, admitted: Admitted[Any], client: httpx.Async
         extensions={"timeout": client.timeout.as_dict()},
     )
     try:
-        upstream = await client.send(upstream_request, stream=True, follow_redirects=False)
+        upstream = await _send(client, upstream_request, resend=not has_body and request.method in _RESENT)
     except httpx.TimeoutException as e:
         return problem(Denied(504 if isinstance(e, httpx.ReadTimeout) else 502,
                               f"The tool of studio {admitted.state.session_id} did not answer in time"))
@@ -155,6 +160,15 @@ async def forward(request: Request, admitted: Admitted[Any], client: httpx.Async
                                  background=BackgroundTask(upstream.aclose))
     response.raw_headers = downstream_headers(upstream.headers.raw)
     return response
+
+
+async def _send(client: httpx.AsyncClient, request: httpx.Request, resend: bool) -> httpx.Response:
+    try:
+        return await client.send(request, stream=True, follow_redirects=False)
+    except _CLOSED_UNANSWERED:
+        if not resend:
+            raise
+        return await client.send(request, stream=True, follow_redirects=False)
 
 
 async def _body(upstream: httpx.Response) -> AsyncIterator[bytes]:
