@@ -107,12 +107,16 @@ class UvEnvironments:
         if not quiet:
             out.line(f"$ uv {' '.join(args)}", "stdout")
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        proc = await asyncio.create_subprocess_exec(self.uv, *args, stdout=asyncio.subprocess.PIPE,
+        pidfile = self._pidfile(args)
+        command = [self.uv, *args]
+        if pidfile is not None:
+            # The child records its own pid before it becomes uv: written by the parent after the spawn returned,
+            # the record missed a builder killed in between, and nobody reaped its installer.
+            pidfile.parent.mkdir(parents=True, exist_ok=True)
+            command = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(pidfile), *command]
+        proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE, env=self._env(),
                                                     start_new_session=True)
-        pidfile = self._pidfile(args)
-        if pidfile is not None:
-            _remember(pidfile, proc.pid)
         tail: deque[str] = deque(maxlen=_TAIL)
         stdout: list[str] = []
 
@@ -144,6 +148,10 @@ class UvEnvironments:
         return "\n".join(stdout)
 
 
+#: seconds between a process's start and its pid record that still make them one birth (a loaded host's fork)
+_SAME_BIRTH = 30.0
+
+
 def _interpreter(python: str) -> str:
     """The builder's own interpreter when it is the version asked for: uv then skips discovery (which runs every
     ``python`` on ``PATH``, shims included: half a second here). Any other version is left to uv to find."""
@@ -151,23 +159,15 @@ def _interpreter(python: str) -> str:
     return sys.executable if python == own else python
 
 
-def _remember(pidfile: Path, pid: int) -> None:
-    pidfile.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        created = psutil.Process(pid).create_time()
-    except psutil.Error:
-        return
-    pidfile.write_text(f"{pid} {created}")
-
-
 def _reap(pidfile: Path) -> None:
-    """Kill the installer process group recorded here, if that very process (pid and start time) still runs."""
+    """Kill the installer process group recorded here, if that very process still runs: the pid leads its own
+    process group (``start_new_session``) and was born when the record was written (not a reused pid)."""
     try:
-        pid_text, created = pidfile.read_text().split()
-        process = psutil.Process(int(pid_text))
-        if abs(process.create_time() - float(created)) < 0.01:
-            os.killpg(process.pid, signal.SIGKILL)
-    except (OSError, ValueError, psutil.Error):
+        pid = int(pidfile.read_text().split()[0])
+        process = psutil.Process(pid)
+        if os.getpgid(pid) == pid and abs(process.create_time() - pidfile.stat().st_mtime) < _SAME_BIRTH:
+            os.killpg(pid, signal.SIGKILL)
+    except (OSError, ValueError, IndexError, psutil.Error):
         pass
     pidfile.unlink(missing_ok=True)
 
