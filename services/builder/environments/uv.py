@@ -163,11 +163,11 @@ def _reap(pidfile: Path) -> None:
     """Kill the installer process group recorded here, if that very process still runs: the pid leads its own
     process group (``start_new_session``) and was born when the record was written (not a reused pid)."""
     try:
-        pid = int(pidfile.read_text().split()[0])
+        pid = int(pidfile.read_text())  # the one field the child wrote (int() ignores the newline)
         process = psutil.Process(pid)
         if os.getpgid(pid) == pid and abs(process.create_time() - pidfile.stat().st_mtime) < _SAME_BIRTH:
             os.killpg(pid, signal.SIGKILL)
-    except (OSError, ValueError, IndexError, psutil.Error):
+    except (OSError, ValueError, psutil.Error):
         pass
     pidfile.unlink(missing_ok=True)
 
