@@ -81,9 +81,17 @@ async def copy_log(engine: aiodocker.Docker, ident: str, path: Path, stderr: boo
     appended to ``path`` until the container ends. Read from the start each time and the bytes the file already
     holds skipped, so a restarted service leaves the file equal to the container's log, with nothing twice."""
     streams = {"stdout": stderr is not True, "stderr": stderr is not False}
-    lines = engine.containers.container(ident).log(**streams, follow=True)
+    container = engine.containers.container(ident)
     try:
-        await append_resumed(path, (line.encode() async for line in lines))
+        # A follow may end before the log does: Podman's once ended right after a short run's first line, and the
+        # rest never reached the file. So the log is followed again until a follow began with the container
+        # already stopped, which reads its whole log (append_resumed skips what the file holds: nothing twice).
+        while True:
+            running = (await container.show())["State"]["Running"]
+            lines = container.log(**streams, follow=True)
+            await append_resumed(path, (line.encode() async for line in lines))
+            if not running:
+                break
     except aiodocker.DockerError as error:
         if error.status != 404:
             log.warning("container %s: its log stopped: %s", ident[:12], error.message)
