@@ -69,16 +69,17 @@ class InMemoryEventStore:
             return [r for r in results if r is not None]
 
     def _append_now(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
-        tx, pending = next(self._tx), dict[str, list[RecordedEvent]]()
+        tx, pending = next(self._tx), dict[str, list[_Held]]()
         for r in requests:
-            have = [*self._streams.get(r.stream, []), *pending.get(r.stream, [])]
+            have: list[RecordedEvent] = [*self._streams.get(r.stream, []), *pending.get(r.stream, [])]
             _check_expected(r.stream, r.expected, len(have) - 1)
             for e in r.events:
                 if e.event_id in self._ids or any(e.event_id == p.event_id for v in pending.values() for p in v):
                     raise IdempotencyConflict(f"some event ids are already stored (appending to {r.stream})")
                 _check_release(r.stream, have, e)
-                have.append(_record(tx, r.stream, len(have), e))
-                pending.setdefault(r.stream, []).append(have[-1])
+                held = _Held(tx, r.stream, len(have), e)
+                have.append(held)
+                pending.setdefault(r.stream, []).append(held)
         for r in requests:  # commit: global positions in the order the events were appended
             for record in pending.pop(r.stream, []):
                 record.global_position = len(self._events) + 1
@@ -119,12 +120,19 @@ class InMemoryEventStore:
         return self._events[-1].position if self._events else START
 
 
-def _record(tx: int, stream: str, position: int, e: NewEvent) -> RecordedEvent:
-    """Through JSON, as PostgreSQL stores it: later changes to the caller's dicts do not reach the store, and data
-    that is not JSON fails here as it would there. The global position is given at commit."""
-    data, meta = orjson.dumps(e.data).decode(), orjson.dumps(e.metadata or {}).decode()
-    return RecordedEvent(0, tx, stream, position, e.event_id, e.event_type, e.schema_version, data, meta,
-                         datetime.now(UTC))
+class _Held(RecordedEvent):
+    """A stored event as this store keeps it; the global position is given at commit."""
+
+    __slots__ = ("data", "event_id", "event_type", "global_position", "metadata", "recorded_at", "schema_version",
+                 "stream_name", "stream_position", "tx_id")
+
+    def __init__(self, tx: int, stream: str, position: int, e: NewEvent) -> None:
+        # Through JSON, as PostgreSQL stores it: later changes to the caller's dicts do not reach the store, and
+        # data that is not JSON fails here as it would there.
+        self.data, self.metadata = orjson.loads(orjson.dumps(e.data)), orjson.loads(orjson.dumps(e.metadata or {}))
+        self.global_position, self.tx_id, self.stream_name, self.stream_position = 0, tx, stream, position
+        self.event_id, self.event_type, self.schema_version = e.event_id, e.event_type, e.schema_version
+        self.recorded_at = datetime.now(UTC)
 
 
 def _check_input(r: AppendRequest) -> None:

@@ -17,15 +17,14 @@ from datetime import datetime
 import asyncpg
 
 from libs.eventstore import checkpoints
-from libs.eventstore.types import START, Conn, Position, RecordedEvent
+from libs.eventstore.types import START, Conn, EventRow, Position, RecordedEvent, event_columns
 
 log = logging.getLogger("studios.subscription")
 
 #: ``apply(conn, event, index, start)``: the consumer's handler, raising ``HandlerFailed`` when the event fails
 Apply = Callable[[Conn, RecordedEvent, int, Position], Awaitable[None]]
 
-_COLUMNS = ("e.global_position, e.tx_id, e.stream_name, e.stream_position, e.event_id, e.event_type, "
-            "e.schema_version, e.data::text, e.metadata::text, e.recorded_at")
+_COLUMNS = event_columns("e")
 
 
 class StreamGap(Exception):
@@ -115,14 +114,15 @@ async def retryable(conn: Conn, consumer: str, stream: str) -> list[RecordedEven
     """The requested rows of ``stream`` that may be applied now: from its first parked event on, in stream order,
     up to the first one not requested. Empty when the first parked event itself was not asked for."""
     rows = await conn.fetch(
-        f"""SELECT p.retry_requested_at IS NOT NULL AS requested, {_COLUMNS}
+        f"""SELECT {_COLUMNS}, p.retry_requested_at IS NOT NULL AS requested
               FROM es.parked p JOIN es.events e ON e.event_id = p.event_id
-             WHERE p.consumer = $1 AND p.stream_name = $2 ORDER BY e.stream_position""", consumer, stream)
+             WHERE p.consumer = $1 AND p.stream_name = $2 ORDER BY e.stream_position""", consumer, stream,
+        record_class=EventRow)
     out: list[RecordedEvent] = []
     for r in rows:
         if not r["requested"]:
             break
-        out.append(RecordedEvent(*tuple(r)[1:]))
+        out.append(r)
     return out
 
 

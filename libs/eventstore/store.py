@@ -9,7 +9,7 @@ append connections), ``append`` (the SQL of a write).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import asyncpg
 
@@ -21,19 +21,19 @@ from libs.eventstore.types import (
     AppendRequest,
     AppendResult,
     Conn,
+    EventRow,
     Expected,
     ExpectedVersion,
     NewEvent,
     Position,
     RecordedEvent,
+    event_columns,
 )
 from libs.eventstore.writers import Writers
 
 __all__ = ["EventStore", "Writers", "append_on", "create_pool", "init_connection"]
 
-# data and metadata as text: RecordedEvent parses them on first access (see types.py).
-_COLUMNS = ("global_position, tx_id, stream_name, stream_position, event_id, event_type, schema_version, "
-            "data::text, metadata::text, recorded_at")
+_COLUMNS = event_columns()
 _READ_ALL = f"""SELECT {_COLUMNS} FROM es.events
  WHERE (tx_id, global_position) > ($1::xid8, $2::bigint)
    AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -108,8 +108,8 @@ class EventStore:
     async def read_stream(self, stream: str, from_position: int = 0, limit: int = 1_000_000,
                           conn: Conn | None = None) -> list[RecordedEvent]:
         c = conn or self.pool
-        rows = await c.fetch(_READ_STREAM, stream, from_position, limit)
-        return [RecordedEvent(*r) for r in rows]  # the columns are in its order
+        rows = await c.fetch(_READ_STREAM, stream, from_position, limit, record_class=EventRow)
+        return cast(list[RecordedEvent], rows)
 
     async def read_all(self, after: Position = START, *, categories: Sequence[str] | None = None,
                        limit: int = 1000, conn: Conn | None = None) -> list[RecordedEvent]:
@@ -117,10 +117,10 @@ class EventStore:
         c = conn or self.pool
         if categories:
             rows = await c.fetch(_READ_ALL_CATEGORIES, after.tx_id, after.global_position, limit,
-                                 list(categories))
+                                 list(categories), record_class=EventRow)
         else:
-            rows = await c.fetch(_READ_ALL, after.tx_id, after.global_position, limit)
-        return [RecordedEvent(*r) for r in rows]  # the columns are in its order
+            rows = await c.fetch(_READ_ALL, after.tx_id, after.global_position, limit, record_class=EventRow)
+        return cast(list[RecordedEvent], rows)  # rows built by asyncpg, in C: no Python object per row
 
     async def stream_version(self, stream: str) -> int:
         """Last stream position, -1 when the stream has no events."""

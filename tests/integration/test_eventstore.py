@@ -23,6 +23,20 @@ def events(n: int, kind: str = "ThingHappened") -> list[NewEvent]:
     return [NewEvent(kind, {"i": i}) for i in range(n)]
 
 
+# -- stored events as read ----------------------------------------------------------------------------------------
+
+
+async def test_a_read_event_parses_its_data_once_and_equals_the_same_event_read_again(store: EventStore) -> None:
+    await store.append("thing-1", [NewEvent("A", {"n": 1}, {"actor": "user-7"})])
+    first, = await store.read_all()
+    again, = await store.read_stream("thing-1")
+    assert first.data is first.data and first.metadata is first.metadata  # parsed on first access, then kept
+    assert first.data == {"n": 1} and first.metadata == {"actor": "user-7"}
+    assert first == again and hash(first) == hash(again) and first is not again  # by event id
+    assert (first.category, first.position) == ("thing", again.position)
+    assert repr(first).startswith("RecordedEvent(thing-1@0, A, ")
+
+
 # -- appends in a caller's transaction --------------------------------------------------------------------------
 
 
