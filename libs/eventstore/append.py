@@ -1,7 +1,8 @@
 """Append: one SQL statement per stream (``statements.py``), idempotent by event ids, several streams atomically.
 
 These functions run on a connection the caller chose (a writer, or the caller's own transaction); ``EventStore``
-picks it. They never retry on another connection themselves: ``Writers.run`` does, when one was lost.
+picks it. They never retry on another connection themselves: ``Writers.run`` does, when one was lost. Given the
+store's ``KnownHeads``, they skip the look for an exact version already seen committed, and add what they commit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncpg
 
 from libs.contracts.reservations import NameReleased
 from libs.eventstore.errors import IdempotencyConflict, NameNotHeld, TransactionHasId, WrongExpectedVersion
+from libs.eventstore.heads import KnownHeads
 from libs.eventstore.statements import statement
 from libs.eventstore.types import AppendRequest, AppendResult, Conn, expected_to_sql
 
@@ -40,22 +42,28 @@ def _params(req: AppendRequest, expected: int | None) -> tuple[Any, ...]:
             [e.schema_version for e in evs], [e.data for e in evs], [e.metadata for e in evs])
 
 
-async def append_on(conn: Conn, req: AppendRequest) -> AppendResult:
+async def append_on(conn: Conn, req: AppendRequest, heads: KnownHeads | None = None) -> AppendResult:
     """One stream's append. A failure that a retry of an append already stored would cause (a duplicate event
-    id, a version that moved on) is checked against the stored ids: a true retry answers the original positions."""
+    id, a version that moved on) is checked against the stored ids: a true retry answers the original positions.
+    ``heads``: the positions the store has seen committed; what this append commits is added (not when it runs in
+    a transaction, which the caller commits)."""
     if not req.events:
         raise ValueError("append needs at least one event")
     if conn.is_in_transaction():  # the caller's transaction: its failure is checked once it rolled back
-        return await _append_once(conn, req)
+        return await _append_once(conn, req, heads)
     try:
-        return await _append_once(conn, req)
+        result = await _append_once(conn, req, heads)
     except (WrongExpectedVersion, IdempotencyConflict) as e:
-        return await _stored_or_raise(conn, req, e)
+        result = await _stored_or_raise(conn, req, e)
+    if heads is not None:
+        heads.saw(result.stream, result.version)
+    return result
 
 
-async def _append_once(conn: Conn, req: AppendRequest) -> AppendResult:
+async def _append_once(conn: Conn, req: AppendRequest, heads: KnownHeads | None) -> AppendResult:
     expected = expected_to_sql(req.expected)
-    sql = statement(expected, len(req.events) > 1, any(e.event_type == _RELEASE for e in req.events))
+    known = heads is not None and expected is not None and expected >= 0 and heads.covers(req.stream, expected)
+    sql = statement(expected, len(req.events) > 1, any(e.event_type == _RELEASE for e in req.events), known)
     last: asyncpg.Record | None
     try:
         if len(req.events) > 1:
@@ -114,16 +122,18 @@ _LOCK_STREAMS = """SELECT count(pg_advisory_xact_lock(h))
   FROM (SELECT DISTINCT hashtextextended(s, 0) AS h FROM unnest($1::text[]) s ORDER BY h) locks"""
 
 
-async def append_many_on(conn: Conn, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+async def append_many_on(conn: Conn, requests: Sequence[AppendRequest],
+                         heads: KnownHeads | None = None) -> list[AppendResult]:
     if len(requests) == 1:  # one statement is atomic already: no BEGIN/COMMIT round trips
-        return [await append_on(conn, requests[0])]
+        return [await append_on(conn, requests[0], heads)]
+    outer = conn.is_in_transaction()  # the caller's: nothing is committed here
     try:
         async with conn.transaction():
             if len({r.stream for r in requests}) > 1:
                 # Every stream's lock before the first write, in one order for all writers (no deadlock): see the
                 # comment in es.locked_version (migration 0002) on why the transaction id must come after them.
                 await conn.execute(_LOCK_STREAMS, [r.stream for r in requests])
-            return [await append_on(conn, r) for r in requests]
+            done = [await append_on(conn, r, heads) for r in requests]
     except (WrongExpectedVersion, IdempotencyConflict) as e:
         if conn.is_in_transaction():
             raise
@@ -131,7 +141,11 @@ async def append_many_on(conn: Conn, requests: Sequence[AppendRequest]) -> list[
         results = [await _stored(conn, r) for r in requests]
         if any(r is None for r in results):
             raise e from None
-        return [r for r in results if r is not None]
+        done = [r for r in results if r is not None]
+    if heads is not None and not outer:
+        for r in done:
+            heads.saw(r.stream, r.version)
+    return done
 
 
 def _translate(e: asyncpg.PostgresError) -> Exception:

@@ -3,8 +3,9 @@
 Each takes the stream's advisory lock before it writes, decides the version the events go on from, and inserts
 them (migration 0006 explains why this is one statement and what the unique indexes decide). Parameters:
 ``$1`` stream, ``$2`` expected (``expected_to_sql``), then one event's id, type, schema version, data and metadata,
-or the same five as arrays. Every statement names ``es.append_version`` (its slow path), so an operator finds the
-store's appends in ``pg_stat_activity`` and ``pg_stat_statements`` under ``es.append``.
+or the same five as arrays. Every statement begins with the comment ``/* es.append */``, so an operator finds the
+store's appends in ``pg_stat_activity`` and ``pg_stat_statements`` under ``es.append`` (all but the one at a
+version the store knows, ``heads.py``, also name ``es.append_version``, their slow path).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ _RETURNING = "RETURNING e.global_position, e.stream_position"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))"
 
 # The version the events go on from, per expected version:
+#: exact n >= 0, and the store has seen position n committed (``heads.py``): nothing to read, n + 1 is the unique
+#: index's to refuse
+_AT_KNOWN = "$2::bigint"
 #: exact n >= 0: position n is there (a fresh look under the lock if this statement's snapshot misses it)
 _AT_EXACT = """CASE WHEN EXISTS (SELECT FROM es.events x
                   WHERE x.stream_name = $1::text AND x.stream_position = $2::bigint)
@@ -37,7 +41,7 @@ _MANY = "u.id, u.typ, u.ver, u.dat, coalesce(u.meta, '{}'::jsonb)"
 _CHECKED_ONE = "es.check_releases($1::text, {}, ARRAY[$4::text], ARRAY[$6::jsonb ->> 'owner'], ARRAY[$3::uuid])"
 _CHECKED_MANY = ("es.check_releases($1::text, {}, $4::text[], ARRAY(SELECT d ->> 'owner' FROM unnest($6::jsonb[]) d), "
                  "$3::uuid[])")
-_VERSION = {"exact": _AT_EXACT, "new": _AT_NEW, "current": _AT_CURRENT}
+_VERSION = {"known": _AT_KNOWN, "exact": _AT_EXACT, "new": _AT_NEW, "current": _AT_CURRENT}
 
 
 def _one(version: str, register: bool) -> str:
@@ -66,11 +70,14 @@ def _build(kind: str, several: bool, releases: bool) -> str:
     version = _VERSION[kind]
     if releases:
         version = (_CHECKED_MANY if several else _CHECKED_ONE).format(version)
-    return (_many if several else _one)(version, kind == "new")
+    return "/* es.append */ " + (_many if several else _one)(version, kind == "new")
 
 
-def statement(expected: int | None, several: bool, releases: bool = False) -> str:
+def statement(expected: int | None, several: bool, releases: bool = False, known: bool = False) -> str:
     """The append's SQL for an expected version as ``expected_to_sql`` gives it; ``releases``: some event is a
-    ``NameReleased``."""
-    kind = "exact" if expected is not None and expected >= 0 else "new" if expected == -1 else "current"
+    ``NameReleased``; ``known``: position ``expected`` (>= 0) is known to be stored, so it is not looked for."""
+    if expected is not None and expected >= 0:
+        kind = "known" if known else "exact"
+    else:
+        kind = "new" if expected == -1 else "current"
     return _build(kind, several, releases)

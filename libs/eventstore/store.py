@@ -3,7 +3,7 @@
 Every reader of the global order uses the commit horizon (DESIGN §2): identity order is not commit order, so a
 reader only takes events whose transaction id is below the oldest transaction still running, and orders by
 ``(tx_id, global_position)``. The parts: ``connection`` (codecs, server settings, the pool), ``writers`` (the
-append connections), ``append`` (the SQL of a write).
+append connections), ``append`` (the SQL of a write), ``heads`` (the stream positions seen committed).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import asyncpg
 
 from libs.eventstore.append import append_many_on, append_on, refuse_a_transaction_with_an_id
 from libs.eventstore.connection import create_pool, init_connection
+from libs.eventstore.heads import KnownHeads
 from libs.eventstore.migrate import MigrationSource, migrate
 from libs.eventstore.types import (
     START,
@@ -57,6 +58,10 @@ class EventStore:
     def __init__(self, pool: asyncpg.Pool, writers: Writers | None = None) -> None:
         self.pool = pool
         self._writers = writers
+        #: the stream positions this store has seen committed: an append at one of them skips the look for it
+        self.heads = KnownHeads()
+        if writers is not None:
+            writers.on_lost = self.heads.forget
 
     @classmethod
     async def connect(cls, dsn: str, *, min_size: int = 2, max_size: int = 10, writers: int | None = None,
@@ -87,16 +92,18 @@ class EventStore:
         """Append to several streams in one transaction: all or nothing."""
         return await self._write(append_many_on, requests, conn)
 
-    async def _write(self, work: Callable[[Conn, A], Awaitable[T]], arg: A, conn: Conn | None) -> T:
+    async def _write(self, work: Callable[[Conn, A, KnownHeads | None], Awaitable[T]], arg: A,
+                     conn: Conn | None) -> T:
         """``work`` on the caller's connection (its transaction, which must not have written yet), else on a
-        writer connection."""
+        writer connection. Only the store's own connections use and add to the known heads: what a caller's
+        transaction wrote or read is not committed yet."""
         if conn is not None:
             await refuse_a_transaction_with_an_id(conn)
-            return await work(conn, arg)
+            return await work(conn, arg, None)
         if self._writers is not None:
-            return await self._writers.run(work, arg)
+            return await self._writers.run(work, arg, self.heads)
         async with self.pool.acquire() as c:
-            return await work(c, arg)
+            return await work(c, arg, self.heads)
 
     async def next_id(self) -> int:
         """A new numeric id for a write-side entity (a user, a workspace ...), from ``es.ids``: the store's,
@@ -109,6 +116,8 @@ class EventStore:
                           conn: Conn | None = None) -> list[RecordedEvent]:
         c = conn or self.pool
         rows = await c.fetch(_READ_STREAM, stream, from_position, limit, record_class=EventRow)
+        if rows and conn is None:  # committed (on the pool): a command's append at this version skips the look
+            self.heads.saw(stream, rows[-1]["stream_position"])
         return cast(list[RecordedEvent], rows)
 
     async def read_all(self, after: Position = START, *, categories: Sequence[str] | None = None,

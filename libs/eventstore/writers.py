@@ -41,6 +41,8 @@ class Writers:
         for _ in range(size):
             self._slots.put_nowait(None)
         self._open: set[asyncpg.Connection] = set()
+        #: called when a connection was lost: the server may have restarted (``EventStore`` forgets its heads)
+        self.on_lost: Callable[[], None] | None = None
 
     async def run(self, work: Callable[Concatenate[asyncpg.Connection, P], Awaitable[T]],
                   *args: P.args, **kwargs: P.kwargs) -> T:
@@ -50,6 +52,7 @@ class Writers:
         try:
             return await self._run_once(work, *args, **kwargs)
         except _ConnectionLost:
+            self._lost()
             try:
                 return await self._run_once(work, *args, **kwargs)
             except _ConnectionLost as lost:
@@ -73,8 +76,10 @@ class Writers:
 
     async def _acquire(self) -> asyncpg.Connection:
         conn = await self._slots.get()
-        if conn is not None and not conn.is_closed():
-            return conn
+        if conn is not None:
+            if not conn.is_closed():
+                return conn
+            self._lost()  # closed while it waited in its slot: the server cut it
         try:
             conn = await connect(self._dsn, self._settings)
         except BaseException:
@@ -82,6 +87,11 @@ class Writers:
             raise
         self._open.add(conn)
         return conn
+
+    def _lost(self) -> None:
+        self._open = {c for c in self._open if not c.is_closed()}
+        if self.on_lost is not None:
+            self.on_lost()
 
     def _release(self, conn: asyncpg.Connection, intact: bool) -> None:
         if intact and not conn.is_closed() and not conn.is_in_transaction():
