@@ -79,6 +79,7 @@ class Writers:
         if conn is not None:
             if not conn.is_closed():
                 return conn
+            self._open.discard(conn)
             self._lost()  # closed while it waited in its slot: the server cut it
         try:
             conn = await connect(self._dsn, self._settings)
@@ -89,7 +90,6 @@ class Writers:
         return conn
 
     def _lost(self) -> None:
-        self._open = {c for c in self._open if not c.is_closed()}
         if self.on_lost is not None:
             self.on_lost()
 
