@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiodocker
+import aiohttp
+from aiodocker.containers import DockerContainer
 
 from libs.logs.tail import stderr_path
 from services.lifecycle.backends.base import LaunchError
@@ -69,29 +72,116 @@ async def last_lines(engine: aiodocker.Docker, ident: str, count: int = 20) -> s
     return "\n".join(parts)
 
 
+#: a log follow that hears nothing for this long after its container ended missed the end (Podman's can: it waits
+#: for a "died" event that came before it looked), so it is cut; the read that follows gets the rest
+FOLLOW_AFTER_END = 5.0
+#: the pause before following a running container's log again, doubled each time up to ``_PAUSE_MOST``
+_PAUSE_FIRST, _PAUSE_MOST = 0.2, 5.0
+#: the engine did not answer (aiodocker's status for a connection error): worth asking again
+_UNREACHABLE = 900
+
+
 async def copy_logs(engine: aiodocker.Docker, ident: str, path: Path) -> None:
     """The container's stdout into ``path`` and its stderr into ``stderr_path(path)``: the engine demuxes the
-    two streams, so the logs keep them apart (libs/logs/tail.py)."""
-    await asyncio.gather(copy_log(engine, ident, path, stderr=False),
-                         copy_log(engine, ident, stderr_path(path), stderr=True))
+    two streams, so the logs keep them apart (libs/logs/tail.py). One wait on the container tells both copies
+    when it ended."""
+    ended = asyncio.Event()
+    watcher = asyncio.ensure_future(_watch_end(engine.containers.container(ident), ended))
+    try:
+        await asyncio.gather(copy_log(engine, ident, path, ended, stderr=False),
+                             copy_log(engine, ident, stderr_path(path), ended, stderr=True))
+    finally:
+        watcher.cancel()
 
 
-async def copy_log(engine: aiodocker.Docker, ident: str, path: Path, stderr: bool | None = None) -> None:
+async def copy_log(engine: aiodocker.Docker, ident: str, path: Path, ended: asyncio.Event,
+                   stderr: bool | None = None) -> None:
     """The container's log (stdout and stderr; only stderr when ``stderr``, only stdout when it is False),
-    appended to ``path`` until the container ends. Read from the start each time and the bytes the file already
-    holds skipped, so a restarted service leaves the file equal to the container's log, with nothing twice."""
+    appended to ``path`` until the container ends and the file holds its whole log. Each follow reads the log from
+    its start and skips the bytes the file already holds, so following again never writes anything twice.
+
+    A follow's end proves nothing: Podman's once ended right after a short run's first line, aiodocker ends one
+    quietly when the connection drops, and a follow of a running container may never end. So the log is followed
+    until a read begun after the container stopped adds nothing to the file; a follow quiet for
+    ``FOLLOW_AFTER_END`` after the end is cut, and a broken one is followed again."""
     streams = {"stdout": stderr is not True, "stderr": stderr is not False}
     container = engine.containers.container(ident)
-    try:
-        # A follow may end before the log does: Podman's once ended right after a short run's first line, and the
-        # rest never reached the file. So the log is followed again until a follow began with the container
-        # already stopped, which reads its whole log (append_resumed skips what the file holds: nothing twice).
-        while True:
+    pause, warned = _PAUSE_FIRST, False
+    while True:
+        try:
             running = (await container.show())["State"]["Running"]
-            lines = container.log(**streams, follow=True)
-            await append_resumed(path, (line.encode() async for line in lines))
+            held = path.stat().st_size if path.exists() else 0  # noqa: ASYNC240 - one stat per follow
+            await _follow(container, streams, path, ended)
             if not running:
+                if path.stat().st_size == held:  # noqa: ASYNC240 - one stat per follow
+                    return  # a whole read of the ended container's log found nothing new: the file holds it all
+                continue  # that read added bytes, so the one before may have been cut short: read once more
+        except aiodocker.DockerError as error:
+            if error.status == 404:
+                return  # the container is gone, and its log with it
+            if error.status != _UNREACHABLE:
+                log.warning("container %s: its log stopped: %s", ident[:12], error.message)
+                return
+            warned = _warn_once(warned, ident, error.message)
+        except (aiohttp.ClientError, asyncio.IncompleteReadError) as error:
+            warned = _warn_once(warned, ident, repr(error))
+        await asyncio.sleep(pause)  # the follow ended (or broke) while the container ran: follow again, not at once
+        pause = min(pause * 2, _PAUSE_MOST)
+
+
+def _warn_once(warned: bool, ident: str, why: str) -> bool:
+    if not warned:
+        log.warning("container %s: its log follow broke (%s); following it again", ident[:12], why)
+    return True
+
+
+async def _follow(container: DockerContainer, streams: dict[str, bool], path: Path, ended: asyncio.Event) -> None:
+    """One follow of the log into ``path``, until the engine ends it or, after ``ended``, it is quiet for
+    ``FOLLOW_AFTER_END``."""
+    loop = asyncio.get_running_loop()
+    heard = loop.time()
+
+    async def lines() -> AsyncIterator[bytes]:
+        nonlocal heard
+        # aiodocker's follow is an async generator: closed here, so a cut follow lets go of its connection now
+        stream = cast(AsyncGenerator[str, None], container.log(**streams, follow=True))
+        async with contextlib.aclosing(stream):
+            async for line in stream:
+                heard = loop.time()
+                yield line.encode()
+
+    copy = asyncio.ensure_future(append_resumed(path, lines()))
+    end = asyncio.ensure_future(ended.wait())
+    try:
+        await asyncio.wait({copy, end}, return_when=asyncio.FIRST_COMPLETED)
+        heard = max(heard, loop.time())  # the quiet that counts begins at the end, not at the last line
+        while not copy.done():
+            quiet = loop.time() - heard
+            if quiet >= FOLLOW_AFTER_END:
+                copy.cancel()
                 break
-    except aiodocker.DockerError as error:
-        if error.status != 404:
-            log.warning("container %s: its log stopped: %s", ident[:12], error.message)
+            await asyncio.wait({copy}, timeout=FOLLOW_AFTER_END - quiet)
+    finally:
+        end.cancel()
+        copy.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await copy  # its error, if it broke; nothing when it ended or was cut
+
+
+async def _watch_end(container: DockerContainer, ended: asyncio.Event) -> None:
+    """Sets ``ended`` when the container is no longer running (or no longer there)."""
+    pause = _PAUSE_FIRST
+    while True:
+        try:
+            await container.wait()
+        except aiodocker.DockerError as error:
+            if error.status != 404:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _PAUSE_MOST)
+                continue
+        except (TimeoutError, aiohttp.ClientError):
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _PAUSE_MOST)
+            continue
+        ended.set()
+        return
