@@ -61,7 +61,7 @@ class DockerBackend:
     @property
     def engine(self) -> aiodocker.Docker:
         if self._engine is None:
-            self._engine = aiodocker.Docker(url=self.url)
+            self._engine = ops.connect(self.url)
         return self._engine
 
     async def close(self) -> None:

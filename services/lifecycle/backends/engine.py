@@ -20,6 +20,16 @@ from services.lifecycle.backends.output import append_resumed
 log = logging.getLogger("studios.lifecycle.docker")
 
 
+def connect(url: str | None) -> aiodocker.Docker:
+    """A client of the engine with no cap on its open connections. A running session keeps three open for as long
+    as it runs (two log follows and a wait): under aiohttp's default cap of 100 every engine call stalled from the
+    34th session on (measured with Podman). aiodocker picks the transport (a socket, TCP, TLS from the environment)
+    and takes no cap for it, so the cap of the connector it made is lifted here."""
+    engine = aiodocker.Docker(url=url)
+    engine.connector._limit = 0  # aiohttp's BaseConnector: 0 is no limit, what its constructor's limit=0 sets
+    return engine
+
+
 async def info(engine: aiodocker.Docker, ident: str) -> dict[str, Any] | None:
     """A container's inspect document, or None when the engine has no such container."""
     try:
