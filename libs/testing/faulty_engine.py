@@ -47,8 +47,8 @@ class FaultyEngine:
             response = web.StreamResponse(status=upstream.status)
             response.content_type = upstream.headers.get("Content-Type", "application/octet-stream")
             await response.prepare(request)
-            header = await upstream.content.readexactly(8) if cut else b""
             if cut:  # one whole frame, then the connection drops
+                header = await upstream.content.readexactly(8)
                 await response.write(header + await upstream.content.readexactly(int.from_bytes(header[4:], "big")))
                 assert request.transport is not None
                 request.transport.abort()

@@ -1,5 +1,6 @@
-"""Many sessions on one docker backend: each running one keeps three engine connections open (two log follows and a
-wait), and under aiohttp's default cap of 100 every engine call stalled from the 34th session on. The backend's
+"""Many sessions on one docker backend: each running one keeps three engine connections open here (two log follows
+and the copy's wait; lifecycle's watcher adds a fourth), and under aiohttp's default cap of 100 every engine call
+stalled from the 34th session on. The backend's
 client has no cap, so a launch and an inspect past that still answer."""
 
 from __future__ import annotations
