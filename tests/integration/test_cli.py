@@ -16,6 +16,7 @@ from libs.eventstore import EventStore, NewEvent
 from libs.eventstore import checkpoints as cp
 from libs.platform.infra import free_port
 from libs.platform.services import runnable
+from libs.testing.waiting import wait_for
 
 STUDIOS = [sys.executable, "-m", "libs.platform.cli"]
 
@@ -152,13 +153,16 @@ async def test_up_runs_until_sigterm_and_leaves_no_process_behind(database_url: 
             assert line, "studios up exited before printing the gateway URL"
             banner.append(line)
         assert f"http://127.0.0.1:{port}" in "".join(banner)
-        seen: dict[int, psutil.Process] = {}
-        for _ in range(20):  # watch the services start (and maybe crash and restart) for two seconds
-            seen.update((c.pid, c) for c in descendants(proc.pid))
-            await asyncio.sleep(0.1)
+        seen: dict[int, psutil.Process] = {}  # every child seen, a crashed and restarted one included
+
+        def running() -> int:
+            now = descendants(proc.pid)
+            seen.update((c.pid, c) for c in now)
+            return sum(alive(c) for c in now)
+
+        services = len(runnable()[0])  # the services that have a __main__ run as children, all at once
+        await wait_for(running, until=lambda n: n >= services, every=0.1, what=f"{services} services running")
         children = list(seen.values())
-        if runnable()[0]:
-            assert children, "the services that have a __main__ run as children"
         token_file = tmp_path / "data" / "admin-token"
         assert token_file.exists() and token_file.stat().st_mode & 0o777 == 0o600
         proc.send_signal(signal.SIGTERM)

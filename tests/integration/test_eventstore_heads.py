@@ -11,6 +11,7 @@ import pytest
 
 from libs.eventstore import AppendRequest, EventStore, Expected, NewEvent, WrongExpectedVersion
 from libs.testing.waiting import wait_for
+from tests.integration.eventstore_helpers import waiting_for_the_lock
 
 
 def one(i: int = 0) -> list[NewEvent]:
@@ -24,13 +25,6 @@ async def stored(database_url: str, stream: str) -> list[int]:
         return [r["stream_position"] for r in rows]
     finally:
         await conn.close()
-
-
-async def waiting_for_the_lock(store: EventStore) -> list[asyncpg.Record]:
-    """Asked on the store's pool: the holder's own transaction would see one snapshot of the statistics."""
-    return await store.pool.fetch(
-        """SELECT backend_xid FROM pg_stat_activity WHERE datname = current_database()
-            AND wait_event_type = 'Lock' AND wait_event = 'advisory'""")
 
 
 async def test_an_append_at_a_known_version_still_refuses_a_version_the_stream_passed(

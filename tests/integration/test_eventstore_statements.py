@@ -12,6 +12,7 @@ import pytest
 
 from libs.eventstore import AppendRequest, EventStore, Expected, NameNotHeld, NewEvent, WrongExpectedVersion
 from libs.testing.waiting import wait_for
+from tests.integration.eventstore_helpers import waiting_for_the_lock
 
 
 def one(i: int = 0) -> list[NewEvent]:
@@ -49,12 +50,6 @@ async def test_appends_at_an_exact_version_or_to_a_new_stream_call_no_function(c
     assert await calls(counted, "append_one") == await calls(counted, "append") == 0
     assert [e.stream_position for e in await counted.read_stream("thing-1")] == list(range(10))
     assert await counted.pool.fetchval("SELECT count(*) FROM es.streams WHERE stream_name LIKE 'thing-%'") == 2
-
-
-async def waiting_for_the_lock(store: EventStore) -> list[asyncpg.Record]:
-    return await store.pool.fetch(
-        """SELECT backend_xid FROM pg_stat_activity WHERE datname = current_database()
-            AND wait_event_type = 'Lock' AND wait_event = 'advisory'""")
 
 
 async def test_an_exact_append_whose_snapshot_missed_the_lock_holder_decides_again_under_the_lock(

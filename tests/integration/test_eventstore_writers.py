@@ -8,6 +8,8 @@ import asyncio
 import asyncpg
 
 from libs.eventstore import EventStore, Expected, NewEvent
+from libs.testing.waiting import wait_for
+from tests.integration.eventstore_helpers import waiting_for_the_lock
 
 
 def one(i: int = 0) -> list[NewEvent]:
@@ -60,7 +62,7 @@ async def test_a_cancelled_append_leaves_no_connection_behind_in_a_bad_state(sto
         async with blocker.transaction():  # hold the stream's lock so the next append waits inside the server
             await blocker.execute("SELECT pg_advisory_xact_lock(hashtextextended('thing-1', 0))")
             task = asyncio.create_task(store.append("thing-1", one(1)))
-            await asyncio.sleep(0.3)
+            await wait_for(lambda: waiting_for_the_lock(store), until=bool, what="the append waiting for the lock")
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         assert task.cancelled()
