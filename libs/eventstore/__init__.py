@@ -3,6 +3,7 @@
 from libs.eventstore.connection import SERVER_SETTINGS
 from libs.eventstore.errors import (
     CheckpointMoved,
+    EventTooLarge,
     IdempotencyConflict,
     NameNotHeld,
     TransactionHasId,
@@ -14,6 +15,7 @@ from libs.eventstore.migrate import MigrationSource, migrate
 from libs.eventstore.store import EventStore, create_pool
 from libs.eventstore.subscription import Subscription
 from libs.eventstore.types import (
+    MAX_DATA,
     START,
     AppendRequest,
     AppendResult,
@@ -25,12 +27,14 @@ from libs.eventstore.types import (
 )
 
 __all__ = [
+    "MAX_DATA",
     "SERVER_SETTINGS",
     "START",
     "AppendRequest",
     "AppendResult",
     "CheckpointMoved",
     "EventStore",
+    "EventTooLarge",
     "Executed",
     "Expected",
     "ExpectedVersion",

@@ -13,7 +13,13 @@ from typing import Any
 import asyncpg
 
 from libs.contracts.reservations import NameReleased
-from libs.eventstore.errors import IdempotencyConflict, NameNotHeld, TransactionHasId, WrongExpectedVersion
+from libs.eventstore.errors import (
+    EventTooLarge,
+    IdempotencyConflict,
+    NameNotHeld,
+    TransactionHasId,
+    WrongExpectedVersion,
+)
 from libs.eventstore.heads import KnownHeads
 from libs.eventstore.statements import statement
 from libs.eventstore.types import AppendRequest, AppendResult, Conn, expected_to_sql
@@ -75,7 +81,7 @@ async def _append_once(conn: Conn, req: AppendRequest, heads: KnownHeads | None)
             raise WrongExpectedVersion(_moved_on(req.stream, expected), stream=req.stream) from None
         raise IdempotencyConflict(f"some event ids are already stored (appending to {req.stream})") from None
     except asyncpg.PostgresError as e:
-        raise _translate(e) from e
+        raise _translate(e, req.stream) from e
     assert last is not None
     return AppendResult(req.stream, last["stream_position"], last["global_position"])
 
@@ -91,6 +97,8 @@ def _moved_on(stream: str, expected: int | None) -> str:
 
 
 _POSITION_KEY = "events_stream_name_stream_position_key"
+#: es.events' CHECK (pg_column_size(data) <= 262144): ``types.MAX_DATA``
+_DATA_SIZE = "events_data_check"
 _STORED = "SELECT event_id, stream_name, stream_position, global_position FROM es.events WHERE event_id = ANY($1)"
 
 
@@ -148,8 +156,10 @@ async def append_many_on(conn: Conn, requests: Sequence[AppendRequest],
     return done
 
 
-def _translate(e: asyncpg.PostgresError) -> Exception:
+def _translate(e: asyncpg.PostgresError, stream: str) -> Exception:
     state = getattr(e, "sqlstate", None)
+    if state == "23514" and getattr(e, "constraint_name", None) == _DATA_SIZE:
+        return EventTooLarge(stream)
     msg = getattr(e, "message", str(e))
     if state == "ES001":
         # The function puts the conflicting stream in DETAIL, so a multi-stream append can tell which one lost.

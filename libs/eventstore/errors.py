@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from libs.contracts.errors import Conflict, StudiosError
+from libs.contracts.errors import Conflict, InvalidInput, StudiosError
+from libs.eventstore.types import MAX_DATA
 
 
 class WrongExpectedVersion(Conflict):
@@ -30,3 +31,14 @@ class TransactionHasId(StudiosError):
     A programming error (500), not the client's."""
 
     code, title = "transaction_has_id", "Append in a transaction that has already written"
+
+
+class EventTooLarge(InvalidInput, ValueError):
+    """An event's data over ``MAX_DATA``: large data goes to a blob store and the event carries its uri (DESIGN).
+    A ``ValueError`` like the store's other refusals of bad input, and a 400 where a command answers with it."""
+
+    code, title = "event_too_large", "Event data too large"
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(f"an event's data may hold at most {MAX_DATA} bytes, one for {stream} holds more: put "
+                         "large data in a blob store and give the event its uri", stream=stream)

@@ -17,8 +17,9 @@ from typing import Any
 
 import orjson
 
-from libs.eventstore.errors import IdempotencyConflict, NameNotHeld, WrongExpectedVersion
+from libs.eventstore.errors import EventTooLarge, IdempotencyConflict, NameNotHeld, WrongExpectedVersion
 from libs.eventstore.types import (
+    MAX_DATA,
     START,
     AppendRequest,
     AppendResult,
@@ -141,6 +142,9 @@ def _check_input(r: AppendRequest) -> None:
     if r.stream.find("-") < 1:
         raise ValueError(f"stream name must be <category>-<id>: {r.stream}")
     expected_to_sql(r.expected)  # raises ValueError on a negative exact version
+    # The JSON text's size: close to the limit PostgreSQL's binary jsonb may count a few bytes apart.
+    if any(len(orjson.dumps(e.data)) > MAX_DATA for e in r.events):
+        raise EventTooLarge(r.stream)
 
 
 def _check_expected(stream: str, expected: ExpectedVersion, version: int) -> None:

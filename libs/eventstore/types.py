@@ -48,6 +48,11 @@ def expected_to_sql(expected: ExpectedVersion) -> int | None:
     return expected
 
 
+#: the most bytes an event's data may hold (PostgreSQL's ``pg_column_size``, before compression): large data never
+#: goes into events (DESIGN), they carry ``{uri, sha256, size}`` of a blob
+MAX_DATA = 262_144
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     event_type: str

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from libs.eventstore import (
+    MAX_DATA,
     START,
     AppendRequest,
     EventStore,
+    EventTooLarge,
     Expected,
     IdempotencyConflict,
     InMemoryEventStore,
@@ -184,6 +186,19 @@ async def test_bad_input_is_refused_before_storing(store: Store) -> None:
             await store.append(stream, evs, expected)
     assert await stored(store) == []
 
+
+
+async def test_data_over_the_limit_is_refused_and_stores_nothing(store: Store) -> None:
+    """Large data goes to a blob store, never into an event: one event, several, or one stream of several."""
+    big = NewEvent("ThingHappened", {"blob": "x" * (MAX_DATA + 1)})
+    for attempt in (store.append("thing-1", [big]), store.append("thing-1", [*events(1), big], Expected.NO_STREAM),
+                    store.append_many([AppendRequest("thing-1", events(1)), AppendRequest("thing-2", [big])])):
+        with pytest.raises(EventTooLarge) as e:
+            await attempt
+        assert isinstance(e.value, ValueError) and f"at most {MAX_DATA} bytes" in str(e.value)
+    assert await stored(store) == []
+    await store.append("thing-1", [NewEvent("ThingHappened", {"blob": "x" * (MAX_DATA - 1000)})])
+    assert await stored(store) == [("thing-1", 0)]
 
 # -- reads ----------------------------------------------------------------------------------------------------
 
