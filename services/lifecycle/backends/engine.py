@@ -15,7 +15,7 @@ from aiodocker.containers import DockerContainer
 
 from libs.logs.tail import stderr_path
 from services.lifecycle.backends.base import LaunchError
-from services.lifecycle.backends.output import append_resumed
+from services.lifecycle.backends.output import FollowAgain, append_resumed, held
 
 log = logging.getLogger("studios.lifecycle.docker")
 
@@ -86,8 +86,6 @@ async def last_lines(engine: aiodocker.Docker, ident: str, count: int = 20) -> s
 #: a log follow that hears nothing for this long after its container ended missed the end (Podman's can: it waits
 #: for a "died" event that came before it looked), so it is cut; the read that follows gets the rest
 FOLLOW_AFTER_END = 5.0
-#: the pause before following a running container's log again, doubled each time up to ``_PAUSE_MOST``
-_PAUSE_FIRST, _PAUSE_MOST = 0.2, 5.0
 #: the engine did not answer (aiodocker's status for a connection error): worth asking again
 _UNREACHABLE = 900
 
@@ -117,14 +115,14 @@ async def copy_log(engine: aiodocker.Docker, ident: str, path: Path, ended: asyn
     ``FOLLOW_AFTER_END`` after the end is cut, and a broken one is followed again."""
     streams = {"stdout": stderr is not True, "stderr": stderr is not False}
     container = engine.containers.container(ident)
-    pause, warned = _PAUSE_FIRST, False
+    again = FollowAgain(log, f"container {ident[:12]}")
     while True:
         try:
             running = (await container.show())["State"]["Running"]
-            held = path.stat().st_size if path.exists() else 0  # noqa: ASYNC240 - one stat per follow
+            before = held(path)
             await _follow(container, streams, path, ended)
             if not running:
-                if path.stat().st_size == held:  # noqa: ASYNC240 - one stat per follow
+                if held(path) == before:
                     return  # a whole read of the ended container's log found nothing new: the file holds it all
                 continue  # that read added bytes, so the one before may have been cut short: read once more
         except aiodocker.DockerError as error:
@@ -133,17 +131,10 @@ async def copy_log(engine: aiodocker.Docker, ident: str, path: Path, ended: asyn
             if error.status != _UNREACHABLE:
                 log.warning("container %s: its log stopped: %s", ident[:12], error.message)
                 return
-            warned = _warn_once(warned, ident, error.message)
+            again.broke(error.message)
         except (aiohttp.ClientError, asyncio.IncompleteReadError) as error:
-            warned = _warn_once(warned, ident, repr(error))
-        await asyncio.sleep(pause)  # the follow ended (or broke) while the container ran: follow again, not at once
-        pause = min(pause * 2, _PAUSE_MOST)
-
-
-def _warn_once(warned: bool, ident: str, why: str) -> bool:
-    if not warned:
-        log.warning("container %s: its log follow broke (%s); following it again", ident[:12], why)
-    return True
+            again.broke(repr(error))
+        await again.wait()  # the follow ended (or broke) while the container ran: follow again, not at once
 
 
 async def _follow(container: DockerContainer, streams: dict[str, bool], path: Path, ended: asyncio.Event) -> None:
@@ -181,7 +172,7 @@ async def _follow(container: DockerContainer, streams: dict[str, bool], path: Pa
 
 async def _watch_end(container: DockerContainer, ended: asyncio.Event) -> None:
     """Sets ``ended`` when the container is no longer running (or no longer there)."""
-    pause = _PAUSE_FIRST
+    again = FollowAgain(log, f"container {container.id[:12]}")
     while True:
         try:
             await container.wait()
@@ -191,6 +182,5 @@ async def _watch_end(container: DockerContainer, ended: asyncio.Event) -> None:
                 break
         except (TimeoutError, aiohttp.ClientError):
             pass
-        await asyncio.sleep(pause)  # the engine did not answer: ask again
-        pause = min(pause * 2, _PAUSE_MOST)
+        await again.wait()  # the engine did not answer: ask again
     ended.set()

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -20,7 +21,7 @@ from libs.kube import as_json as _json
 from libs.kube import reason, refusal
 from services.lifecycle.backends import kube_pods as pods
 from services.lifecycle.backends.base import LaunchError
-from services.lifecycle.backends.output import append_resumed
+from services.lifecycle.backends.output import FollowAgain, append_resumed, held
 
 log = logging.getLogger("studios.lifecycle.kubernetes")
 
@@ -137,19 +138,32 @@ class Api:
 
     async def copy_log(self, name: str, path: Path) -> None:
         """The tool's log (stdout and stderr, as the kubelet keeps them: interleaved), appended to ``path`` until
-        the container ends. Read from the start each time and the bytes the file holds skipped, so a restarted
-        lifecycle (or a follow the API server cut) leaves the file equal to the pod's log, with nothing twice."""
+        the container ended and the file holds its whole log. Read from the start each time and the bytes the file
+        holds skipped, so a restarted lifecycle (or a follow read again) leaves the file equal to the pod's log,
+        with nothing twice.
+
+        A follow's end proves nothing (the API server cuts a long one, a dropped connection ends one early, and a
+        broken one raises aiohttp's errors, not the API's): so the log is followed until a read begun after the
+        container ended adds nothing to the file, and a broken follow is followed again."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        again = FollowAgain(log, f"pod {name}")
         while await self.until(name, _started) is not None:  # no log before the container starts (the API: 400)
             try:
+                if (pod := await self.pod(name)) is None:
+                    return  # the pod is gone, and its log with it
+                ended, before = pods.ended(pod), held(path)
                 await self._follow_once(name, path)
+                if ended:
+                    if held(path) == before:
+                        return  # a whole read of the ended container's log found nothing new
+                    continue  # that read added bytes, so the one before may have been cut short: read once more
             except ApiException as error:
                 if error.status == 404:
                     return
-                log.warning("pod %s: its log stopped: %s", name, reason(error))
-            if (pod := await self.pod(name)) is None or pods.ended(pod):
-                return  # the stream ends with the container, after its last bytes
-            await asyncio.sleep(1.0)  # the follow was cut while the tool runs: follow again
+                again.broke(reason(error))
+            except (aiohttp.ClientError, asyncio.IncompleteReadError) as error:
+                again.broke(repr(error))
+            await again.wait()  # the follow ended (or broke) while the tool ran: follow again, not at once
 
     async def _follow_once(self, name: str, path: Path) -> None:
         response: Any = await self.core.read_namespaced_pod_log(name, self.namespace, container=pods.CONTAINER,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -99,3 +100,29 @@ async def append_resumed(path: Path, stream: AsyncIterator[bytes]) -> None:
             if data:
                 out.write(data)
                 out.flush()
+
+
+def held(path: Path) -> int:
+    """The bytes a log copy's file holds (0 before its first)."""
+    return path.stat().st_size if path.exists() else 0
+
+
+class FollowAgain:
+    """A log copy's wait before it follows the log again, after a follow ended or broke while the tool ran: 0.2 s,
+    doubled each time up to 5 s, so a copy neither spins on an engine that is away nor lags long behind one that
+    came back; and one warning per copy for broken follows, not one per try."""
+
+    FIRST, MOST = 0.2, 5.0
+
+    def __init__(self, log: logging.Logger, what: str) -> None:
+        self.pause, self.warned = self.FIRST, False
+        self._log, self._what = log, what
+
+    def broke(self, why: str) -> None:
+        if not self.warned:
+            self._log.warning("%s: its log follow broke (%s); following it again", self._what, why)
+            self.warned = True
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.pause)
+        self.pause = min(self.pause * 2, self.MOST)
