@@ -2,7 +2,8 @@
 
 Every request goes through to the real engine (``tests`` use Podman); only a log request with ``follow`` is
 changed: ``break_follows`` of them lose their connection after their first frame, and with ``hold_follows`` a follow
-the engine ended is kept open, as Podman's is when it misses the container's end. The backend under test sees the
+the engine ended is kept open, as Podman's is when it misses the container's end. And ``break_waits`` container
+waits lose their connection as they begin. The backend under test sees the
 real engine otherwise, so what is tested is its own handling of a follow that ends too soon or never.
 """
 
@@ -26,6 +27,8 @@ class FaultyEngine:
         self.break_follows = 0
         self.hold_follows = False
         self.follows = 0  # log follows seen, each one counted as it begins
+        self.break_waits = 0  # container waits whose connection drops at once (an engine restarted mid-wait)
+        self.waits = 0  # container waits seen
 
     @property
     def url(self) -> str:
@@ -33,6 +36,13 @@ class FaultyEngine:
 
     async def _pass(self, request: web.Request) -> web.StreamResponse:
         follow = request.path.endswith("/logs") and request.query.get("follow") in ("1", "true", "True")
+        if request.path.endswith("/wait"):
+            self.waits += 1
+            if self.break_waits > 0:
+                self.break_waits -= 1
+                assert request.transport is not None
+                request.transport.abort()
+                return web.Response()  # never sent: the connection is gone
         headers = {name: value for name, value in request.headers.items() if name.lower() not in _HOP_BY_HOP}
         async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(self.upstream),
                                          timeout=aiohttp.ClientTimeout()) as client, \

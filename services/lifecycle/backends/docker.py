@@ -137,8 +137,7 @@ class DockerBackend:
             return Status(SessionState.MISSING)
         sampler = asyncio.ensure_future(self._sample_every(handle))
         try:
-            with contextlib.suppress(aiodocker.DockerError):
-                await self.engine.containers.container(handle.ident).wait()
+            await ops.until_ended(self.engine.containers.container(handle.ident))
         finally:
             sampler.cancel()
         return await self.inspect(handle)

@@ -172,15 +172,22 @@ async def _follow(container: DockerContainer, streams: dict[str, bool], path: Pa
 
 async def _watch_end(container: DockerContainer, ended: asyncio.Event) -> None:
     """Sets ``ended`` when the container is no longer running (or no longer there)."""
+    await until_ended(container)
+    ended.set()
+
+
+async def until_ended(container: DockerContainer) -> None:
+    """Once the container is no longer running, or no longer there. A wait lasts the container's whole life, so
+    one the engine did not answer, or whose connection dropped (an engine restarted under a running session), is
+    asked again after a pause; any other refusal ends it here, and the caller inspects the container."""
     again = FollowAgain(log, f"container {container.id[:12]}")
     while True:
         try:
             await container.wait()
-            break
+            return
         except aiodocker.DockerError as error:
-            if error.status == 404:
-                break
+            if error.status != _UNREACHABLE:
+                return
         except (TimeoutError, aiohttp.ClientError):
             pass
-        await again.wait()  # the engine did not answer: ask again
-    ended.set()
+        await again.wait()
