@@ -9,6 +9,7 @@ import pytest
 from nats.aio.client import Client
 
 from libs.eventstore import EventStore
+from libs.testing.podman import docker_engine  # noqa: F401 - here once: one engine for the whole run
 from services.gateway.read.schema import GATEWAY
 from tests.integration.studios_api_helpers import Api, running_api
 

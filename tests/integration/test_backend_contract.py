@@ -21,7 +21,7 @@ import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 from websockets.asyncio.client import connect
 
-from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
+from libs.testing.podman import Engine
 from services.lifecycle.backends import (
     ComputeBackend,
     Handle,

@@ -15,7 +15,7 @@ from libs.contracts.build import BuildSpec, BuildStatus, image_reference
 from libs.contracts.build_commands import GetBuildLog, RequestBuild
 from libs.contracts.errors import InvalidInput
 from libs.logs.lines import LogLine
-from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
+from libs.testing.podman import Engine
 from services.builder.environments.base import BuildError
 from services.builder.images.dockerfile import LABEL_BUILD, REQUIREMENTS
 from services.builder.images.engine import DockerImages
@@ -39,7 +39,7 @@ class Lines:
 
 
 @pytest.fixture
-async def images(docker_engine: Engine, tmp_path: Path) -> AsyncIterator[DockerImages]:  # noqa: F811
+async def images(docker_engine: Engine, tmp_path: Path) -> AsyncIterator[DockerImages]:
     built = DockerImages(docker_engine.url, repository=f"studios-env-{tmp_path.name.lower()}")
     yield built
     for image in await built.engine.images.list():
@@ -54,7 +54,7 @@ def spec_on(engine: Engine) -> BuildSpec:
 
 
 async def test_an_image_is_built_from_the_generated_dockerfile_and_tagged_by_the_build_id(
-        images: DockerImages, docker_engine: Engine) -> None:  # noqa: F811
+        images: DockerImages, docker_engine: Engine) -> None:
     out = Lines()
     artifact = await images.build("0123456789abcdef0123456789abcdef", spec_on(docker_engine), out)
     reference = image_reference(artifact)
@@ -68,7 +68,7 @@ async def test_an_image_is_built_from_the_generated_dockerfile_and_tagged_by_the
 
 
 async def test_an_unchanged_spec_is_found_by_its_tag_not_built_again(images: DockerImages,
-                                                                     docker_engine: Engine) -> None:  # noqa: F811
+                                                                     docker_engine: Engine) -> None:
     first = await images.build("feedfacefeedfacefeedfacefeedface", spec_on(docker_engine), Lines())
     again = Lines()
     second = await DockerImages(images.url, repository=images.repository).build(
@@ -79,7 +79,7 @@ async def test_an_unchanged_spec_is_found_by_its_tag_not_built_again(images: Doc
 
 
 async def test_an_image_removed_from_the_engine_no_longer_exists(images: DockerImages,
-                                                                 docker_engine: Engine) -> None:  # noqa: F811
+                                                                 docker_engine: Engine) -> None:
     artifact = await images.build("0badc0de0badc0de0badc0de0badc0de", spec_on(docker_engine), Lines())
     await images.engine.images.delete(str(image_reference(artifact)), force=True)
     assert not await images.exists(artifact)
@@ -95,7 +95,7 @@ async def test_a_base_image_that_cannot_be_had_fails_the_build_with_the_engines_
 
 
 async def test_the_docker_backend_runs_a_session_from_the_built_image(
-        images: DockerImages, docker_engine: Engine, tmp_path: Path) -> None:  # noqa: F811
+        images: DockerImages, docker_engine: Engine, tmp_path: Path) -> None:
     artifact = await images.build("abcdefabcdefabcdefabcdefabcdefab", spec_on(docker_engine), Lines())
     backend = DockerBackend(tmp_path / "state", docker_engine.url, scope=tmp_path.name, grace=5.0)
     spec = LaunchSpec(session_id="img1-1", studio_id="img1", tool="custom",
@@ -110,7 +110,7 @@ async def test_the_docker_backend_runs_a_session_from_the_built_image(
 
 
 async def test_the_builder_service_builds_an_image_on_the_requested_base_once_and_records_its_reference(
-        database_url: str, nats_url: str, docker_engine: Engine, tmp_path: Path) -> None:  # noqa: F811
+        database_url: str, nats_url: str, docker_engine: Engine, tmp_path: Path) -> None:
     repository = f"studios-env-svc-{tmp_path.name.lower()}"
     settings = builder_settings(database_url, nats_url, tmp_path / "data", "",
                                 STUDIOS_BUILDER_DOCKER_HOST=docker_engine.url,

@@ -14,7 +14,7 @@ from libs.contracts.build import image_reference
 from libs.contracts.identity import ComputeEnvCreated
 from libs.contracts.studio import StudioConfiguration, StudioStatus, StudioTemplate
 from libs.eventstore import Expected, to_new_events
-from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
+from libs.testing.podman import Engine
 from services.builder.images.engine import DockerImages
 from services.lifecycle.backends.docker import DockerBackend
 from services.lifecycle.backends.fake import FakeBackend
@@ -30,7 +30,7 @@ ENVIRONMENT = "name: empty\ndependencies: []\n"
 
 
 async def test_a_docker_studio_with_an_environment_runs_the_image_built_for_it(
-        database_url: str, nats_url: str, docker_engine: Engine, tmp_path: Path) -> None:  # noqa: F811
+        database_url: str, nats_url: str, docker_engine: Engine, tmp_path: Path) -> None:
     repository = f"studios-env-studio-{tmp_path.name.lower()}"
     settings = builder_settings(database_url, nats_url, tmp_path / "data", "",
                                 STUDIOS_BUILDER_DOCKER_HOST=docker_engine.url,

@@ -28,7 +28,7 @@ from libs.contracts.studio import StudioConfiguration, StudioStatus, StudioTempl
 from libs.contracts.studio_commands import DeleteStudio, StartStudio, StopStudio
 from libs.datalinks.credentials import CredentialStore
 from libs.eventstore import EventStore, Expected, to_new_events
-from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
+from libs.testing.podman import Engine
 from libs.testing.s3 import iam_keys, moto_server, require_auth
 from libs.testing.seqera_schema import checked_client_hooks
 from services.gateway.main import create_app
@@ -285,7 +285,7 @@ IN_CONTAINER = ("cat /workspace/data/ref/file0.txt > /workspace/seen.txt; "
 
 
 async def test_a_docker_studio_gets_the_s3_copy_bind_mounted_read_only(
-        store: EventStore, tmp_path: Path, bucket: Bucket, docker_engine: Engine) -> None:  # noqa: F811
+        store: EventStore, tmp_path: Path, bucket: Bucket, docker_engine: Engine) -> None:
     env = ComputeEnvCreated(compute_env_id="ce-docker", workspace_id=1, name="docker", platform="docker-platform",
                             config={"workDir": "/w"}, allow_custom_commands=True, at=datetime.now(UTC), actor="1")
     await store.append(identity_stream("computeenv", "ce-docker"), to_new_events([env]), Expected.NO_STREAM)

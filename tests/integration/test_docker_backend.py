@@ -10,7 +10,7 @@ from pathlib import Path
 import aiodocker
 import pytest
 
-from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
+from libs.testing.podman import Engine
 from libs.testing.waiting import wait_for
 from services.lifecycle.backends import LaunchError, LaunchSpec, SessionState
 from services.lifecycle.backends.containers import SPOT_WARNING, container_name
@@ -26,7 +26,7 @@ def spec_for(tmp_path: Path, command: list[str] | None = None, **extra: object) 
 
 
 @pytest.fixture
-async def docker(docker_engine: Engine, tmp_path: Path) -> AsyncIterator[DockerBackend]:  # noqa: F811
+async def docker(docker_engine: Engine, tmp_path: Path) -> AsyncIterator[DockerBackend]:
     backend = DockerBackend(tmp_path / "state", docker_engine.url, default_image=docker_engine.image,
                             scope=tmp_path.name, grace=5.0)
     yield backend

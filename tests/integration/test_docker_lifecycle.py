@@ -19,7 +19,7 @@ from libs.contracts.logs import QueryLogs
 from libs.contracts.studio import StudioConfiguration, StudioStatus, StudioTemplate
 from libs.contracts.studio_commands import StartStudio, StopStudio
 from libs.eventstore import Expected, to_new_events
-from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
+from libs.testing.podman import Engine
 from libs.testing.waiting import wait_for
 from services.gateway.logs import LogsClient
 from tests.integration.bus_helpers import nc_fixture  # noqa: F401
@@ -31,7 +31,7 @@ TOOL = ('i=1; while [ $i -le 50 ]; do echo "tool line $i"; i=$((i+1)); done; '
 
 
 async def test_a_docker_studio_runs_as_a_container_and_logs_to_the_logs_service(
-        database_url: str, nats_url: str, nc: NATS, tmp_path: Path, docker_engine: Engine) -> None:  # noqa: F811
+        database_url: str, nats_url: str, nc: NATS, tmp_path: Path, docker_engine: Engine) -> None:
     topology = Topology.unique("dk")
     await ensure_streams(nc.jetstream(), topology)
     engine = aiodocker.Docker(url=docker_engine.url)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from libs.testing.podman import docker_engine  # noqa: F401 - the fixture
 from libs.testing.waiting import wait_for
 from services.lifecycle.backends import LaunchSpec
 from services.lifecycle.backends.docker import DockerBackend

@@ -10,14 +10,14 @@ from pathlib import Path
 import aiodocker
 import pytest
 
-from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
+from libs.testing.podman import Engine
 from services.lifecycle.backends import LaunchSpec
 from services.lifecycle.backends.containers import TOOL_PORT
 from services.lifecycle.backends.docker import DockerBackend
 
 
 @pytest.fixture
-async def network(docker_engine: Engine, tmp_path: Path) -> AsyncIterator[str]:  # noqa: F811
+async def network(docker_engine: Engine, tmp_path: Path) -> AsyncIterator[str]:
     name = f"studios-test-{tmp_path.name.lower()}"
     engine = aiodocker.Docker(url=docker_engine.url)
     try:
@@ -31,7 +31,7 @@ async def network(docker_engine: Engine, tmp_path: Path) -> AsyncIterator[str]: 
         await engine.close()
 
 
-async def test_a_session_on_a_network_is_reached_at_its_address_there(docker_engine: Engine,  # noqa: F811
+async def test_a_session_on_a_network_is_reached_at_its_address_there(docker_engine: Engine,
                                                                       network: str, tmp_path: Path) -> None:
     backend = DockerBackend(tmp_path / "state", docker_engine.url, default_image=docker_engine.image,
                             scope=tmp_path.name, grace=1.0, network=network)

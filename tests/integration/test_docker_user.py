@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from libs.testing.podman import Engine, docker_engine, import_test_image  # noqa: F401 - the fixture
+from libs.testing.podman import Engine, import_test_image
 from services.lifecycle.backends import LaunchSpec
 from services.lifecycle.backends.docker import DockerBackend
 
@@ -27,7 +27,7 @@ def spec_for(tmp_path: Path, image: str | None = None) -> LaunchSpec:
 
 
 @pytest.fixture
-async def docker(docker_engine: Engine, tmp_path: Path) -> AsyncIterator[DockerBackend]:  # noqa: F811
+async def docker(docker_engine: Engine, tmp_path: Path) -> AsyncIterator[DockerBackend]:
     backend = DockerBackend(tmp_path / "state", docker_engine.url, default_image=docker_engine.image,
                             scope=tmp_path.name, grace=5.0)
     yield backend
@@ -50,14 +50,14 @@ async def test_the_tool_runs_as_uid_1000_and_owns_its_workspace(docker: DockerBa
     assert spec.workspace_dir.stat().st_uid == 1000
 
 
-async def test_an_image_that_names_its_user_runs_as_that_user(docker: DockerBackend, docker_engine: Engine,  # noqa: F811
+async def test_an_image_that_names_its_user_runs_as_that_user(docker: DockerBackend, docker_engine: Engine,
                                                               tmp_path: Path) -> None:
     image = import_test_image(docker_engine.url, "studios-test-busybox-uid4321", user="4321:4321")
     status = await _run(docker, spec_for(tmp_path, image))
     assert status.splitlines()[:2] == ["4321 4321 4321 4321"] * 2
 
 
-async def test_an_empty_setting_runs_as_the_images_default_root(docker_engine: Engine,  # noqa: F811
+async def test_an_empty_setting_runs_as_the_images_default_root(docker_engine: Engine,
                                                                 tmp_path: Path) -> None:
     backend = DockerBackend(tmp_path / "state", docker_engine.url, default_image=docker_engine.image,
                             scope=tmp_path.name, grace=5.0, user="")

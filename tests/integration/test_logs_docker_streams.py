@@ -8,7 +8,6 @@ import asyncio
 from pathlib import Path
 
 from libs.logs.tail import stderr_path
-from libs.testing.podman import docker_engine  # noqa: F401 - the fixture
 from libs.testing.waiting import wait_for
 from services.lifecycle.backends.docker import DockerBackend
 from tests.integration.test_docker_backend import docker, spec_for  # noqa: F401 - the fixture

@@ -12,7 +12,7 @@ from libs.contracts.identity import ComputeEnvCreated
 from libs.contracts.studio import StudioStatus, StudioTemplate
 from libs.contracts.studio_state import State
 from libs.eventstore import EventStore, Expected, to_new_events
-from libs.testing.podman import Engine, docker_engine  # noqa: F401 - the fixture
+from libs.testing.podman import Engine
 from services.lifecycle.backends.base import ComputeBackend
 from services.lifecycle.backends.docker import DockerBackend
 from services.lifecycle.backends.fake import FakeBackend
@@ -70,7 +70,7 @@ async def test_a_local_environment_runs_locally_next_to_docker(store: EventStore
 
 
 async def test_a_docker_environment_runs_its_studio_in_a_container(store: EventStore, tmp_path: Path,
-                                                                   docker_engine: Engine) -> None:  # noqa: F811
+                                                                   docker_engine: Engine) -> None:
     docker = DockerBackend(tmp_path / "state", docker_engine.url, scope=tmp_path.name, grace=2)
     local = FakeBackend()
     try:
