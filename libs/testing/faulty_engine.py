@@ -3,8 +3,9 @@
 Every request goes through to the real engine (``tests`` use Podman); only a log request with ``follow`` is
 changed: ``break_follows`` of them lose their connection after their first frame, and with ``hold_follows`` a follow
 the engine ended is kept open, as Podman's is when it misses the container's end. And ``break_waits`` container
-waits lose their connection as they begin. The backend under test sees the
-real engine otherwise, so what is tested is its own handling of a follow that ends too soon or never.
+waits lose their connection as they begin, and with ``hold_waits`` none is ever answered. The backend under test
+sees the real engine otherwise, so what is tested is its own handling of a follow or wait that ends too soon or
+never.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class FaultyEngine:
         self.hold_follows = False
         self.follows = 0  # log follows seen, each one counted as it begins
         self.break_waits = 0  # container waits whose connection drops at once (an engine restarted mid-wait)
+        self.hold_waits = False  # container waits never answered (an engine's wait that missed the end)
         self.waits = 0  # container waits seen
 
     @property
@@ -43,6 +45,8 @@ class FaultyEngine:
                 assert request.transport is not None
                 request.transport.abort()
                 return web.Response()  # never sent: the connection is gone
+            if self.hold_waits:
+                await asyncio.Event().wait()  # until the client gives up (the handler is cancelled then)
         headers = {name: value for name, value in request.headers.items() if name.lower() not in _HOP_BY_HOP}
         async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(self.upstream),
                                          timeout=aiohttp.ClientTimeout()) as client, \

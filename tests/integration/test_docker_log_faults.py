@@ -80,3 +80,15 @@ async def test_a_wait_that_loses_its_connection_is_asked_again(docker: DockerBac
     assert status.exit_code == 3  # the tool's end, not a wait cut while it ran (which stopped the session once)
     await _copied(docker, handle.session_id)
     assert faulty.break_waits == 0 and faulty.waits >= 4  # two cut, and each asked again
+
+
+async def test_a_wait_the_engine_never_answers_ends_once_the_container_has(
+        docker: DockerBackend, faulty: FaultyEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wait that missed the end (as a follow can) is cut after ``WAIT_POLL`` and the container's state read."""
+    monkeypatch.setattr(engine_calls, "WAIT_POLL", 0.3)
+    faulty.hold_waits = True
+    handle = await docker.launch(spec_for(tmp_path, ["sh", "-c", f"sleep 1; {SCRIPT}"]))
+    status = await asyncio.wait_for(docker.wait(handle), 30)
+    assert status.exit_code == 3
+    await _copied(docker, handle.session_id)
+    assert faulty.waits > 2  # each cut wait asked again while the tool ran

@@ -86,6 +86,8 @@ async def last_lines(engine: aiodocker.Docker, ident: str, count: int = 20) -> s
 #: a log follow that hears nothing for this long after its container ended missed the end (Podman's can: it waits
 #: for a "died" event that came before it looked), so it is cut; the read that follows gets the rest
 FOLLOW_AFTER_END = 5.0
+#: a wait for a container's end is cut after this long and the container's state read (``until_ended``)
+WAIT_POLL = 10.0
 #: the engine did not answer (aiodocker's status for a connection error): worth asking again
 _UNREACHABLE = 900
 
@@ -116,15 +118,19 @@ async def copy_log(engine: aiodocker.Docker, ident: str, path: Path, ended: asyn
     streams = {"stdout": stderr is not True, "stderr": stderr is not False}
     container = engine.containers.container(ident)
     again = FollowAgain(log, f"container {ident[:12]}")
+    found_nothing = 0  # whole reads of the ended container's log in a row that added nothing
     while True:
         try:
             running = (await container.show())["State"]["Running"]
             before = held(path)
             await _follow(container, streams, path, ended)
             if not running:
-                if held(path) == before:
-                    return  # a whole read of the ended container's log found nothing new: the file holds it all
-                continue  # that read added bytes, so the one before may have been cut short: read once more
+                if held(path) != before:
+                    found_nothing = 0
+                    continue  # that read added bytes, so the one before may have been cut short: read once more
+                found_nothing += 1
+                if found_nothing == 2:
+                    return  # twice, a pause apart (the engine's log of a just-ended container may lag): all there
         except aiodocker.DockerError as error:
             if error.status == 404:
                 return  # the container is gone, and its log with it
@@ -179,15 +185,30 @@ async def _watch_end(container: DockerContainer, ended: asyncio.Event) -> None:
 async def until_ended(container: DockerContainer) -> None:
     """Once the container is no longer running, or no longer there. A wait lasts the container's whole life, so
     one the engine did not answer, or whose connection dropped (an engine restarted under a running session), is
-    asked again after a pause; any other refusal ends it here, and the caller inspects the container."""
+    asked again after a pause; any other refusal ends it here, and the caller inspects the container. Each wait is
+    cut after ``WAIT_POLL`` and the container's state looked at: an engine's wait, like its log follow, can miss
+    the end it waits for (Podman's waits for an event), and nothing would end it then."""
     again = FollowAgain(log, f"container {container.id[:12]}")
     while True:
         try:
-            await container.wait()
+            await container.wait(timeout=WAIT_POLL)
             return
         except aiodocker.DockerError as error:
             if error.status != _UNREACHABLE:
                 return
-        except (TimeoutError, aiohttp.ClientError):
+        except TimeoutError:
+            if not await _running(container):
+                return
+            continue  # a long run: wait again at once
+        except aiohttp.ClientError:
             pass
         await again.wait()
+
+
+async def _running(container: DockerContainer) -> bool:
+    try:
+        return bool((await container.show())["State"]["Running"])
+    except aiodocker.DockerError as error:
+        return error.status == _UNREACHABLE  # gone (404) is not running; an engine away may still run it
+    except (TimeoutError, aiohttp.ClientError):
+        return True  # not known: wait again
