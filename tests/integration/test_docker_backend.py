@@ -13,7 +13,7 @@ import pytest
 from libs.testing.podman import Engine
 from libs.testing.waiting import wait_for
 from services.lifecycle.backends import LaunchError, LaunchSpec, SessionState
-from services.lifecycle.backends.containers import SPOT_WARNING, container_name
+from services.lifecycle.backends.containers import SPOT_WARNING, container_name, workspace_volume
 from services.lifecycle.backends.docker import DockerBackend
 
 SECRET = "s3cret-for-tests"
@@ -149,3 +149,20 @@ async def test_concurrent_launches_of_one_run_make_one_container(docker: DockerB
     assert first == second
     assert await docker.list_sessions() == [first]
     assert (await docker.inspect(first)).running
+
+
+async def test_a_workspace_volume_in_use_stays_and_goes_once_its_container_has(docker: DockerBackend,
+                                                                              tmp_path: Path) -> None:
+    spec = spec_for(tmp_path, ["sh", "-c", "echo done > /workspace/out.txt"])
+    handle = await docker.launch(spec)
+    await asyncio.wait_for(docker.wait(handle), 20)  # ended, not removed: the container still names the volume
+    name = workspace_volume(spec.studio_id, spec.workspace_dir)
+    assert not await docker.forget_workspace(spec.studio_id, spec.workspace_dir)
+    assert (await docker.engine.volumes.get(name)).name == name
+    await docker.stop(handle)  # removes the container
+    assert await docker.forget_workspace(spec.studio_id, spec.workspace_dir)
+    with pytest.raises(aiodocker.DockerError) as gone:
+        await docker.engine.volumes.get(name)
+    assert gone.value.status == 404
+    assert (spec.workspace_dir / "out.txt").read_text() == "done\n"  # the folder is the caller's to remove
+    assert await docker.forget_workspace(spec.studio_id, spec.workspace_dir)  # again: nothing to do

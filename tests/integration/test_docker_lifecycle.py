@@ -17,11 +17,12 @@ from libs.contracts import identity
 from libs.contracts.identity import ComputeEnvCreated
 from libs.contracts.logs import QueryLogs
 from libs.contracts.studio import StudioConfiguration, StudioStatus, StudioTemplate
-from libs.contracts.studio_commands import StartStudio, StopStudio
+from libs.contracts.studio_commands import DeleteStudio, StartStudio, StopStudio
 from libs.eventstore import Expected, to_new_events
 from libs.testing.podman import Engine
 from libs.testing.waiting import wait_for
 from services.gateway.logs import LogsClient
+from services.lifecycle.backends.containers import workspace_volume
 from tests.integration.bus_helpers import nc_fixture  # noqa: F401
 from tests.integration.lifecycle_harness import create, running_lifecycle
 from tests.integration.logs_helpers import running_logs
@@ -64,6 +65,16 @@ async def test_a_docker_studio_runs_as_a_container_and_logs_to_the_logs_service(
             await lc.send(StopStudio(session_id=sid, now=datetime.now(UTC), actor="1"))
             await lc.wait_status(sid, StudioStatus.STOPPED)
             assert await engine.containers.list(filters=f'{{"label": ["studios.studio={sid}"]}}') == []
+
+            # deleted: the workspace volume and the folder it binds go with the studio (a reconcile pass)
+            folder = lc.settings.workspaces_dir / sid
+            volume = workspace_volume(sid, folder)
+            assert folder.is_dir() and await _volumes(engine, sid) == [volume]  # kept by the stop
+            await lc.send(DeleteStudio(session_id=sid, now=datetime.now(UTC), actor="1"))
+            await wait_for(lambda: _volumes(engine, sid), until=lambda names: names == [], within=30,
+                           what="the deleted studio's workspace volume removed")
+            await wait_for(lambda: not folder.exists(), until=bool, within=30,
+                           what="the deleted studio's workspace folder removed")
     finally:
         await engine.close()
         await delete_streams(nc.jetstream(), topology)
@@ -72,3 +83,8 @@ async def test_a_docker_studio_runs_as_a_container_and_logs_to_the_logs_service(
 async def _tool_lines(client: LogsClient, sid: str) -> list[str]:
     found: list[dict[str, Any]] = list((await client.query(QueryLogs(id=sid))).get("lines", []))
     return [x["message"] for x in found if x["source"] == "user" and x["message"].startswith("tool line")]
+
+
+async def _volumes(engine: aiodocker.Docker, sid: str) -> list[str]:
+    found = await engine.volumes.list(filters={"label": [f"studios.studio={sid}"]})
+    return sorted(v["Name"] for v in found.get("Volumes") or [])

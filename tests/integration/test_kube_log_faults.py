@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from kubernetes_asyncio import client
 
 from services.lifecycle.backends.kube_api import Api
 from services.lifecycle.backends.kube_pods import CONTAINER
+from tests.integration.kube_fake_api import serving
 
 LOG = b"".join(f"line {i} of the tool's output\n".encode() for i in range(3000))
 
@@ -65,17 +65,8 @@ async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[PodApi, 
     app = web.Application()
     app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}", fake.pod)
     app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}/log", fake.log)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    api = client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{port}"))
-    try:
+    async with serving(app) as api:
         yield fake, Api(api, "studios")
-    finally:
-        await api.close()
-        await runner.cleanup()
 
 
 async def test_the_copy_ends_with_the_whole_log_when_a_follow_breaks_or_ends_short(

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from libs.contracts.errors import Unavailable
 
@@ -161,4 +161,14 @@ class ComputeBackend(Protocol):
 
     def output(self, handle: Handle) -> AsyncIterator[bytes]:
         """The tool's captured stdout+stderr from the beginning, following it until the session ends."""
+        ...
+
+
+@runtime_checkable
+class KeepsWorkspaceObjects(Protocol):
+    """A backend that keeps something of its own for a studio's workspace besides the folder (the docker
+    backend's named volume). Given back once the studio is deleted (``sessions/reclaim.py``)."""
+
+    async def forget_workspace(self, studio_id: str, workspace_dir: Path) -> bool:
+        """Remove it; False while it is still in use (then the folder stays as well, for the next pass)."""
         ...

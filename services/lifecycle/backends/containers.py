@@ -30,10 +30,15 @@ def container_name(session_id: str) -> str:
 
 
 def volume_name(spec: LaunchSpec) -> str:
-    """One workspace volume per studio (not per run): it outlives its containers, as the workspace folder does.
-    Named for the folder too, so two installations (or test runs) sharing an engine never share a volume."""
-    folder = hashlib.sha256(str(spec.workspace_dir).encode()).hexdigest()[:12]
-    return f"studios-ws-{re.sub(r'[^A-Za-z0-9_.-]', '-', spec.studio_id)}-{folder}"
+    """One workspace volume per studio (not per run): it outlives its containers, as the workspace folder does,
+    and goes with the folder once the studio is deleted (``DockerBackend.forget_workspace``)."""
+    return workspace_volume(spec.studio_id, spec.workspace_dir)
+
+
+def workspace_volume(studio_id: str, workspace_dir: Path) -> str:
+    """Named for the folder too, so two installations (or test runs) sharing an engine never share a volume."""
+    folder = hashlib.sha256(str(workspace_dir).encode()).hexdigest()[:12]
+    return f"studios-ws-{re.sub(r'[^A-Za-z0-9_.-]', '-', studio_id)}-{folder}"
 
 
 def volume_config(spec: LaunchSpec) -> dict[str, Any]:

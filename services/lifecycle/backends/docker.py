@@ -12,7 +12,7 @@
 - Output: the engine's log of the container is copied into ``log_path(session)``, the file the lifecycle's
   session-log follower sends to the logs service, exactly as it does for local sessions. Usage: the engine's stats.
 - ``stop``: the engine's stop (SIGTERM, SIGKILL after the grace period), then the container is removed; the volume
-  stays with the studio.
+  stays with the studio until it is deleted (``forget_workspace``, from lifecycle's reclaim of a deleted studio).
 """
 
 from __future__ import annotations
@@ -174,6 +174,23 @@ class DockerBackend:
             if info is not None and shape.status_of(info, "").running:
                 handles.append(self._adopt(info))
         return handles
+
+    async def forget_workspace(self, studio_id: str, workspace_dir: Path) -> bool:
+        """A deleted studio's workspace volume, removed (its data is the folder, which the caller removes next).
+        False while the volume is still in use (a container of the studio left behind): the folder must stay too,
+        and the next pass asks again."""
+        name = shape.workspace_volume(studio_id, workspace_dir)
+        try:
+            await (await self.engine.volumes.get(name)).delete()
+        except aiodocker.DockerError as error:
+            if error.status == 404:
+                return True
+            if error.status != 409:
+                raise
+            log.warning("studio %s was deleted, but its volume %s is still in use: %s", studio_id, name,
+                        error.message)
+            return False
+        return True
 
     async def output(self, handle: Handle) -> AsyncIterator[bytes]:
         async def present() -> bool:

@@ -4,7 +4,7 @@
   instead of making a second), labelled ``studios.studio``/``studios.session``/``studios.owner``/``studios.scope``
   and annotated with the exact ids; ``list_sessions`` finds live pods by the scope label, so a restarted lifecycle
   adopts them. The Service is owned by the Pod (the cluster removes it with the pod); the claim is the studio's
-  workspace and outlives every run.
+  workspace and outlives every run, until the studio is deleted (``forget_workspace``).
 - Placement: the compute environment's config (``kube_pods.placement``): node selectors, tolerations, spot as a
   node selector plus its toleration, the pods' service account, the claim's storage class.
 - Starting: ``ready`` follows the pod's events and status (``kube_events.start_progress``), hands each new line
@@ -188,6 +188,11 @@ class KubernetesBackend:
         api = await self.api()
         found = await api.pods(pods.selector_string(pods.scope_selector(self.scope)), pods.LIVE_PODS)
         return [self._adopt(pod) for pod in found if pods.status_of(pod).running]
+
+    async def forget_workspace(self, studio_id: str, workspace_dir: Path) -> bool:
+        """A deleted studio's claim, deleted: its volume goes as the storage class's reclaim policy says."""
+        await (await self.api()).delete_claim(objects.claim_name(studio_id))
+        return True
 
     async def output(self, handle: Handle) -> AsyncIterator[bytes]:
         async def present() -> bool:

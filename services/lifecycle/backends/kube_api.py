@@ -73,6 +73,15 @@ class Api:
         with contextlib.suppress(ApiException):  # gone already, or never made
             await _json(self.core.delete_namespaced_secret, name, self.namespace)
 
+    async def delete_claim(self, name: str) -> None:
+        """A studio's workspace claim; one already gone is no error. A claim a pod still mounts is kept by the
+        cluster (its ``kubernetes.io/pvc-protection`` finalizer) until that pod is gone, then deleted."""
+        try:
+            await _json(self.core.delete_namespaced_persistent_volume_claim, name, self.namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
     async def delete_pod(self, name: str, grace: float) -> None:
         with contextlib.suppress(ApiException):  # gone already
             # the dict the tests check against the schema: the client sends a dict body as it is

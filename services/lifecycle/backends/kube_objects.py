@@ -44,13 +44,18 @@ def _labels(spec: LaunchSpec, scope: str) -> dict[str, str]:
     return {key: dns_name(value) if value else "" for key, value in shape.labels(spec, scope).items()}
 
 
+def claim_name(studio_id: str) -> str:
+    """One claim per studio: every run mounts it, and it goes when the studio is deleted."""
+    return dns_name(f"studios-ws-{studio_id}")
+
+
 def claim(spec: LaunchSpec, placement: KubePlacement) -> dict[str, Any]:
     body: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
                             "resources": {"requests": {"storage": placement.workspace_size}}}
     if placement.storage_class:
         body["storageClassName"] = placement.storage_class
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": {"name": dns_name(f"studios-ws-{spec.studio_id}"), "namespace": placement.namespace,
+            "metadata": {"name": claim_name(spec.studio_id), "namespace": placement.namespace,
                          "labels": {shape.LABEL_STUDIO: dns_name(spec.studio_id)}},
             "spec": body}
 

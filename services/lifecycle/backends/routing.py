@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
-from services.lifecycle.backends.base import ComputeBackend, Handle, LaunchError, LaunchSpec, Status, Usage
+from services.lifecycle.backends.base import (
+    ComputeBackend,
+    Handle,
+    KeepsWorkspaceObjects,
+    LaunchError,
+    LaunchSpec,
+    Status,
+    Usage,
+)
 
 
 class RoutingBackend:
@@ -70,6 +78,14 @@ class RoutingBackend:
 
     def output(self, handle: Handle) -> AsyncIterator[bytes]:
         return self._of(handle).output(handle)
+
+    async def forget_workspace(self, studio_id: str, workspace_dir: Path) -> bool:
+        """Every backend that keeps something for a workspace lets it go; True once none holds anything."""
+        gone = True
+        for backend in self.backends.values():
+            if isinstance(backend, KeepsWorkspaceObjects):
+                gone = await backend.forget_workspace(studio_id, workspace_dir) and gone
+        return gone
 
     async def close(self) -> None:
         """Let go of engine connections (the docker backend's); the sessions keep running."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 
 from libs.contracts.errors import StudiosError
 from libs.datalinks import s3
+from libs.platform.folders import remove_tree
 from services.lifecycle.datalinks.plan import Plan, plan
 
 Report = Callable[[str], Awaitable[None]]
@@ -74,13 +74,7 @@ class S3Copies:
     def remove(self, studio_id: str) -> None:
         """Every copy a studio has here, with their manifests: for a deleted studio, whose copies nobody reads
         again. Its folders are made writable first (0555 between syncs, and rmtree must empty them)."""
-        folder = self.root / studio_id
-        try:
-            for copy in folder.iterdir():
-                _writable(copy, True)
-        except FileNotFoundError:
-            return
-        shutil.rmtree(folder, onerror=_gone_already)  # another replica on this data dir may remove it too
+        remove_tree(self.root / studio_id)  # another replica on this data dir may remove it too: no error
 
     async def sync(self, studio_id: str, link_id: str, name: str, access: s3.LinkAccess,
                    report: Report | None = None) -> Synced:
@@ -177,11 +171,6 @@ def _files(copy: Path) -> set[str]:
         return set()
     return {str(p.relative_to(copy).as_posix()) for p in copy.rglob("*")
             if p.is_file() and not p.name.endswith(".part")}
-
-
-def _gone_already(func: object, path: str, exc_info: tuple[type[BaseException], BaseException, object]) -> None:
-    if not isinstance(exc_info[1], FileNotFoundError):
-        raise exc_info[1]
 
 
 def _writable(copy: Path, writable: bool) -> None:

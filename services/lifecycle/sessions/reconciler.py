@@ -5,6 +5,8 @@
   (``LIFESPAN_EXPIRED``).
 - ``stopping`` with no task under way: stop it again; stuck there longer than the force-stop delay: forced.
 - a live process that no studio wants (deleted, stopped, another run): stopped. No orphans.
+- a deleted studio's workspace folder, data-link copies and engine volume: removed (``reclaim.py``; every replica,
+  for its own host).
 
 Only the holder of the leader lock (``leadership.py``) acts, so two lifecycle processes never both reconcile: the
 others' passes do nothing until the leader goes. A service restart leaves sessions alone (the next process adopts
@@ -29,6 +31,7 @@ from services.lifecycle.handlers import Clock, StudioHandlers, utcnow
 from services.lifecycle.sessions.activity import ActivityProbe
 from services.lifecycle.sessions.idling import IdleWatch
 from services.lifecycle.sessions.leadership import LeaderLock
+from services.lifecycle.sessions.reclaim import Reclaimer
 from services.lifecycle.sessions.runner import SessionRunner
 from services.lifecycle.studio.rules import FORCE_STOP_AFTER
 
@@ -48,6 +51,8 @@ class Reconciler:
         self.leader = leader
         #: idle stops that never stop real work: connections, and work seen in the tool (docs/activity.md)
         self.idling = IdleWatch(handlers, ActivityProbe(backend, runner.provisioner.secret))
+        #: what deleted studios left on this host: workspace folders, data-link copies, engine volumes
+        self.reclaimer = Reclaimer(store, runner.provisioner.workspaces, runner.provisioner.datalinks.copies, backend)
 
     async def active_studios(self) -> list[State]:
         # Lifecycle's own streams; one fold per studio keeps this simple at the scale of one machine.
@@ -61,7 +66,7 @@ class Reconciler:
 
     async def run_once(self) -> bool:
         """One pass, if this reconciler leads; True when it did."""
-        await self.reclaim_copies()
+        await self.reclaimer.run_once()  # every replica, for its own host: reclaim.py
         if not await self.leading():
             return False
         # The store first, the processes second: a studio read as running was running before the processes were
@@ -82,15 +87,6 @@ class Reconciler:
                 log.warning("stopping orphan session process %s", key)
                 await self.backend.stop(handle, grace=5.0)
         return True
-
-    async def reclaim_copies(self) -> None:
-        """A deleted studio's ``s3://`` link copies go (they are caches of the bucket, and can be large). Every
-        replica reclaims on its own host, leader or not: the copies are where the start that made them ran."""
-        copies = self.runner.provisioner.datalinks.copies
-        for studio_id in await asyncio.to_thread(copies.studios):
-            if (await self.handlers.state(studio_id)).deleted:
-                log.info("studio %s was deleted: removing its data-link copies", studio_id)
-                await asyncio.to_thread(copies.remove, studio_id)
 
     async def _record_gone(self, state: State, now: datetime) -> None:
         """A running session whose process is gone: its last checkpoint, then its end. Under the studio's claim
