@@ -22,6 +22,8 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 
+from libs.platform.heap import freeze_startup_heap
+
 log = logging.getLogger("studios.signals")
 
 #: The signal the supervisor sends a service on a whole-system shutdown, when the service asks for it.
@@ -103,5 +105,7 @@ async def serve_until_signalled(main: Main,
 
 
 def run_until_signalled(main: Main, *, shutdown_signals: Sequence[signal.Signals] = (SYSTEM_SHUTDOWN,)) -> int:
-    """``asyncio.run`` a service's main coroutine with graceful signal handling; returns an exit code."""
+    """``asyncio.run`` a service's main coroutine with graceful signal handling; returns an exit code. The heap
+    the process has by now (its imports, settings, logging) is frozen first: see ``libs.platform.heap``."""
+    freeze_startup_heap()
     return asyncio.run(serve_until_signalled(main, shutdown_signals=shutdown_signals))

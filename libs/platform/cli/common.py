@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from libs.eventstore import START, EventStore, Position
+from libs.platform.heap import freeze_startup_heap
 from libs.platform.settings import PlatformSettings
 
 T = TypeVar("T")
@@ -72,6 +73,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; expected failures become a one-line message and a non-zero exit."""
     import asyncpg
 
+    freeze_startup_heap()  # a replay or an events listing reads the whole store: see libs.platform.heap
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt:
